@@ -1,0 +1,94 @@
+//! `/api/auth/*` and `/api/me`: signup, login and the signed-in user.
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::db::users::{self, NewUser};
+use crate::error::{ApiError, ApiResult, is_unique_violation};
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use natter_shared::{AuthResponse, Credentials, ErrorKind, Password, User, Username};
+
+pub async fn signup(
+    state: web::Data<AppState>,
+    body: web::Json<Credentials>,
+) -> ApiResult<HttpResponse> {
+    let Credentials { username, password } = body.into_inner();
+    let username = Username::parse_for_signup(username)?;
+    let password = Password::parse(password)?;
+    let hash = state
+        .auth
+        .hash_password(password.expose().to_owned())
+        .await?;
+    let row = state
+        .db
+        .run(move |conn| {
+            users::insert(
+                conn,
+                &NewUser {
+                    username: username.as_str(),
+                    username_key: &username.key(),
+                    password_hash: &hash,
+                    is_admin: false,
+                    created_at: Utc::now().naive_utc(),
+                },
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    ApiError::new(
+                        ErrorKind::UsernameTaken,
+                        format!("the username '{username}' is taken"),
+                    )
+                } else {
+                    e.into()
+                }
+            })
+        })
+        .await?;
+    tracing::info!(user_id = row.id, "signed up");
+    let token = state.auth.issue_token(row.to_api().id, row.token_version)?;
+    Ok(HttpResponse::Created().json(AuthResponse {
+        token,
+        user: row.to_api(),
+    }))
+}
+
+pub async fn login(
+    state: web::Data<AppState>,
+    body: web::Json<Credentials>,
+) -> ApiResult<web::Json<AuthResponse>> {
+    let Credentials { username, password } = body.into_inner();
+    // A name that breaks the rules cannot exist: look nothing up, but spend the same time.
+    let key = Username::parse(username).ok().map(|u| u.key());
+    let row = match key {
+        Some(key) => {
+            state
+                .db
+                .run(move |conn| Ok(users::find_by_key(conn, &key)?))
+                .await?
+        }
+        None => None,
+    };
+    let usable = row.filter(|r| r.is_active);
+    // bcrypt reads 72 bytes; a longer password was never accepted, so it can never match.
+    let fits = Password::parse(password.clone()).is_ok();
+    let hash = usable.as_ref().map(|r| r.password_hash.clone());
+    let ok = state.auth.verify_password(password, hash).await? && fits;
+    let row = match (ok, usable) {
+        (true, Some(row)) => row,
+        _ => {
+            return Err(ApiError::new(
+                ErrorKind::InvalidCredentials,
+                "wrong username or password",
+            ));
+        }
+    };
+    let token = state.auth.issue_token(row.to_api().id, row.token_version)?;
+    Ok(web::Json(AuthResponse {
+        token,
+        user: row.to_api(),
+    }))
+}
+
+pub async fn me(user: AuthUser) -> web::Json<User> {
+    web::Json(user.to_api())
+}

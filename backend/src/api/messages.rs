@@ -1,0 +1,63 @@
+//! `/api/rooms/{id}/messages`: history pages and posting.
+
+use super::page_limit;
+use super::rooms::visible_room;
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::db::messages;
+use crate::db::writer::NewMessage;
+use crate::error::ApiResult;
+use actix_web::{HttpResponse, web};
+use natter_shared::limits::DEFAULT_PAGE;
+use natter_shared::{ClientId, Message, MessageBody, MessageId, MessageKind, PostMessage, RoomId};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    limit: Option<u32>,
+    before: Option<i64>,
+}
+
+/// The newest `limit` messages (25 by default) with ids below `before`, oldest first.
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    query: web::Query<HistoryQuery>,
+) -> ApiResult<web::Json<Vec<Message>>> {
+    let room = RoomId(path.into_inner());
+    let HistoryQuery { limit, before } = query.into_inner();
+    let limit = page_limit(limit.unwrap_or(DEFAULT_PAGE))?;
+    visible_room(&state, room, user.id).await?;
+    let page = state
+        .db
+        .run(move |conn| Ok(messages::page(conn, room, before.map(MessageId), limit)?))
+        .await?;
+    Ok(web::Json(page))
+}
+
+/// Stores a message; with a `client_id` seen before from this user, answers with that message.
+pub async fn post(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: web::Json<PostMessage>,
+) -> ApiResult<HttpResponse> {
+    let room = RoomId(path.into_inner());
+    let PostMessage { body, client_id } = body.into_inner();
+    let body = MessageBody::parse(body)?;
+    let client_id = client_id.map(ClientId::parse).transpose()?;
+    visible_room(&state, room, user.id).await?;
+    let stored = state
+        .writer
+        .store(NewMessage {
+            room_id: room,
+            author_id: user.id,
+            author: user.username,
+            kind: MessageKind::User,
+            body: body.into_inner(),
+            client_id: client_id.map(ClientId::into_inner),
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(stored.message))
+}

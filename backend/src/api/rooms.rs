@@ -1,0 +1,106 @@
+//! `/api/rooms` and `/api/dms`: public rooms, direct conversations and who may see them.
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::db::rooms::{self, NewRoom};
+use crate::db::users;
+use crate::error::{ApiError, ApiResult, is_unique_violation};
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use natter_shared::limits::BOT_USERNAME;
+use natter_shared::{CreateRoom, ErrorKind, OpenDirect, Room, RoomId, RoomName, UserId, Username};
+
+/// Every public room, then the caller's direct rooms.
+pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<Vec<Room>>> {
+    let rooms = state
+        .db
+        .run(move |conn| {
+            let mut all = rooms::list_public(conn)?;
+            all.extend(rooms::list_direct(conn, user.id)?);
+            Ok(all)
+        })
+        .await?;
+    Ok(web::Json(rooms))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<CreateRoom>,
+) -> ApiResult<HttpResponse> {
+    let name = RoomName::parse(body.into_inner().name)?;
+    let room = state
+        .db
+        .run(move |conn| {
+            let new = NewRoom {
+                kind: rooms::PUBLIC,
+                name: Some(name.as_str()),
+                name_key: Some(&name.key()),
+                direct_key: None,
+                created_by: Some(user.id.0),
+                created_at: Utc::now().naive_utc(),
+            };
+            match rooms::insert(conn, &new) {
+                Ok(row) => Ok(rooms::public_room(row)),
+                Err(e) if is_unique_violation(&e) => Err(ApiError::new(
+                    ErrorKind::RoomExists,
+                    format!("a room named '{name}' exists"),
+                )),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
+    tracing::info!(room_id = %room.id, "room created");
+    Ok(HttpResponse::Created().json(room))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+) -> ApiResult<web::Json<Room>> {
+    let room = visible_room(&state, RoomId(path.into_inner()), user.id).await?;
+    Ok(web::Json(room))
+}
+
+/// The room, if the user may see it; otherwise 404, whether it exists or not.
+pub async fn visible_room(state: &AppState, id: RoomId, user: UserId) -> ApiResult<Room> {
+    state
+        .db
+        .run(move |conn| {
+            rooms::visible(conn, id, user)?.ok_or_else(|| ApiError::not_found(format!("room {id}")))
+        })
+        .await
+}
+
+/// The direct room of the caller and `username`, made on first use: 201 then, 200 after.
+pub async fn open_direct(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<OpenDirect>,
+) -> ApiResult<HttpResponse> {
+    let peer_name = Username::parse(body.into_inner().username)?;
+    let (room, created) = state
+        .db
+        .run(move |conn| {
+            let peer = users::find_by_key(conn, &peer_name.key())?
+                .filter(|p| p.is_active && p.username != BOT_USERNAME)
+                .ok_or_else(|| ApiError::not_found(format!("user '{peer_name}'")))?;
+            if peer.id == user.id.0 {
+                return Err(ApiError::new(
+                    ErrorKind::CannotMessageSelf,
+                    "a direct conversation needs another user",
+                ));
+            }
+            let (id, created) =
+                rooms::open_direct(conn, user.id, UserId(peer.id), Utc::now().naive_utc())?;
+            Ok((rooms::direct_room(id, peer.username), created))
+        })
+        .await?;
+    let mut res = if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(res.json(room))
+}

@@ -1,0 +1,265 @@
+//! Authentication: bcrypt password hashes, signed tokens and the extractor for the signed-in user.
+
+use crate::db::{Database, users};
+use crate::error::{ApiError, ApiResult};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use anyhow::Context;
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use natter_shared::{ErrorKind, User, UserId};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::io::Write;
+use std::path::Path;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// Who signs tokens; also what tokens are checked against.
+const ISSUER: &str = "natter";
+/// How long a token is good for.
+pub const TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+const SECRET_FILE: &str = "jwt-secret";
+
+/// The claims of a Natter token. `ver` must equal the user's `token_version`: raising that
+/// revokes every token issued before.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub ver: i32,
+}
+
+/// Keys and costs for passwords and tokens.
+pub struct Auth {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    bcrypt_cost: u32,
+    /// Verified against when the user does not exist, so that a wrong username takes as
+    /// long as a wrong password and usernames cannot be probed by timing.
+    dummy_hash: String,
+}
+
+impl Auth {
+    pub fn new(secret: &[u8], bcrypt_cost: u32) -> anyhow::Result<Self> {
+        // HS256 alone: a token naming any other algorithm, `none` included, is refused.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
+        let dummy_hash =
+            bcrypt::hash("not a real password", bcrypt_cost).context("bcrypt failed")?;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            bcrypt_cost,
+            dummy_hash,
+        })
+    }
+
+    /// Hashes a password on the blocking pool (bcrypt takes a quarter of a second by design).
+    pub async fn hash_password(&self, password: String) -> ApiResult<String> {
+        let cost = self.bcrypt_cost;
+        web::block(move || bcrypt::hash(password, cost))
+            .await?
+            .map_err(ApiError::internal)
+    }
+
+    pub fn hash_password_blocking(&self, password: &str) -> ApiResult<String> {
+        bcrypt::hash(password, self.bcrypt_cost).map_err(ApiError::internal)
+    }
+
+    /// Checks a password against a stored hash, or against the dummy hash when there is
+    /// no user, on the blocking pool. A hash that is no bcrypt hash (the bot's) never matches.
+    pub async fn verify_password(&self, password: String, hash: Option<String>) -> ApiResult<bool> {
+        let (hash, real) = match hash {
+            Some(h) => (h, true),
+            None => (self.dummy_hash.clone(), false),
+        };
+        let ok = web::block(move || bcrypt::verify(password, &hash).unwrap_or(false)).await?;
+        Ok(ok && real)
+    }
+
+    pub fn issue_token(&self, user: UserId, version: i32) -> ApiResult<String> {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            sub: user.0.to_string(),
+            iat: now,
+            exp: now + TOKEN_TTL.as_secs() as i64,
+            iss: ISSUER.into(),
+            ver: version,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)
+    }
+
+    /// Checks signature, algorithm, issuer and expiry. Revocation needs the database:
+    /// see [`Auth::authenticate`].
+    pub fn decode_token(&self, token: &str) -> ApiResult<Claims> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| {
+                tracing::debug!(error = %e, "token refused");
+                invalid_token()
+            })
+    }
+
+    /// The user a token stands for, if the token is valid, not revoked, and the user active.
+    pub async fn authenticate(&self, db: &Database, token: &str) -> ApiResult<AuthUser> {
+        let claims = self.decode_token(token)?;
+        let id = claims
+            .sub
+            .parse()
+            .map(UserId)
+            .map_err(|_| invalid_token())?;
+        let row = db.run(move |conn| Ok(users::find_by_id(conn, id)?)).await?;
+        match row {
+            Some(row) if row.is_active && row.token_version == claims.ver => Ok(AuthUser {
+                id,
+                username: row.username,
+                is_admin: row.is_admin,
+            }),
+            _ => Err(invalid_token()),
+        }
+    }
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::new(
+        ErrorKind::InvalidToken,
+        "the token is invalid, expired or revoked; log in again",
+    )
+}
+
+/// The secret from the settings, or the one kept in `data_dir`, made on first start.
+pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = configured {
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "NATTER_JWT_SECRET must be at least 32 bytes long"
+        );
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = data_dir.join(SECRET_FILE);
+    if path.exists() {
+        let secret = std::fs::read(&path)
+            .with_context(|| format!("cannot read the token secret {}", path.display()))?;
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "the token secret {} is too short: delete it to have a new one made (every session ends)",
+            path.display()
+        );
+        return Ok(secret);
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness for the secret: {e}"))?;
+    let secret: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let mut file = open_private(&path)
+        .with_context(|| format!("cannot create the token secret {}", path.display()))?;
+    file.write_all(secret.as_bytes())?;
+    tracing::info!(path = %path.display(), "generated a token secret");
+    Ok(secret.into_bytes())
+}
+
+#[cfg(unix)]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+/// The signed-in user of a request: take it as a handler argument to require a valid token.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: UserId,
+    pub username: String,
+    pub is_admin: bool,
+}
+
+impl AuthUser {
+    pub fn to_api(&self) -> User {
+        User {
+            id: self.id,
+            username: self.username.clone(),
+            is_admin: self.is_admin,
+        }
+    }
+}
+
+/// The bearer token of a request's `Authorization` header, if it has one.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?;
+    let value = value.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req).map(str::to_owned);
+        let state = req.app_data::<web::Data<crate::AppState>>().cloned();
+        Box::pin(async move {
+            let token = token.ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::MissingToken,
+                    "sign in first: send 'Authorization: Bearer <token>'",
+                )
+            })?;
+            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
+            state.auth.authenticate(&state.db, &token).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create_secret(None, dir.path()).unwrap();
+        let again = load_or_create_secret(None, dir.path()).unwrap();
+        assert_eq!(first, again);
+        assert_eq!(first.len(), 64);
+        let configured = "x".repeat(32);
+        assert_eq!(
+            load_or_create_secret(Some(&configured), dir.path()).unwrap(),
+            configured.as_bytes()
+        );
+        assert!(load_or_create_secret(Some("short"), dir.path()).is_err());
+    }
+
+    #[test]
+    fn tokens_round_trip_and_carry_the_version() {
+        let auth = Auth::new(&[7; 32], 4).unwrap();
+        let token = auth.issue_token(UserId(5), 3).unwrap();
+        let claims = auth.decode_token(&token).unwrap();
+        assert_eq!(
+            (claims.sub.as_str(), claims.ver, claims.iss.as_str()),
+            ("5", 3, "natter")
+        );
+        assert_eq!(claims.exp - claims.iat, TOKEN_TTL.as_secs() as i64);
+        let other = Auth::new(&[8; 32], 4).unwrap();
+        assert!(other.decode_token(&token).is_err());
+    }
+}

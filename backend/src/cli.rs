@@ -1,0 +1,105 @@
+//! The `natter` command line: `serve`, `migrate` and `create-admin`.
+
+use crate::auth::Auth;
+use crate::config::Settings;
+use crate::db::Database;
+use crate::db::users::{self, NewUser};
+use crate::error::is_unique_violation;
+use crate::startup::Application;
+use anyhow::{Context, bail};
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use natter_shared::{Password, Username};
+use std::io::BufRead;
+
+#[derive(Debug, Parser)]
+#[command(name = "natter", version, about = "Natter: real-time chat server")]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP and WebSocket server (applies pending migrations first).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Create an admin user; prompts for the password unless --password-stdin.
+    CreateAdmin {
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => {
+            let app = Application::build(cli.settings).await?;
+            app.run_until_stopped().await?;
+            Ok(())
+        }
+        Command::Migrate => {
+            let db = Database::open(&cli.settings.database_url)?;
+            tracing::info!(path = %db.path().display(), "database is up to date");
+            Ok(())
+        }
+        Command::CreateAdmin {
+            username,
+            password_stdin,
+        } => create_admin(&cli.settings, &username, password_stdin),
+    }
+}
+
+fn create_admin(settings: &Settings, username: &str, password_stdin: bool) -> anyhow::Result<()> {
+    let username = Username::parse_for_signup(username).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        let first = rpassword::prompt_password(format!("Password for {username}: "))
+            .context("cannot prompt for a password: use --password-stdin")?;
+        let again = rpassword::prompt_password("Again: ")?;
+        if first != again {
+            bail!("the passwords differ; nothing was created");
+        }
+        first
+    };
+    let password = Password::parse(password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let db = Database::open(&settings.database_url)?;
+    // Only the hash is needed here, never a token: any secret will do.
+    let auth = Auth::new(&[0; 32], settings.bcrypt_cost)?;
+    let hash = auth.hash_password_blocking(password.expose())?;
+    let row = db.run_blocking(|conn| {
+        users::insert(
+            conn,
+            &NewUser {
+                username: username.as_str(),
+                username_key: &username.key(),
+                password_hash: &hash,
+                is_admin: true,
+                created_at: Utc::now().naive_utc(),
+            },
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                crate::error::ApiError::new(
+                    natter_shared::ErrorKind::UsernameTaken,
+                    format!("the username '{username}' is taken; choose another"),
+                )
+            } else {
+                e.into()
+            }
+        })
+    })?;
+    tracing::info!(user_id = row.id, username = %row.username, "admin created");
+    Ok(())
+}

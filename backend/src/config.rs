@@ -1,0 +1,197 @@
+//! Settings: one typed struct, read from flags with environment fallbacks.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/natter.db";
+pub const DEFAULT_STATIC_DIR: &str = "frontend/dist";
+pub const DEFAULT_BCRYPT_COST: u32 = 12;
+pub const DEFAULT_RATE_LIMIT: &str = "10/30";
+
+/// Everything the server, the worker and the admin commands read from the outside.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "NATTER_ADDR", default_value = DEFAULT_ADDR, global = true)]
+    pub addr: SocketAddr,
+
+    /// Where the data lives: `sqlite://PATH` (the file and its folder are created).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: DatabaseUrl,
+
+    /// Folder of the built web app (Trunk's output), served at `/`.
+    #[arg(long, env = "NATTER_STATIC_DIR", default_value = DEFAULT_STATIC_DIR, global = true)]
+    pub static_dir: PathBuf,
+
+    /// Secret that signs tokens. When unset, one is generated once and kept in the data
+    /// folder (beside the SQLite file) as `jwt-secret`, readable by the owner alone.
+    #[arg(long, env = "NATTER_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+
+    /// bcrypt cost for new password hashes (4 to 31).
+    #[arg(long, env = "NATTER_BCRYPT_COST", default_value_t = DEFAULT_BCRYPT_COST,
+          value_parser = clap::value_parser!(u32).range(4..=31), global = true)]
+    pub bcrypt_cost: u32,
+
+    /// Messages per second per user, with a burst: `RATE/BURST` (e.g. `10/30`); `0` is off.
+    #[arg(long, env = "NATTER_RATE_LIMIT", default_value = DEFAULT_RATE_LIMIT, global = true)]
+    pub rate_limit: RateLimit,
+
+    /// Redis for fan-out between several nodes; unset keeps fan-out in this process.
+    #[arg(long, env = "REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+
+    /// HTTP worker threads; 0 means one per core.
+    #[arg(long, env = "NATTER_WORKERS", default_value_t = 0, global = true)]
+    pub workers: usize,
+}
+
+impl Settings {
+    /// The defaults, with the given database. Tests start from here.
+    pub fn with_database(database_url: DatabaseUrl) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url,
+            static_dir: PathBuf::from(DEFAULT_STATIC_DIR),
+            jwt_secret: None,
+            bcrypt_cost: DEFAULT_BCRYPT_COST,
+            rate_limit: RateLimit::default(),
+            redis_url: None,
+            workers: 0,
+        }
+    }
+
+    /// The folder that keeps the generated secret: the SQLite file's folder.
+    pub fn data_dir(&self) -> PathBuf {
+        match &self.database_url {
+            DatabaseUrl::Sqlite(path) => path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        }
+    }
+}
+
+/// A parsed `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://PATH` or `sqlite:PATH`; a relative path is taken from the working folder.
+    Sqlite(PathBuf),
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let path = s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+            .with_context(|| {
+                format!(
+                    "unsupported DATABASE_URL '{s}': use sqlite://PATH, e.g. {DEFAULT_DATABASE_URL}"
+                )
+            })?;
+        if path.is_empty() {
+            bail!("DATABASE_URL '{s}' names no file: use sqlite://PATH");
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// A token bucket's shape: `per_second` tokens flow in, up to `burst` are kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    pub const OFF: Self = Self {
+        per_second: 0.0,
+        burst: 0,
+    };
+
+    pub fn is_off(&self) -> bool {
+        self.per_second == 0.0
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            per_second: 10.0,
+            burst: 30,
+        }
+    }
+}
+
+impl FromStr for RateLimit {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hint = || format!("rate limit '{s}': write RATE/BURST such as 10/30, or 0 for none");
+        let (rate, burst) = match s.split_once('/') {
+            Some((rate, burst)) => (rate, Some(burst)),
+            None => (s, None),
+        };
+        let per_second: f64 = rate.trim().parse().with_context(hint)?;
+        if !per_second.is_finite() || per_second < 0.0 {
+            bail!(hint());
+        }
+        if per_second == 0.0 {
+            return Ok(Self::OFF);
+        }
+        let burst = match burst {
+            Some(b) => b.trim().parse().with_context(hint)?,
+            None => per_second.ceil() as u32,
+        };
+        if burst == 0 {
+            bail!(hint());
+        }
+        Ok(Self { per_second, burst })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        let url: Option<DatabaseUrl> = "sqlite://data/natter.db".parse().ok();
+        assert_eq!(url, Some(DatabaseUrl::Sqlite("data/natter.db".into())));
+        let url: Option<DatabaseUrl> = "sqlite:///var/lib/natter.db".parse().ok();
+        assert_eq!(url, Some(DatabaseUrl::Sqlite("/var/lib/natter.db".into())));
+        assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+        assert!("sqlite://".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn data_dir_is_the_database_folder() {
+        let s = Settings::with_database(DatabaseUrl::Sqlite("data/natter.db".into()));
+        assert_eq!(s.data_dir(), PathBuf::from("data"));
+        let s = Settings::with_database(DatabaseUrl::Sqlite("natter.db".into()));
+        assert_eq!(s.data_dir(), PathBuf::from("."));
+    }
+
+    #[test]
+    fn rate_limits() {
+        let r: Option<RateLimit> = "10/30".parse().ok();
+        assert_eq!(
+            r,
+            Some(RateLimit {
+                per_second: 10.0,
+                burst: 30
+            })
+        );
+        assert_eq!("0".parse::<RateLimit>().ok(), Some(RateLimit::OFF));
+        assert_eq!("5".parse::<RateLimit>().ok().map(|r| r.burst), Some(5));
+        for bad in ["", "x", "-1/2", "10/0", "10/x"] {
+            assert!(bad.parse::<RateLimit>().is_err(), "{bad:?}");
+        }
+    }
+}

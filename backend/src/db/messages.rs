@@ -1,0 +1,126 @@
+//! The `messages` table: history pages, catch-up and idempotent inserts.
+
+use super::DbConnection;
+use super::schema::{messages, users};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use natter_shared::{Message, MessageId, MessageKind, RoomId};
+
+/// A message row joined with its author's name: what every read returns.
+#[derive(Debug, Clone, Queryable)]
+pub struct MessageRow {
+    pub id: i64,
+    pub room_id: i64,
+    pub author: String,
+    pub kind: String,
+    pub body: String,
+    pub client_id: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+impl From<MessageRow> for Message {
+    fn from(row: MessageRow) -> Self {
+        Message {
+            id: MessageId(row.id),
+            room_id: RoomId(row.room_id),
+            author: row.author,
+            kind: kind_from_db(&row.kind),
+            body: row.body,
+            created_at: row.created_at.and_utc(),
+            client_id: row.client_id,
+        }
+    }
+}
+
+pub fn kind_to_db(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::User => "user",
+        MessageKind::Bot => "bot",
+        MessageKind::System => "system",
+    }
+}
+
+fn kind_from_db(kind: &str) -> MessageKind {
+    match kind {
+        "bot" => MessageKind::Bot,
+        "system" => MessageKind::System,
+        _ => MessageKind::User,
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = messages)]
+pub struct NewMessageRow<'a> {
+    pub room_id: i64,
+    pub author_id: i64,
+    pub kind: &'a str,
+    pub body: &'a str,
+    pub client_id: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+}
+
+macro_rules! joined_select {
+    () => {
+        (
+            messages::id,
+            messages::room_id,
+            users::username,
+            messages::kind,
+            messages::body,
+            messages::client_id,
+            messages::created_at,
+        )
+    };
+}
+
+/// The newest `limit` messages of a room with ids below `before`, oldest first, with author
+/// names from the same query.
+pub fn page(
+    conn: &mut DbConnection,
+    room: RoomId,
+    before: Option<MessageId>,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    let mut q = messages::table
+        .inner_join(users::table)
+        .filter(messages::room_id.eq(room.0))
+        .into_boxed();
+    if let Some(before) = before {
+        q = q.filter(messages::id.lt(before.0));
+    }
+    let mut rows: Vec<MessageRow> = q
+        .order(messages::id.desc())
+        .limit(limit)
+        .select(joined_select!())
+        .load(conn)?;
+    rows.reverse();
+    Ok(rows.into_iter().map(Message::from).collect())
+}
+
+/// Inserts a message unless its author already stored one with the same client id.
+/// Returns the new row's id, or `None` when the client id was taken.
+pub fn insert_new(conn: &mut DbConnection, new: &NewMessageRow<'_>) -> QueryResult<Option<i64>> {
+    diesel::insert_into(messages::table)
+        .values(new)
+        .on_conflict((messages::author_id, messages::client_id))
+        .do_nothing()
+        .returning(messages::id)
+        .get_result(conn)
+        .optional()
+}
+
+/// The message its author stored under `client_id`.
+pub fn find_by_client_id(
+    conn: &mut DbConnection,
+    author_id: i64,
+    client_id: &str,
+) -> QueryResult<Option<Message>> {
+    messages::table
+        .inner_join(users::table)
+        .filter(messages::author_id.eq(author_id))
+        .filter(messages::client_id.eq(client_id))
+        .select(joined_select!())
+        .first::<MessageRow>(conn)
+        .optional()
+        .map(|row| row.map(Message::from))
+}

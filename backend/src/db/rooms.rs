@@ -1,0 +1,168 @@
+//! The `rooms` and `room_members` tables: public rooms, direct rooms and who may see them.
+
+use super::DbConnection;
+use super::schema::{room_members, rooms, users};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use natter_shared::{Room, RoomId, RoomKind, UserId};
+
+pub const PUBLIC: &str = "public";
+pub const DIRECT: &str = "direct";
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = rooms)]
+pub struct RoomRow {
+    pub id: i64,
+    pub kind: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = rooms)]
+pub struct NewRoom<'a> {
+    pub kind: &'a str,
+    pub name: Option<&'a str>,
+    pub name_key: Option<&'a str>,
+    pub direct_key: Option<&'a str>,
+    pub created_by: Option<i64>,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn public_room(row: RoomRow) -> Room {
+    Room {
+        id: RoomId(row.id),
+        name: row.name.unwrap_or_default(),
+        kind: RoomKind::Public,
+        peer: None,
+    }
+}
+
+pub fn direct_room(id: i64, peer: String) -> Room {
+    Room {
+        id: RoomId(id),
+        name: peer.clone(),
+        kind: RoomKind::Direct,
+        peer: Some(peer),
+    }
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewRoom<'_>) -> QueryResult<RoomRow> {
+    diesel::insert_into(rooms::table)
+        .values(new)
+        .returning(RoomRow::as_returning())
+        .get_result(conn)
+}
+
+/// Every public room, by name.
+pub fn list_public(conn: &mut DbConnection) -> QueryResult<Vec<Room>> {
+    let rows = rooms::table
+        .filter(rooms::kind.eq(PUBLIC))
+        .order(rooms::name_key.asc())
+        .select(RoomRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(public_room).collect())
+}
+
+/// The direct rooms `user` belongs to, each with the other member's name, in one query.
+pub fn list_direct(conn: &mut DbConnection, user: UserId) -> QueryResult<Vec<Room>> {
+    let (mine, theirs) = diesel::alias!(room_members as mine, room_members as theirs);
+    let rows: Vec<(i64, String)> = mine
+        .inner_join(
+            theirs.on(theirs
+                .field(room_members::room_id)
+                .eq(mine.field(room_members::room_id))),
+        )
+        .inner_join(users::table.on(users::id.eq(theirs.field(room_members::user_id))))
+        .filter(mine.field(room_members::user_id).eq(user.0))
+        .filter(theirs.field(room_members::user_id).ne(user.0))
+        .order(users::username_key.asc())
+        .select((mine.field(room_members::room_id), users::username))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, peer)| direct_room(id, peer))
+        .collect())
+}
+
+/// The room `id` if `user` may see it: any public room, or a direct room they belong to.
+/// Anything else is `None`, so that callers answer 404 and reveal nothing.
+pub fn visible(conn: &mut DbConnection, id: RoomId, user: UserId) -> QueryResult<Option<Room>> {
+    let Some(row) = rooms::table
+        .find(id.0)
+        .select(RoomRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    if row.kind == PUBLIC {
+        return Ok(Some(public_room(row)));
+    }
+    direct_peer(conn, id, user).map(|peer| peer.map(|peer| direct_room(row.id, peer)))
+}
+
+/// The other member of direct room `id`, if `user` is a member.
+fn direct_peer(conn: &mut DbConnection, id: RoomId, user: UserId) -> QueryResult<Option<String>> {
+    let members: Vec<(i64, String)> = room_members::table
+        .inner_join(users::table)
+        .filter(room_members::room_id.eq(id.0))
+        .select((users::id, users::username))
+        .load(conn)?;
+    if !members.iter().any(|(uid, _)| *uid == user.0) {
+        return Ok(None);
+    }
+    Ok(members
+        .into_iter()
+        .find(|(uid, _)| *uid != user.0)
+        .map(|(_, name)| name))
+}
+
+/// The key that makes a pair's direct room unique, whoever opens it.
+pub fn direct_key(a: UserId, b: UserId) -> String {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    format!("{lo}:{hi}")
+}
+
+/// The direct room of `me` and `peer`, made on first use. The bool is true when it was made now.
+pub fn open_direct(
+    conn: &mut DbConnection,
+    me: UserId,
+    peer: UserId,
+    now: NaiveDateTime,
+) -> QueryResult<(i64, bool)> {
+    let key = direct_key(me, peer);
+    conn.immediate_transaction(|conn| {
+        let existing = rooms::table
+            .filter(rooms::direct_key.eq(&key))
+            .select(rooms::id)
+            .first::<i64>(conn)
+            .optional()?;
+        if let Some(id) = existing {
+            return Ok((id, false));
+        }
+        let row = insert(
+            conn,
+            &NewRoom {
+                kind: DIRECT,
+                name: None,
+                name_key: None,
+                direct_key: Some(&key),
+                created_by: Some(me.0),
+                created_at: now,
+            },
+        )?;
+        diesel::insert_into(room_members::table)
+            .values(&[
+                (
+                    room_members::room_id.eq(row.id),
+                    room_members::user_id.eq(me.0),
+                ),
+                (
+                    room_members::room_id.eq(row.id),
+                    room_members::user_id.eq(peer.0),
+                ),
+            ])
+            .execute(conn)?;
+        Ok((row.id, true))
+    })
+}

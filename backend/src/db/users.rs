@@ -1,0 +1,110 @@
+//! The `users` table.
+
+use super::DbConnection;
+use super::schema::users;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use natter_shared::{User, UserId};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub is_active: bool,
+    pub token_version: i32,
+}
+
+impl UserRow {
+    pub fn to_api(&self) -> User {
+        User {
+            id: UserId(self.id),
+            username: self.username.clone(),
+            is_admin: self.is_admin,
+        }
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub username_key: &'a str,
+    pub password_hash: &'a str,
+    pub is_admin: bool,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewUser<'_>) -> QueryResult<UserRow> {
+    diesel::insert_into(users::table)
+        .values(new)
+        .returning(UserRow::as_returning())
+        .get_result(conn)
+}
+
+pub fn find_by_key(conn: &mut DbConnection, key: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::username_key.eq(key))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_id(conn: &mut DbConnection, id: UserId) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id.0)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A page of active users (the bot left out) whose case-folded name contains `query`,
+/// ordered by that name, after the cursor `after`. Returns one more row than `limit` when
+/// there is a next page.
+pub fn search(
+    conn: &mut DbConnection,
+    query: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<(String, UserRow)>> {
+    let mut q = users::table
+        .filter(users::is_active.eq(true))
+        .filter(users::username_key.ne(natter_shared::limits::BOT_USERNAME))
+        .into_boxed();
+    if !query.is_empty() {
+        q = q.filter(
+            users::username_key
+                .like(format!("%{}%", escape_like(&query.to_lowercase())))
+                .escape('\\'),
+        );
+    }
+    if let Some(after) = after {
+        q = q.filter(users::username_key.gt(after.to_owned()));
+    }
+    q.order(users::username_key.asc())
+        .limit(limit + 1)
+        .select((users::username_key, UserRow::as_select()))
+        .load(conn)
+}
+
+/// Escapes LIKE's wildcards: `_` is a legal username character and must match itself.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(super::escape_like(r"a_b%c\d"), r"a\_b\%c\\d");
+    }
+}

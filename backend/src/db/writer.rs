@@ -1,0 +1,158 @@
+//! The message writer: one thread with its own connection that stores messages in batches.
+//!
+//! SQLite takes one writer at a time, and a commit that waits for the disk costs far more than
+//! an insert. So every message goes through this thread: it takes whatever is queued (up to
+//! [`MAX_BATCH`]), inserts each in a savepoint of one transaction, commits once, and only then
+//! answers each sender. Under load many messages share one commit; alone, a message is
+//! committed at once. One writer also keeps message ids rising in commit order.
+
+use super::DbConnection;
+use super::messages::{self, NewMessageRow};
+use crate::error::ApiError;
+use chrono::Utc;
+use diesel::Connection;
+use natter_shared::{ErrorKind, Message, MessageId, MessageKind, RoomId, UserId};
+use tokio::sync::{mpsc, oneshot};
+
+/// The most messages one commit takes.
+pub const MAX_BATCH: usize = 512;
+/// How many messages may wait for the writer before senders wait too.
+const QUEUE: usize = 8 * MAX_BATCH;
+
+/// A message to store, already checked: the author may post in the room, the body is valid.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub room_id: RoomId,
+    pub author_id: UserId,
+    pub author: String,
+    pub kind: MessageKind,
+    pub body: String,
+    pub client_id: Option<String>,
+}
+
+/// A stored message, and whether this call stored it (false: its client id was seen before).
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub message: Message,
+    pub fresh: bool,
+}
+
+struct Job {
+    message: NewMessage,
+    reply: oneshot::Sender<Result<Stored, ApiError>>,
+}
+
+/// The handle async code holds; cloning it is cheap. The thread ends when every handle is gone.
+#[derive(Clone)]
+pub struct MessageWriter {
+    tx: mpsc::Sender<Job>,
+}
+
+impl MessageWriter {
+    pub fn spawn(conn: DbConnection) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("message-writer".into())
+            .spawn(move || run(conn, rx))?;
+        Ok(Self { tx })
+    }
+
+    /// Stores `message`; returns once it is committed.
+    pub async fn store(&self, message: NewMessage) -> Result<Stored, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || ApiError::unavailable(anyhow::anyhow!("the message writer has stopped"));
+        self.tx
+            .send(Job { message, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn run(mut conn: DbConnection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.blocking_recv().map(|job| batch.push(job)).is_some() {
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        write_batch(&mut conn, &mut batch);
+    }
+    tracing::debug!("message writer stopped");
+}
+
+fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>) {
+    let size = batch.len();
+    let outcome = conn.immediate_transaction(|conn| {
+        Ok::<_, diesel::result::Error>(
+            batch
+                .iter()
+                .map(|job| conn.transaction(|conn| store_one(conn, &job.message)))
+                .collect::<Vec<_>>(),
+        )
+    });
+    match outcome {
+        Ok(results) => {
+            for (job, result) in batch.drain(..).zip(results) {
+                let _ = job
+                    .reply
+                    .send(result.map_err(|e| store_error(e, &job.message)));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, size, "committing a batch of messages failed");
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(ApiError::unavailable(anyhow::anyhow!(
+                    "commit failed: {e}"
+                ))));
+            }
+        }
+    }
+}
+
+fn store_one(conn: &mut DbConnection, m: &NewMessage) -> diesel::QueryResult<Stored> {
+    let created_at = Utc::now();
+    let row = NewMessageRow {
+        room_id: m.room_id.0,
+        author_id: m.author_id.0,
+        kind: messages::kind_to_db(m.kind),
+        body: &m.body,
+        client_id: m.client_id.as_deref(),
+        created_at: created_at.naive_utc(),
+    };
+    if let Some(id) = messages::insert_new(conn, &row)? {
+        return Ok(Stored {
+            message: Message {
+                id: MessageId(id),
+                room_id: m.room_id,
+                author: m.author.clone(),
+                kind: m.kind,
+                body: m.body.clone(),
+                created_at,
+                client_id: m.client_id.clone(),
+            },
+            fresh: true,
+        });
+    }
+    // The insert only yields nothing on a repeated client id, so there is one to find.
+    let client_id = m.client_id.as_deref().unwrap_or_default();
+    messages::find_by_client_id(conn, m.author_id.0, client_id)?
+        .map(|message| Stored {
+            message,
+            fresh: false,
+        })
+        .ok_or(diesel::result::Error::NotFound)
+}
+
+fn store_error(e: diesel::result::Error, m: &NewMessage) -> ApiError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        // The room was deleted between the check and the insert.
+        Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+            ApiError::new(ErrorKind::NotFound, format!("room {} not found", m.room_id))
+        }
+        other => ApiError::from(other),
+    }
+}

@@ -1,0 +1,101 @@
+use crate::helpers::{PASSWORD, TestApp, TestResult};
+use natter::config::DatabaseUrl;
+use natter_shared::AuthResponse;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn natter(db: &Path, args: &[&str], stdin: &str) -> std::io::Result<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args(args)
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("NATTER_BCRYPT_COST", "4")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.as_bytes())?;
+    }
+    child.wait_with_output()
+}
+
+#[actix_web::test]
+async fn migrate_creates_the_database_and_its_folder() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("nested/folder/natter.db");
+    let out = natter(&db, &["migrate"], "")?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db.is_file());
+    // Running it again is a no-op.
+    assert!(natter(&db, &["migrate"], "")?.status.success());
+    Ok(())
+}
+
+#[actix_web::test]
+async fn create_admin_makes_an_admin_who_can_log_in() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("natter.db");
+    let out = natter(
+        &db,
+        &["create-admin", "root.admin", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    )?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let app = TestApp::spawn_with(|s| s.database_url = DatabaseUrl::Sqlite(db.clone())).await;
+    let res = app.login_as("root.admin", PASSWORD).await;
+    let auth: AuthResponse = res.json()?;
+    assert!(auth.user.is_admin);
+
+    // A second admin of that name is refused, with the reason.
+    let again = natter(
+        &db,
+        &["create-admin", "ROOT.admin", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    )?;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("taken"));
+    Ok(())
+}
+
+#[actix_web::test]
+async fn create_admin_refuses_broken_rules() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("natter.db");
+    let short = natter(
+        &db,
+        &["create-admin", "root", "--password-stdin"],
+        "short\n",
+    )?;
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("8 to 72 bytes"));
+    let bot = natter(
+        &db,
+        &["create-admin", "natterbot", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    )?;
+    assert!(!bot.status.success());
+    assert!(String::from_utf8_lossy(&bot.stderr).contains("reserved"));
+    Ok(())
+}
+
+#[actix_web::test]
+async fn a_bad_database_url_says_what_to_write() -> TestResult {
+    let out = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .args(["migrate"])
+        .env("DATABASE_URL", "mysql://nope")
+        .output()?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite://PATH"));
+    Ok(())
+}

@@ -1,0 +1,130 @@
+use crate::helpers::{TestApp, TestResult, answer};
+use natter_shared::{ErrorKind, Health};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[actix_web::test]
+async fn malformed_and_misshapen_bodies_are_400() -> TestResult {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let url = format!("{}/api/rooms", app.addr);
+    let raw = |body: &'static str| {
+        app.client
+            .post(&url)
+            .bearer_auth(&alice.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for body in ["{", "not json", "{\"name\": }", ""] {
+        let res = answer(raw(body).await?).await;
+        assert_eq!(res.error(), ErrorKind::MalformedJson, "{body:?}");
+    }
+    for body in ["{}", "{\"name\": 5}", "[]", "null"] {
+        let res = answer(raw(body).await?).await;
+        assert_eq!(res.error(), ErrorKind::InvalidRequest, "{body:?}");
+    }
+    Ok(())
+}
+
+#[actix_web::test]
+async fn a_body_without_json_content_type_is_415() -> TestResult {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .post(format!("{}/api/auth/signup", app.addr))
+        .header("content-type", "text/plain")
+        .body(r#"{"username":"alice","password":"password1"}"#)
+        .send()
+        .await?;
+    assert_eq!(answer(res).await.error(), ErrorKind::UnsupportedMediaType);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn an_oversized_body_is_413() -> TestResult {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let room = app.create_room(&alice, "general").await;
+    let huge = "x".repeat(5 * 1024 * 1024);
+    let res = app
+        .post_message(&alice, room.id, json!({ "body": huge }))
+        .await;
+    assert_eq!(res.error(), ErrorKind::PayloadTooLarge);
+    assert!(app.history(&alice, room.id, "").await.is_empty());
+    Ok(())
+}
+
+#[actix_web::test]
+async fn unknown_routes_and_methods_answer_json() -> TestResult {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let unknown = app.get("/api/nothing/here", &alice.token).await;
+    assert_eq!(unknown.error(), ErrorKind::NotFound);
+    let wrong_method = app
+        .request(Method::DELETE, "/api/rooms", Some(&alice.token), None)
+        .await;
+    assert_eq!(wrong_method.error(), ErrorKind::MethodNotAllowed);
+    let put = app
+        .request(Method::PUT, "/api/auth/login", None, Some(&json!({})))
+        .await;
+    assert_eq!(put.error(), ErrorKind::MethodNotAllowed);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn healthz_reports_the_database() -> TestResult {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.addr))
+        .send()
+        .await?;
+    let res = answer(res).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let health: Health = res.json()?;
+    assert_eq!(health.database, "ok");
+    assert!(app.db_path().is_file());
+    Ok(())
+}
+
+#[actix_web::test]
+async fn paths_outside_the_api_without_a_built_app_say_how_to_build_it() -> TestResult {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .get(format!("{}/rooms/general", app.addr))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.text().await?.contains("trunk build"));
+    Ok(())
+}
+
+#[actix_web::test]
+async fn the_built_app_is_served_for_every_path_outside_the_api() -> TestResult {
+    let site = tempfile::tempdir()?;
+    std::fs::write(site.path().join("index.html"), "<html>natter app</html>")?;
+    std::fs::write(site.path().join("app.js"), "console.log(1)")?;
+    let dir = site.path().to_path_buf();
+    let app = TestApp::spawn_with(|s| s.static_dir = dir).await;
+    for path in ["/", "/rooms/general", "/dm/bob"] {
+        let res = app.client.get(format!("{}{path}", app.addr)).send().await?;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert!(res.text().await?.contains("natter app"), "{path}");
+    }
+    let js = app
+        .client
+        .get(format!("{}/app.js", app.addr))
+        .send()
+        .await?;
+    assert_eq!(js.text().await?, "console.log(1)");
+    // The API keeps its own 404s.
+    let api = app
+        .client
+        .get(format!("{}/api/nope", app.addr))
+        .send()
+        .await?;
+    assert_eq!(answer(api).await.error(), ErrorKind::NotFound);
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! REST API tests: each starts the real server on port 0 with a fresh SQLite file.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "in tests, a failed expectation is a failed test"
+)]
+
+mod auth;
+mod cli;
+mod errors;
+mod helpers;
+mod messages;
+mod rooms;
+mod users;

@@ -1,0 +1,222 @@
+use crate::helpers::{TestApp, TestResult};
+use natter_shared::{ErrorKind, Message, MessageKind, RoomId};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[actix_web::test]
+async fn a_posted_message_is_stored_and_read_back() -> TestResult {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let room = app.create_room(&alice, "general").await;
+    let sent = app.send(&alice, room.id, "hello").await;
+    assert_eq!(sent.author, "alice");
+    assert_eq!(sent.kind, MessageKind::User);
+    assert_eq!(sent.room_id, room.id);
+    assert_eq!(sent.client_id, None);
+    assert!((chrono::Utc::now() - sent.created_at).num_seconds().abs() < 60);
+
+    let history = app.history(&bob, room.id, "").await;
+    assert_eq!(history, vec![sent]);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn history_is_the_newest_25_oldest_first_and_pages_back() -> TestResult {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let room = app.create_room(&alice, "general").await;
+    let other = app.create_room(&alice, "other").await;
+    let mut sent = Vec::new();
+    for i in 1..=30 {
+        sent.push(app.send(&alice, room.id, &format!("message {i}")).await);
+        // Messages elsewhere must not leak into this room's pages.
+        app.send(&alice, other.id, &format!("elsewhere {i}")).await;
+    }
+    let bodies = |page: &[Message]| page.iter().map(|m| m.body.clone()).collect::<Vec<_>>();
+    let expect = |range: std::ops::RangeInclusive<i32>| {
+        range.map(|i| format!("message {i}")).collect::<Vec<_>>()
+    };
+
+    let first = app.history(&alice, room.id, "").await;
+    assert_eq!(bodies(&first), expect(6..=30));
+    let ids: Vec<_> = first.iter().map(|m| m.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids rise: {ids:?}");
+
+    let before = first[0].id;
+    let next = app
+        .history(&alice, room.id, &format!("?before={before}"))
+        .await;
+    assert_eq!(bodies(&next), expect(1..=5));
+    let end = app
+        .history(&alice, room.id, &format!("?before={}", next[0].id))
+        .await;
+    assert!(end.is_empty());
+
+    let ten = app.history(&alice, room.id, "?limit=10").await;
+    assert_eq!(bodies(&ten), expect(21..=30));
+    let all = app.history(&alice, room.id, "?limit=100").await;
+    assert_eq!(all, sent);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn history_limits_are_checked() -> TestResult {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let room = app.create_room(&alice, "general").await;
+    for query in ["?limit=0", "?limit=101"] {
+        let res = app
+            .get(
+                &format!("/api/rooms/{}/messages{query}", room.id),
+                &alice.token,
+            )
+            .await;
+        assert_eq!(res.error(), ErrorKind::InvalidLimit, "{query}");
+    }
+    for query in ["?limit=-1", "?limit=x", "?before=abc"] {
+        let res = app
+            .get(
+                &format!("/api/rooms/{}/messages{query}", room.id),
+                &alice.token,
+            )
+            .await;
+        assert_eq!(res.error(), ErrorKind::InvalidRequest, "{query}");
+    }
+    Ok(())
+}
+
+#[actix_web::test]
+async fn the_same_client_id_stores_one_message() -> TestResult {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let room = app.create_room(&alice, "general").await;
+    let body = json!({ "body": "only once", "client_id": "c-42" });
+    let first = app.post_message(&alice, room.id, body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = app.post_message(&alice, room.id, body.clone()).await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    let first: Message = first.json()?;
+    assert_eq!(again.json::<Message>()?, first);
+    assert_eq!(first.client_id.as_deref(), Some("c-42"));
+
+    // Concurrent repeats still store one.
+    let answers = futures::future::join_all((0..10).map(|_| {
+        app.post_message(
+            &alice,
+            room.id,
+            json!({ "body": "burst", "client_id": "c-43" }),
+        )
+    }))
+    .await;
+    let ids: std::collections::HashSet<_> = answers
+        .iter()
+        .map(|a| a.json::<Message>().map(|m| m.id))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(ids.len(), 1);
+
+    // Another author may use the same client id.
+    let bobs: Message = app.post_message(&bob, room.id, body).await.json()?;
+    assert_ne!(bobs.id, first.id);
+
+    let history = app.history(&alice, room.id, "").await;
+    assert_eq!(history.len(), 3);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn bodies_come_back_byte_for_byte() -> TestResult {
+    let app = TestApp::spawn().await;
+    let alice = app.user("zoë").await;
+    let room = app.create_room(&alice, "日本語").await;
+    let bodies = [
+        "'; DROP TABLE messages; --",
+        "\" OR 1=1 --",
+        "<img src=x onerror=alert(1)>",
+        "<script>alert('x')</script>",
+        "  leading and trailing spaces  ",
+        "line one\nline two\r\n\ttabbed",
+        "emoji 😀👍🏽 and ünïcödé 名前",
+        "back\\slash %_ wildcards",
+        "\u{202e}right-to-left override",
+    ];
+    for body in bodies {
+        let sent = app.send(&alice, room.id, body).await;
+        assert_eq!(sent.body, body);
+    }
+    let history = app.history(&alice, room.id, "").await;
+    let got: Vec<_> = history.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(got, bodies);
+    assert!(history.iter().all(|m| m.author == "zoë"));
+    Ok(())
+}
+
+#[actix_web::test]
+async fn message_bodies_follow_the_rule() -> TestResult {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let room = app.create_room(&alice, "general").await;
+    let long = "x".repeat(4001);
+    for body in ["", "   ", "\n\t", long.as_str()] {
+        let res = app
+            .post_message(&alice, room.id, json!({ "body": body }))
+            .await;
+        assert_eq!(res.error(), ErrorKind::InvalidMessageBody, "{body:?}");
+    }
+    // 4000 characters of four bytes each is the limit, not 4000 bytes.
+    let max = "😀".repeat(4000);
+    assert_eq!(app.send(&alice, room.id, &max).await.body, max);
+
+    let bad_ids = [json!(""), json!("x".repeat(65)), json!("a\nb")];
+    for client_id in bad_ids {
+        let res = app
+            .post_message(
+                &alice,
+                room.id,
+                json!({ "body": "hi", "client_id": client_id }),
+            )
+            .await;
+        assert_eq!(res.error(), ErrorKind::InvalidClientId);
+    }
+    assert_eq!(app.history(&alice, room.id, "").await.len(), 1);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn posting_to_an_unknown_room_is_404() -> TestResult {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let res = app
+        .post_message(&alice, RoomId(404), json!({ "body": "hi" }))
+        .await;
+    assert_eq!(res.error(), ErrorKind::NotFound);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn direct_rooms_carry_messages_between_their_members() -> TestResult {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let room = app
+        .open_dm(&alice, "bob")
+        .await
+        .json::<natter_shared::Room>()?;
+    app.send(&alice, room.id, "hi bob").await;
+    app.send(&bob, room.id, "hi alice").await;
+    let seen: Vec<_> = app
+        .history(&bob, room.id, "")
+        .await
+        .into_iter()
+        .map(|m| (m.author, m.body))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("alice".into(), "hi bob".into()),
+            ("bob".into(), "hi alice".into())
+        ]
+    );
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! Error kinds: the `error` field of every REST error body and WebSocket `error` frame.
+
+use serde::{Deserialize, Serialize};
+
+/// What went wrong, as a stable snake_case word that clients can match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The body is not JSON.
+    MalformedJson,
+    /// The JSON has the wrong shape: a missing field or a wrong type.
+    InvalidRequest,
+    /// A JSON body was sent without `Content-Type: application/json`.
+    UnsupportedMediaType,
+    /// The body or frame is larger than the server reads.
+    PayloadTooLarge,
+    /// No bearer token was given.
+    MissingToken,
+    /// The token is malformed, expired, revoked or for a user who no longer exists.
+    InvalidToken,
+    /// Wrong username or password.
+    InvalidCredentials,
+    /// Signed in, but not allowed.
+    Forbidden,
+    /// No such thing, or the caller may not see it.
+    NotFound,
+    /// The path exists, but not with this method.
+    MethodNotAllowed,
+    UsernameTaken,
+    RoomExists,
+    InvalidUsername,
+    ReservedUsername,
+    InvalidPassword,
+    InvalidRoomName,
+    InvalidMessageBody,
+    InvalidClientId,
+    /// A `limit` outside 1 to 100.
+    InvalidLimit,
+    /// A pagination cursor that the server did not hand out.
+    InvalidCursor,
+    /// A direct conversation with oneself.
+    CannotMessageSelf,
+    RateLimited,
+    /// The database cannot be reached or written; try again later.
+    StorageUnavailable,
+    Internal,
+    /// A kind this build does not know yet (a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorKind {
+    /// The HTTP status that goes with this kind.
+    pub fn status(self) -> u16 {
+        use ErrorKind::*;
+        match self {
+            MalformedJson | InvalidRequest => 400,
+            MissingToken | InvalidToken | InvalidCredentials => 401,
+            Forbidden => 403,
+            NotFound => 404,
+            MethodNotAllowed => 405,
+            UsernameTaken | RoomExists => 409,
+            PayloadTooLarge => 413,
+            UnsupportedMediaType => 415,
+            InvalidUsername | ReservedUsername | InvalidPassword | InvalidRoomName
+            | InvalidMessageBody | InvalidClientId | InvalidLimit | InvalidCursor
+            | CannotMessageSelf => 422,
+            RateLimited => 429,
+            StorageUnavailable => 503,
+            Internal | Unknown => 500,
+        }
+    }
+}
+
+/// The JSON body of every REST error: `{"error": "<kind>", "message": "<text for a person>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorKind,
+    pub message: String,
+}

@@ -1,0 +1,14 @@
+//! The types the Natter server and its web app both speak: REST bodies, WebSocket frames,
+//! validated names, error kinds and limits. Builds for wasm32; knows nothing of storage or HTTP.
+
+pub mod api;
+pub mod error;
+pub mod ids;
+pub mod limits;
+pub mod names;
+pub mod ws;
+
+pub use api::*;
+pub use error::{ErrorBody, ErrorKind};
+pub use ids::{MessageId, RoomId, UserId};
+pub use names::{ClientId, MessageBody, NameError, Password, RoomName, Username};

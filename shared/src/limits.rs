@@ -1,0 +1,22 @@
+//! Limits both sides enforce, so the web app can warn before the server refuses.
+
+/// Usernames: 3 to 32 characters.
+pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=32;
+/// Passwords: 8 to 72 bytes (bcrypt reads no further than 72 bytes, so longer is refused, never cut).
+pub const PASSWORD_BYTES: std::ops::RangeInclusive<usize> = 8..=72;
+/// Room names: 1 to 64 characters.
+pub const ROOM_NAME_CHARS: std::ops::RangeInclusive<usize> = 1..=64;
+/// Message bodies: 1 to 4000 characters, not only white space.
+pub const MESSAGE_CHARS: std::ops::RangeInclusive<usize> = 1..=4000;
+/// Client ids (idempotency keys): 1 to 64 characters.
+pub const CLIENT_ID_CHARS: std::ops::RangeInclusive<usize> = 1..=64;
+/// The history page size when none is asked for.
+pub const DEFAULT_PAGE: u32 = 25;
+/// The largest history or user page.
+pub const MAX_PAGE: u32 = 100;
+/// The largest JSON body the REST API reads, in bytes.
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+/// The largest WebSocket frame the server reads, in bytes.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// The name the chat bot posts under; nobody may sign up with it.
+pub const BOT_USERNAME: &str = "natterbot";

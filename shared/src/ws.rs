@@ -1,0 +1,117 @@
+//! WebSocket frames on `GET /ws`: JSON text tagged by `type`, one enum each way.
+
+use crate::api::{Message, User};
+use crate::error::ErrorKind;
+use crate::ids::{MessageId, RoomId};
+use serde::{Deserialize, Serialize};
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Authenticate, when neither the header nor the query carried a token.
+    Auth {
+        token: String,
+    },
+    /// Subscribe to a room; with `since`, every message with a larger id comes first.
+    Join {
+        room_id: RoomId,
+        #[serde(default)]
+        since: Option<MessageId>,
+    },
+    Leave {
+        room_id: RoomId,
+    },
+    Send {
+        room_id: RoomId,
+        body: String,
+        #[serde(default)]
+        client_id: Option<String>,
+    },
+    Typing {
+        room_id: RoomId,
+    },
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Ready {
+        user: User,
+    },
+    Joined {
+        room_id: RoomId,
+        online: Vec<String>,
+    },
+    Message {
+        message: Message,
+    },
+    Ack {
+        client_id: Option<String>,
+        message_id: MessageId,
+    },
+    Presence {
+        room_id: RoomId,
+        user: String,
+        online: bool,
+    },
+    Typing {
+        room_id: RoomId,
+        user: String,
+    },
+    Notice {
+        room_id: RoomId,
+        body: String,
+    },
+    Error {
+        code: ErrorKind,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_read_the_contract_shapes() -> Result<(), serde_json::Error> {
+        let join: ClientFrame = serde_json::from_str(r#"{"type":"join","room_id":3,"since":41}"#)?;
+        assert_eq!(
+            join,
+            ClientFrame::Join {
+                room_id: RoomId(3),
+                since: Some(MessageId(41))
+            }
+        );
+        let send: ClientFrame =
+            serde_json::from_str(r#"{"type":"send","room_id":3,"body":"hi","client_id":"c1"}"#)?;
+        assert!(matches!(send, ClientFrame::Send { .. }));
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"dance"}"#).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn server_frames_write_the_contract_shapes() -> Result<(), serde_json::Error> {
+        let ack = ServerFrame::Ack {
+            client_id: Some("c1".into()),
+            message_id: MessageId(7),
+        };
+        assert_eq!(
+            serde_json::to_string(&ack)?,
+            r#"{"type":"ack","client_id":"c1","message_id":7}"#
+        );
+        let err = ServerFrame::Error {
+            code: ErrorKind::RateLimited,
+            message: "slow down".into(),
+            client_id: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&err)?,
+            r#"{"type":"error","code":"rate_limited","message":"slow down"}"#
+        );
+        Ok(())
+    }
+}
