@@ -40,7 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => {
             let app = Application::build(cli.settings).await?;
-            app.run_until_stopped().await?;
+            app.run_until_signalled().await?;
             Ok(())
         }
         Command::Migrate => {

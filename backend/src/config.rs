@@ -48,6 +48,49 @@ pub struct Settings {
     /// HTTP worker threads; 0 means one per core.
     #[arg(long, env = "NATTER_WORKERS", default_value_t = 0, global = true)]
     pub workers: usize,
+
+    /// Origins (besides the server's own) whose pages may open a WebSocket, comma-separated,
+    /// e.g. `http://localhost:8081` for `trunk serve`.
+    #[arg(
+        long,
+        env = "NATTER_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Milliseconds between WebSocket pings.
+    #[arg(
+        long,
+        env = "NATTER_HEARTBEAT_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
+    pub heartbeat_ms: u64,
+
+    /// Milliseconds of silence after which a WebSocket is closed as dead.
+    #[arg(
+        long,
+        env = "NATTER_CLIENT_TIMEOUT_MS",
+        default_value_t = 15_000,
+        global = true
+    )]
+    pub client_timeout_ms: u64,
+
+    /// Milliseconds a WebSocket without a token has to send its `auth` frame.
+    #[arg(
+        long,
+        env = "NATTER_AUTH_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub auth_timeout_ms: u64,
+
+    /// Events a room keeps for its slowest reader. A session that falls further behind is
+    /// closed (code 4008) and catches up when it reconnects with `since`.
+    #[arg(long, env = "NATTER_ROOM_BUFFER", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(16..), global = true)]
+    pub room_buffer: u32,
 }
 
 impl Settings {
@@ -62,6 +105,11 @@ impl Settings {
             rate_limit: RateLimit::default(),
             redis_url: None,
             workers: 0,
+            allowed_origins: Vec::new(),
+            heartbeat_ms: 5_000,
+            client_timeout_ms: 15_000,
+            auth_timeout_ms: 10_000,
+            room_buffer: 4096,
         }
     }
 

@@ -12,6 +12,7 @@ pub struct ApiError {
     pub kind: ErrorKind,
     pub message: String,
     cause: Option<anyhow::Error>,
+    retry_after: Option<std::time::Duration>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -22,6 +23,7 @@ impl ApiError {
             kind,
             message: message.into(),
             cause: None,
+            retry_after: None,
         }
     }
 
@@ -35,6 +37,7 @@ impl ApiError {
             kind: ErrorKind::Internal,
             message: "internal error; it has been logged".into(),
             cause: Some(cause.into()),
+            retry_after: None,
         }
     }
 
@@ -44,6 +47,18 @@ impl ApiError {
             kind: ErrorKind::StorageUnavailable,
             message: "storage is unavailable; try again shortly".into(),
             cause: Some(cause.into()),
+            retry_after: None,
+        }
+    }
+
+    /// 429, with a `Retry-After` header of `wait` rounded up to whole seconds.
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(wait),
+            ..Self::new(
+                ErrorKind::RateLimited,
+                format!("too many messages: wait {} ms", wait.as_millis()),
+            )
         }
     }
 
@@ -80,7 +95,12 @@ impl ResponseError for ApiError {
         if self.status_code().is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        HttpResponse::build(self.status_code()).json(self.body())
+        let mut res = HttpResponse::build(self.status_code());
+        if let Some(wait) = self.retry_after {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            res.insert_header((actix_web::http::header::RETRY_AFTER, secs.max(1)));
+        }
+        res.json(self.body())
     }
 }
 

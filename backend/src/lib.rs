@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod realtime;
 pub mod startup;
 pub mod telemetry;
 mod web_app;
@@ -15,11 +16,29 @@ use auth::Auth;
 use config::Settings;
 use db::Database;
 use db::writer::MessageWriter;
+use error::{ApiError, ApiResult};
+use natter_shared::{Room, RoomId, UserId};
+use realtime::Hub;
+use realtime::limiter::RateLimiter;
 
-/// What every handler can reach: shared, cheap to clone behind `web::Data`.
+/// What every handler and session can reach, behind an `Arc`.
 pub struct AppState {
     pub settings: Settings,
     pub db: Database,
     pub writer: MessageWriter,
     pub auth: Auth,
+    pub hub: Hub,
+    pub limiter: RateLimiter,
+}
+
+impl AppState {
+    /// The room, if the user may see it; otherwise 404, whether it exists or not.
+    pub async fn visible_room(&self, id: RoomId, user: UserId) -> ApiResult<Room> {
+        self.db
+            .run(move |conn| {
+                db::rooms::visible(conn, id, user)?
+                    .ok_or_else(|| ApiError::not_found(format!("room {id}")))
+            })
+            .await
+    }
 }

@@ -6,24 +6,52 @@ use crate::config::Settings;
 use crate::db::Database;
 use crate::db::writer::MessageWriter;
 use crate::error::ApiError;
+use crate::realtime::hub::ConnSocket;
+use crate::realtime::limiter::RateLimiter;
+use crate::realtime::{self, Hub};
+use crate::telemetry::RequestSpans;
 use crate::{AppState, api, web_app};
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use diesel::RunQueryDsl;
 use natter_shared::Health;
 use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 use tracing_actix_web::TracingLogger;
 
 pub struct Application {
     addr: SocketAddr,
     server: Server,
+    hub: Hub,
+}
+
+/// Stops a running server gracefully: sockets are closed with 1001 (going away), requests
+/// in progress finish, and the message writer commits what it holds.
+#[derive(Clone)]
+pub struct Stopper {
+    server: ServerHandle,
+    hub: Hub,
+}
+
+impl Stopper {
+    pub async fn stop(&self) {
+        tracing::info!(sessions = self.hub.sessions(), "shutting down");
+        self.hub.shutdown_sessions();
+        self.server.stop(true).await;
+    }
 }
 
 impl Application {
     /// Opens and migrates the database, loads the token secret and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let state = web::Data::new(open_state(settings).await?);
+        let hub = Hub::new(settings.room_buffer as usize);
+        let state = web::Data::new(open_state(settings, hub.clone()).await?);
+        let beat = Duration::from_millis(state.settings.heartbeat_ms);
+        hub.start_watchdog(
+            beat,
+            Duration::from_millis(state.settings.client_timeout_ms) + beat,
+        );
         let listener = TcpListener::bind(state.settings.addr)
             .with_context(|| format!("cannot listen on {}", state.settings.addr))?;
         let addr = listener.local_addr()?;
@@ -35,16 +63,32 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(api::json_errors())
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RequestSpans>::new())
                 .app_data(state.clone())
                 .route("/healthz", web::get().to(healthz))
+                .route("/ws", web::get().to(realtime::route))
                 .configure(api::routes)
                 .configure(|cfg| web_app::routes(cfg, static_dir.as_deref()))
         })
         .workers(workers)
+        .on_connect(|conn, ext| {
+            if let Some(socket) = ConnSocket::of(conn) {
+                ext.insert(socket);
+            }
+        })
+        .disable_signals()
+        .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Self { addr, server })
+        Ok(Self { addr, server, hub })
+    }
+
+    /// A handle that stops this server as SIGTERM does; for tests and embedding.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            server: self.server.handle(),
+            hub: self.hub.clone(),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -55,25 +99,38 @@ impl Application {
         self.addr
     }
 
-    /// Serves until the process gets SIGINT or SIGTERM, then drains open requests.
+    /// Serves until stopped by its [`Stopper`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!("listening on http://{}", self.addr);
         self.server.await
     }
+
+    /// Serves until the process gets SIGINT or SIGTERM, then stops gracefully.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        let stopper = self.stopper();
+        actix_web::rt::spawn(async move {
+            wait_for_signal().await;
+            stopper.stop().await;
+        });
+        self.run_until_stopped().await
+    }
 }
 
 /// Everything the handlers share, made off the async executor (migrations and bcrypt block).
-pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
+pub async fn open_state(settings: Settings, hub: Hub) -> anyhow::Result<AppState> {
     web::block(move || {
         let db = Database::open(&settings.database_url)?;
         let secret = load_or_create_secret(settings.jwt_secret.as_deref(), &settings.data_dir())?;
         let auth = Auth::new(&secret, settings.bcrypt_cost)?;
-        let writer = MessageWriter::spawn(db.dedicated_connection()?)?;
+        let writer = MessageWriter::spawn(db.dedicated_connection()?, hub.clone())?;
+        let limiter = RateLimiter::new(settings.rate_limit);
         Ok(AppState {
             settings,
             db,
             writer,
             auth,
+            hub,
+            limiter,
         })
     })
     .await
@@ -94,4 +151,26 @@ async fn healthz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiErr
         status: "ok".into(),
         database: "ok".into(),
     }))
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

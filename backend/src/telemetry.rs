@@ -13,3 +13,31 @@ pub fn init(default_filter: &str) {
         .with_target(false)
         .try_init();
 }
+
+/// Request spans that carry the method and the path but never the query string: `GET /ws`
+/// may carry a token there, and tokens stay out of logs.
+pub struct RequestSpans;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpans {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            path = %request.path(),
+            status = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        let status = match outcome {
+            Ok(res) => res.status(),
+            Err(e) => e.as_response_error().status_code(),
+        };
+        span.record("status", status.as_u16());
+        let _entered = span.enter();
+        tracing::debug!(status = status.as_u16(), "request done");
+    }
+}

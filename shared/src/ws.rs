@@ -67,8 +67,12 @@ pub enum ServerFrame {
     Error {
         code: ErrorKind,
         message: String,
+        /// The `client_id` of the refused `send`, if it had one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
+        /// For `rate_limited`: how long to wait before sending again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
 }
 
@@ -107,10 +111,11 @@ mod tests {
             code: ErrorKind::RateLimited,
             message: "slow down".into(),
             client_id: None,
+            retry_after_ms: Some(120),
         };
         assert_eq!(
             serde_json::to_string(&err)?,
-            r#"{"type":"error","code":"rate_limited","message":"slow down"}"#
+            r#"{"type":"error","code":"rate_limited","message":"slow down","retry_after_ms":120}"#
         );
         Ok(())
     }

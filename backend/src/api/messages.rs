@@ -1,12 +1,11 @@
 //! `/api/rooms/{id}/messages`: history pages and posting.
 
 use super::page_limit;
-use super::rooms::visible_room;
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::db::messages;
 use crate::db::writer::NewMessage;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use actix_web::{HttpResponse, web};
 use natter_shared::limits::DEFAULT_PAGE;
 use natter_shared::{ClientId, Message, MessageBody, MessageId, MessageKind, PostMessage, RoomId};
@@ -28,7 +27,7 @@ pub async fn list(
     let room = RoomId(path.into_inner());
     let HistoryQuery { limit, before } = query.into_inner();
     let limit = page_limit(limit.unwrap_or(DEFAULT_PAGE))?;
-    visible_room(&state, room, user.id).await?;
+    state.visible_room(room, user.id).await?;
     let page = state
         .db
         .run(move |conn| Ok(messages::page(conn, room, before.map(MessageId), limit)?))
@@ -47,7 +46,11 @@ pub async fn post(
     let PostMessage { body, client_id } = body.into_inner();
     let body = MessageBody::parse(body)?;
     let client_id = client_id.map(ClientId::parse).transpose()?;
-    visible_room(&state, room, user.id).await?;
+    state
+        .limiter
+        .check(user.id)
+        .map_err(ApiError::rate_limited)?;
+    state.visible_room(room, user.id).await?;
     let stored = state
         .writer
         .store(NewMessage {

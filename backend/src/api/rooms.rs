@@ -59,18 +59,10 @@ pub async fn get(
     user: AuthUser,
     path: web::Path<i64>,
 ) -> ApiResult<web::Json<Room>> {
-    let room = visible_room(&state, RoomId(path.into_inner()), user.id).await?;
+    let room = state
+        .visible_room(RoomId(path.into_inner()), user.id)
+        .await?;
     Ok(web::Json(room))
-}
-
-/// The room, if the user may see it; otherwise 404, whether it exists or not.
-pub async fn visible_room(state: &AppState, id: RoomId, user: UserId) -> ApiResult<Room> {
-    state
-        .db
-        .run(move |conn| {
-            rooms::visible(conn, id, user)?.ok_or_else(|| ApiError::not_found(format!("room {id}")))
-        })
-        .await
 }
 
 /// The direct room of the caller and `username`, made on first use: 201 then, 200 after.

@@ -97,6 +97,24 @@ pub fn page(
     Ok(rows.into_iter().map(Message::from).collect())
 }
 
+/// Up to `limit` messages of a room with ids above `after`, oldest first: catch-up.
+pub fn after(
+    conn: &mut DbConnection,
+    room: RoomId,
+    after: MessageId,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    let rows: Vec<MessageRow> = messages::table
+        .inner_join(users::table)
+        .filter(messages::room_id.eq(room.0))
+        .filter(messages::id.gt(after.0))
+        .order(messages::id.asc())
+        .limit(limit)
+        .select(joined_select!())
+        .load(conn)?;
+    Ok(rows.into_iter().map(Message::from).collect())
+}
+
 /// Inserts a message unless its author already stored one with the same client id.
 /// Returns the new row's id, or `None` when the client id was taken.
 pub fn insert_new(conn: &mut DbConnection, new: &NewMessageRow<'_>) -> QueryResult<Option<i64>> {

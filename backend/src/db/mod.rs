@@ -32,10 +32,10 @@ const POOL_SIZE: u32 = 16;
 /// durable before it returns: an acknowledged message survives a power cut, not only a crash.
 fn configure(conn: &mut DbConnection) -> QueryResult<()> {
     conn.batch_execute(&format!(
-        "PRAGMA journal_mode = WAL;
+        "PRAGMA busy_timeout = {};
+         PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = {};",
+         PRAGMA foreign_keys = ON;",
         BUSY_TIMEOUT.as_millis()
     ))
 }

@@ -9,6 +9,7 @@
 use super::DbConnection;
 use super::messages::{self, NewMessageRow};
 use crate::error::ApiError;
+use crate::realtime::Hub;
 use chrono::Utc;
 use diesel::Connection;
 use natter_shared::{ErrorKind, Message, MessageId, MessageKind, RoomId, UserId};
@@ -49,27 +50,52 @@ pub struct MessageWriter {
 }
 
 impl MessageWriter {
-    pub fn spawn(conn: DbConnection) -> std::io::Result<Self> {
+    /// Starts the writer thread. Each fresh message goes to `hub` after its commit, in
+    /// commit order, before its sender hears back.
+    pub fn spawn(conn: DbConnection, hub: Hub) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("message-writer".into())
-            .spawn(move || run(conn, rx))?;
+            .spawn(move || run(conn, rx, hub))?;
         Ok(Self { tx })
     }
 
     /// Stores `message`; returns once it is committed.
     pub async fn store(&self, message: NewMessage) -> Result<Stored, ApiError> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || ApiError::unavailable(anyhow::anyhow!("the message writer has stopped"));
         self.tx
             .send(Job { message, reply })
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
+
+    /// Queues `message` now, without waiting, so that one sender's messages are stored in
+    /// the order it queued them; the answer comes once it is committed. A full queue is
+    /// refused at once (the client retries with the same `client_id`).
+    pub fn submit(
+        &self,
+        message: NewMessage,
+    ) -> Result<impl Future<Output = Result<Stored, ApiError>> + use<>, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .try_send(Job { message, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ApiError::new(
+                    ErrorKind::StorageUnavailable,
+                    "the server is busy storing messages; send again with the same client_id",
+                ),
+                mpsc::error::TrySendError::Closed(_) => stopped(),
+            })?;
+        Ok(async move { answer.await.map_err(|_| stopped())? })
+    }
 }
 
-fn run(mut conn: DbConnection, mut rx: mpsc::Receiver<Job>) {
+fn stopped() -> ApiError {
+    ApiError::unavailable(anyhow::anyhow!("the message writer has stopped"))
+}
+
+fn run(mut conn: DbConnection, mut rx: mpsc::Receiver<Job>, hub: Hub) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.blocking_recv().map(|job| batch.push(job)).is_some() {
         while batch.len() < MAX_BATCH {
@@ -78,12 +104,12 @@ fn run(mut conn: DbConnection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        write_batch(&mut conn, &mut batch);
+        write_batch(&mut conn, &mut batch, &hub);
     }
     tracing::debug!("message writer stopped");
 }
 
-fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>) {
+fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, hub: &Hub) {
     let size = batch.len();
     let outcome = conn.immediate_transaction(|conn| {
         Ok::<_, diesel::result::Error>(
@@ -95,6 +121,9 @@ fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>) {
     });
     match outcome {
         Ok(results) => {
+            for stored in results.iter().flatten().filter(|s| s.fresh) {
+                hub.publish(&stored.message);
+            }
             for (job, result) in batch.drain(..).zip(results) {
                 let _ = job
                     .reply

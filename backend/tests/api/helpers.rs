@@ -16,8 +16,10 @@ pub const PASSWORD: &str = "correct horse";
 
 pub struct TestApp {
     pub addr: String,
+    pub port: u16,
     pub client: reqwest::Client,
     pub dir: TempDir,
+    pub stopper: natter::startup::Stopper,
 }
 
 /// A signed-up user and their token.
@@ -85,12 +87,15 @@ impl TestApp {
         let app = Application::build(settings)
             .await
             .expect("the server starts");
-        let addr = format!("http://127.0.0.1:{}", app.port());
+        let port = app.port();
+        let stopper = app.stopper();
         actix_web::rt::spawn(app.run_until_stopped());
         Self {
-            addr,
+            addr: format!("http://127.0.0.1:{port}"),
+            port,
             client: reqwest::Client::new(),
             dir,
+            stopper,
         }
     }
 

@@ -12,3 +12,5 @@ mod helpers;
 mod messages;
 mod rooms;
 mod users;
+mod ws;
+mod ws_client;

@@ -1,0 +1,168 @@
+//! The actor of one active room: who is subscribed, who is online, and the broadcast ring
+//! that carries each event, serialized once, to every subscriber.
+
+use super::hub::{Hub, SessionId};
+use super::{Event, EventKind, SharedEvent};
+use actix::{
+    Actor, ActorContext, AsyncContext, Context, Handler, Message as ActixMessage, MessageResult,
+};
+use natter_shared::ws::ServerFrame;
+use natter_shared::{Message, RoomId, UserId};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+pub struct Room {
+    id: RoomId,
+    hub: Hub,
+    tx: broadcast::Sender<SharedEvent>,
+    sessions: HashMap<SessionId, UserId>,
+    /// Online users: name and number of subscribed sessions.
+    online: HashMap<UserId, (String, usize)>,
+}
+
+impl Room {
+    pub fn new(id: RoomId, hub: Hub, buffer: usize) -> Self {
+        let (tx, _) = broadcast::channel(buffer);
+        Self {
+            id,
+            hub,
+            tx,
+            sessions: HashMap::new(),
+            online: HashMap::new(),
+        }
+    }
+
+    fn broadcast(&self, kind: EventKind, frame: &ServerFrame) {
+        match serde_json::to_string(frame) {
+            // No receivers is fine: nobody is listening.
+            Ok(json) => {
+                let _ = self.tx.send(Arc::new(Event {
+                    kind,
+                    frame: json.into(),
+                }));
+            }
+            Err(e) => tracing::error!(error = %e, "cannot serialize a frame"),
+        }
+    }
+
+    fn presence(&self, user: &str, online: bool) {
+        let frame = ServerFrame::Presence {
+            room_id: self.id,
+            user: user.to_owned(),
+            online,
+        };
+        self.broadcast(EventKind::Presence, &frame);
+    }
+}
+
+impl Actor for Room {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Self::Context) {
+        tracing::debug!(room = %self.id, "room active");
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        tracing::debug!(room = %self.id, "room idle");
+    }
+}
+
+/// A session joins: its receiver starts after the presence event it causes, and the
+/// answer lists who is online, the joiner included.
+#[derive(ActixMessage)]
+#[rtype(result = "Subscription")]
+pub struct Subscribe {
+    pub session: SessionId,
+    pub user: UserId,
+    pub username: String,
+}
+
+pub struct Subscription {
+    pub events: broadcast::Receiver<SharedEvent>,
+    pub online: Vec<String>,
+}
+
+impl Handler<Subscribe> for Room {
+    type Result = MessageResult<Subscribe>;
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) -> Self::Result {
+        if self.sessions.insert(msg.session, msg.user).is_none() {
+            let entry = self.online.entry(msg.user).or_insert((msg.username, 0));
+            entry.1 += 1;
+            if entry.1 == 1 {
+                let name = entry.0.clone();
+                self.presence(&name, true);
+            }
+        }
+        let mut online: Vec<String> = self.online.values().map(|(name, _)| name.clone()).collect();
+        online.sort_by_key(|name| name.to_lowercase());
+        MessageResult(Subscription {
+            events: self.tx.subscribe(),
+            online,
+        })
+    }
+}
+
+/// A session leaves, or stops. The last one out stops the room.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub struct Unsubscribe {
+    pub session: SessionId,
+}
+
+impl Handler<Unsubscribe> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, ctx: &mut Self::Context) {
+        let Some(user) = self.sessions.remove(&msg.session) else {
+            return;
+        };
+        if let Some(entry) = self.online.get_mut(&user) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                let name = entry.0.clone();
+                self.online.remove(&user);
+                self.presence(&name, false);
+            }
+        }
+        if self.sessions.is_empty() {
+            self.hub.remove_room(self.id, &ctx.address());
+            ctx.stop();
+        }
+    }
+}
+
+/// A stored message, to every subscriber.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub struct Publish(pub Message);
+
+impl Handler<Publish> for Room {
+    type Result = ();
+
+    fn handle(&mut self, Publish(message): Publish, _: &mut Self::Context) {
+        let kind = EventKind::Message(message.id);
+        self.broadcast(kind, &ServerFrame::Message { message });
+    }
+}
+
+/// Someone is typing; relayed, never stored.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub struct Typing {
+    pub user: UserId,
+    pub username: String,
+}
+
+impl Handler<Typing> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: Typing, _: &mut Self::Context) {
+        let frame = ServerFrame::Typing {
+            room_id: self.id,
+            user: msg.username,
+        };
+        self.broadcast(EventKind::Typing(msg.user), &frame);
+    }
+}

@@ -1,0 +1,641 @@
+//! The actor of one WebSocket session: authentication, frames in and out, the rooms it has
+//! joined (with catch-up), heartbeats, and closing when it is too slow or the server stops.
+
+use super::hub::{ConnSocket, SessionEntry, SessionId};
+use super::room::{Subscribe, Subscription, Typing, Unsubscribe};
+use super::{CLOSE_TOO_SLOW, EventKind, SharedEvent};
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::db::messages;
+use crate::db::writer::NewMessage;
+use crate::error::ApiError;
+use actix::prelude::*;
+use actix_web_actors::ws::{self, CloseCode, CloseReason};
+use bytestring::ByteString;
+use natter_shared::limits::MAX_FRAME_BYTES;
+use natter_shared::ws::{ClientFrame, ServerFrame};
+use natter_shared::{
+    ClientId, ErrorKind, Message as ChatMessage, MessageBody, MessageId, MessageKind, RoomId,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+/// Messages replayed per database read when a client joins with `since`.
+const REPLAY_PAGE: i64 = 500;
+/// A typing event is relayed at most this often per session and room.
+const TYPING_EVERY: Duration = Duration::from_secs(1);
+
+pub struct WsSession {
+    id: SessionId,
+    state: Arc<AppState>,
+    user: Option<AuthUser>,
+    socket: Option<ConnSocket>,
+    /// Last frame from the client, for the heartbeat.
+    heard: Instant,
+    /// Last time this actor ran, for the hub's watchdog.
+    alive: Arc<AtomicU64>,
+    rooms: HashMap<RoomId, Joined>,
+    /// Rooms being joined: the room may count this session before the answer arrives.
+    joining: HashMap<RoomId, u64>,
+    next_join: u64,
+    /// Rooms this user may post to, learned from the database once.
+    may_post: std::collections::HashSet<RoomId>,
+    typing_at: HashMap<RoomId, Instant>,
+    /// A fragmented text frame being put together.
+    fragments: Option<Vec<u8>>,
+}
+
+struct Joined {
+    room: Addr<super::room::Room>,
+    stream: SpawnHandle,
+    generation: u64,
+    /// Live events held back while `since` is replayed from the database.
+    held: Option<Vec<SharedEvent>>,
+    /// The highest message id sent for this room: live copies at or below it are not resent.
+    last_id: MessageId,
+}
+
+/// A live event of a joined room.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RoomItem(RoomId, Result<SharedEvent, BroadcastStreamRecvError>);
+
+/// The server is stopping: close with 1001.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl WsSession {
+    pub fn new(state: Arc<AppState>, user: Option<AuthUser>, socket: Option<ConnSocket>) -> Self {
+        let id = state.hub.next_session_id();
+        let alive = Arc::new(AtomicU64::new(state.hub.now_ms()));
+        Self {
+            id,
+            state,
+            user,
+            socket,
+            heard: Instant::now(),
+            alive,
+            rooms: HashMap::new(),
+            joining: HashMap::new(),
+            next_join: 0,
+            may_post: Default::default(),
+            typing_at: HashMap::new(),
+            fragments: None,
+        }
+    }
+
+    fn settings(&self) -> &crate::config::Settings {
+        &self.state.settings
+    }
+
+    fn touch(&self) {
+        self.alive.store(self.state.hub.now_ms(), Ordering::Relaxed);
+    }
+
+    fn send(&self, ctx: &mut ws::WebsocketContext<Self>, frame: &ServerFrame) {
+        match serde_json::to_string(frame) {
+            Ok(json) => ctx.text(json),
+            Err(e) => tracing::error!(error = %e, "cannot serialize a frame"),
+        }
+    }
+
+    fn error(
+        &self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        code: ErrorKind,
+        message: impl Into<String>,
+        client_id: Option<String>,
+    ) {
+        let frame = ServerFrame::Error {
+            code,
+            message: message.into(),
+            client_id,
+            retry_after_ms: None,
+        };
+        self.send(ctx, &frame);
+    }
+
+    fn api_error(
+        &self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        e: &ApiError,
+        client_id: Option<String>,
+    ) {
+        if e.kind.status() >= 500 {
+            tracing::error!(error = %e, "a socket request failed");
+        }
+        self.error(ctx, e.kind, e.message.clone(), client_id);
+    }
+
+    fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode, why: &str) {
+        ctx.close(Some(CloseReason {
+            code,
+            description: Some(why.to_owned()),
+        }));
+        ctx.stop();
+    }
+
+    fn ready(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Some(user) = &self.user {
+            self.send(
+                ctx,
+                &ServerFrame::Ready {
+                    user: user.to_api(),
+                },
+            );
+        }
+    }
+
+    fn text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        if text.len() > MAX_FRAME_BYTES {
+            return self.error(
+                ctx,
+                ErrorKind::PayloadTooLarge,
+                format!("frames hold at most {MAX_FRAME_BYTES} bytes"),
+                None,
+            );
+        }
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                let code = if e.is_data() {
+                    ErrorKind::InvalidRequest
+                } else {
+                    ErrorKind::MalformedJson
+                };
+                return self.error(ctx, code, format!("unreadable frame: {e}"), None);
+            }
+        };
+        let Some(user) = self.user.clone() else {
+            return self.authenticate(frame, ctx);
+        };
+        match frame {
+            ClientFrame::Auth { .. } => self.error(
+                ctx,
+                ErrorKind::InvalidRequest,
+                "already authenticated",
+                None,
+            ),
+            ClientFrame::Join { room_id, since } => self.join(user, room_id, since, ctx),
+            ClientFrame::Leave { room_id } => self.leave(room_id, ctx),
+            ClientFrame::Send {
+                room_id,
+                body,
+                client_id,
+            } => self.post(user, room_id, body, client_id, ctx),
+            ClientFrame::Typing { room_id } => self.typing(user, room_id, ctx),
+        }
+    }
+
+    fn authenticate(&mut self, frame: ClientFrame, ctx: &mut ws::WebsocketContext<Self>) {
+        let ClientFrame::Auth { token } = frame else {
+            self.error(
+                ctx,
+                ErrorKind::MissingToken,
+                "authenticate first: send an auth frame",
+                None,
+            );
+            return self.close(ctx, CloseCode::Policy, "not authenticated");
+        };
+        let state = self.state.clone();
+        let fut = async move { state.auth.authenticate(&state.db, &token).await };
+        ctx.wait(fut.into_actor(self).map(|res, act, ctx| match res {
+            Ok(user) => {
+                act.user = Some(user);
+                act.ready(ctx);
+            }
+            Err(e) => {
+                act.api_error(ctx, &e, None);
+                act.close(ctx, CloseCode::Policy, "authentication failed");
+            }
+        }));
+    }
+
+    fn join(
+        &mut self,
+        user: AuthUser,
+        room_id: RoomId,
+        since: Option<MessageId>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        self.next_join += 1;
+        let generation = self.next_join;
+        self.joining.insert(room_id, generation);
+        let state = self.state.clone();
+        let session = self.id;
+        let fut = async move {
+            state.visible_room(room_id, user.id).await?;
+            // A room actor that stopped as we found it answers nothing: start another.
+            for _ in 0..3 {
+                let room = state.hub.room(room_id);
+                let sub = Subscribe {
+                    session,
+                    user: user.id,
+                    username: user.username.clone(),
+                };
+                if let Ok(subscription) = room.send(sub).await {
+                    return Ok((room, subscription));
+                }
+            }
+            Err(ApiError::unavailable(anyhow::anyhow!(
+                "room {room_id} did not answer"
+            )))
+        };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+            if act.joining.get(&room_id) != Some(&generation) {
+                return; // superseded by a later join or a leave
+            }
+            act.joining.remove(&room_id);
+            match res {
+                Ok((room, subscription)) => {
+                    act.joined(room_id, since, generation, room, subscription, ctx)
+                }
+                Err(e) => act.api_error(ctx, &e, None),
+            }
+        }));
+    }
+
+    fn joined(
+        &mut self,
+        room_id: RoomId,
+        since: Option<MessageId>,
+        generation: u64,
+        room: Addr<super::room::Room>,
+        subscription: Subscription,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        if let Some(old) = self.rooms.remove(&room_id) {
+            ctx.cancel_future(old.stream);
+        }
+        let events =
+            BroadcastStream::new(subscription.events).map(move |item| RoomItem(room_id, item));
+        let stream = ctx.add_stream(events);
+        self.may_post.insert(room_id);
+        self.rooms.insert(
+            room_id,
+            Joined {
+                room,
+                stream,
+                generation,
+                held: since.map(|_| Vec::new()),
+                last_id: since.unwrap_or(MessageId(0)),
+            },
+        );
+        self.send(
+            ctx,
+            &ServerFrame::Joined {
+                room_id,
+                online: subscription.online,
+            },
+        );
+        if let Some(since) = since {
+            self.replay(room_id, generation, since, ctx);
+        }
+    }
+
+    /// Sends every stored message of the room after `after`, a page at a time, then the live
+    /// events held meanwhile that are newer than the last one sent.
+    fn replay(
+        &mut self,
+        room_id: RoomId,
+        generation: u64,
+        after: MessageId,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let db = self.state.db.clone();
+        let fut = async move {
+            db.run(move |conn| Ok(messages::after(conn, room_id, after, REPLAY_PAGE)?))
+                .await
+        };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+            if act
+                .rooms
+                .get(&room_id)
+                .is_none_or(|j| j.generation != generation)
+            {
+                return;
+            }
+            let page: Vec<ChatMessage> = match res {
+                Ok(page) => page,
+                Err(e) => {
+                    act.api_error(ctx, &e, None);
+                    Vec::new()
+                }
+            };
+            let full = page.len() as i64 == REPLAY_PAGE;
+            let mut last = after;
+            for message in page {
+                last = message.id;
+                act.send(ctx, &ServerFrame::Message { message });
+            }
+            let me = act.user.as_ref().map(|u| u.id);
+            let Some(joined) = act.rooms.get_mut(&room_id) else {
+                return;
+            };
+            joined.last_id = joined.last_id.max(last);
+            if full {
+                return act.replay(room_id, generation, last, ctx);
+            }
+            for event in joined.held.take().unwrap_or_default() {
+                deliver(joined, me, &event, ctx);
+            }
+        }));
+    }
+
+    fn leave(&mut self, room_id: RoomId, ctx: &mut ws::WebsocketContext<Self>) {
+        self.joining.remove(&room_id);
+        match self.rooms.remove(&room_id) {
+            Some(joined) => {
+                ctx.cancel_future(joined.stream);
+                joined.room.do_send(Unsubscribe { session: self.id });
+            }
+            None => self.error(
+                ctx,
+                ErrorKind::NotFound,
+                format!("not in room {room_id}"),
+                None,
+            ),
+        }
+    }
+
+    fn post(
+        &mut self,
+        user: AuthUser,
+        room_id: RoomId,
+        body: String,
+        client_id: Option<String>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let client_id = match client_id.map(ClientId::parse).transpose() {
+            Ok(id) => id.map(ClientId::into_inner),
+            Err(e) => return self.error(ctx, e.kind, e.message, None),
+        };
+        let body = match MessageBody::parse(body) {
+            Ok(body) => body,
+            Err(e) => return self.error(ctx, e.kind, e.message, client_id),
+        };
+        if let Err(wait) = self.state.limiter.check(user.id) {
+            let frame = ServerFrame::Error {
+                code: ErrorKind::RateLimited,
+                message: format!("too many messages: wait {} ms", wait.as_millis()),
+                client_id,
+                retry_after_ms: Some(wait.as_millis() as u64 + 1),
+            };
+            return self.send(ctx, &frame);
+        }
+        let message = NewMessage {
+            room_id,
+            author_id: user.id,
+            author: user.username,
+            kind: MessageKind::User,
+            body: body.into_inner(),
+            client_id: client_id.clone(),
+        };
+        if self.may_post.contains(&room_id) {
+            return self.submit(message, ctx);
+        }
+        // First post to a room not joined: check it, holding back this session's later
+        // frames meanwhile (`wait`), so that its messages are still stored in order.
+        let state = self.state.clone();
+        let fut = async move { state.visible_room(room_id, user.id).await };
+        ctx.wait(fut.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(_) => {
+                act.may_post.insert(room_id);
+                act.submit(message, ctx);
+            }
+            Err(e) => act.api_error(ctx, &e, client_id),
+        }));
+    }
+
+    /// Queues a message with the writer now; acks once it is committed.
+    fn submit(&mut self, message: NewMessage, ctx: &mut ws::WebsocketContext<Self>) {
+        let client_id = message.client_id.clone();
+        let stored = match self.state.writer.submit(message) {
+            Ok(stored) => stored,
+            Err(e) => return self.api_error(ctx, &e, client_id),
+        };
+        ctx.spawn(stored.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(stored) => {
+                let ack = ServerFrame::Ack {
+                    client_id,
+                    message_id: stored.message.id,
+                };
+                act.send(ctx, &ack);
+            }
+            Err(e) => act.api_error(ctx, &e, client_id),
+        }));
+    }
+
+    fn typing(&mut self, user: AuthUser, room_id: RoomId, ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(joined) = self.rooms.get(&room_id) else {
+            return self.error(
+                ctx,
+                ErrorKind::NotFound,
+                format!("join room {room_id} first"),
+                None,
+            );
+        };
+        let now = Instant::now();
+        if self
+            .typing_at
+            .get(&room_id)
+            .is_some_and(|at| now.duration_since(*at) < TYPING_EVERY)
+        {
+            return;
+        }
+        self.typing_at.insert(room_id, now);
+        joined.room.do_send(Typing {
+            user: user.id,
+            username: user.username,
+        });
+    }
+
+    fn fragment(&mut self, item: actix_http::ws::Item, ctx: &mut ws::WebsocketContext<Self>) {
+        match item {
+            actix_http::ws::Item::FirstText(bytes) => self.fragments = Some(bytes.to_vec()),
+            actix_http::ws::Item::FirstBinary(_) => {
+                self.fragments = None;
+                self.error(
+                    ctx,
+                    ErrorKind::InvalidRequest,
+                    "frames are JSON text, not binary",
+                    None,
+                );
+            }
+            actix_http::ws::Item::Continue(bytes) => {
+                if let Some(buf) = &mut self.fragments {
+                    buf.extend_from_slice(&bytes);
+                }
+            }
+            actix_http::ws::Item::Last(bytes) => {
+                if let Some(mut buf) = self.fragments.take() {
+                    buf.extend_from_slice(&bytes);
+                    match String::from_utf8(buf) {
+                        Ok(text) => self.text(&text, ctx),
+                        Err(_) => {
+                            self.error(ctx, ErrorKind::MalformedJson, "frames are UTF-8 text", None)
+                        }
+                    }
+                }
+            }
+        }
+        if self
+            .fragments
+            .as_ref()
+            .is_some_and(|b| b.len() > MAX_FRAME_BYTES)
+        {
+            self.fragments = None;
+            self.error(
+                ctx,
+                ErrorKind::PayloadTooLarge,
+                format!("frames hold at most {MAX_FRAME_BYTES} bytes"),
+                None,
+            );
+        }
+    }
+}
+
+/// Writes one live event to the socket unless it is a copy of a message already sent, or
+/// the session's own typing.
+fn deliver(
+    joined: &mut Joined,
+    me: Option<natter_shared::UserId>,
+    event: &SharedEvent,
+    ctx: &mut ws::WebsocketContext<WsSession>,
+) {
+    match event.kind {
+        EventKind::Message(id) if id <= joined.last_id => return,
+        EventKind::Message(id) => joined.last_id = id,
+        EventKind::Typing(user) if Some(user) == me => return,
+        _ => {}
+    }
+    ctx.text(ByteString::clone(&event.frame));
+}
+
+impl Actor for WsSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.state.hub.register(
+            self.id,
+            SessionEntry {
+                addr: ctx.address().recipient(),
+                alive: self.alive.clone(),
+                socket: self.socket.clone(),
+            },
+        );
+        let every = Duration::from_millis(self.settings().heartbeat_ms);
+        let timeout = Duration::from_millis(self.settings().client_timeout_ms);
+        ctx.run_interval(every, move |act, ctx| {
+            act.touch();
+            if act.heard.elapsed() > timeout {
+                tracing::info!(session = act.id, "no answer to pings: closing");
+                return act.close(ctx, CloseCode::Away, "no answer to pings");
+            }
+            ctx.ping(b"");
+        });
+        if self.user.is_some() {
+            self.ready(ctx);
+        } else {
+            let timeout = Duration::from_millis(self.settings().auth_timeout_ms);
+            ctx.run_later(timeout, |act, ctx| {
+                if act.user.is_none() {
+                    act.error(ctx, ErrorKind::MissingToken, "no auth frame in time", None);
+                    act.close(ctx, CloseCode::Policy, "not authenticated");
+                }
+            });
+        }
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        for (_, joined) in self.rooms.drain() {
+            joined.room.do_send(Unsubscribe { session: self.id });
+        }
+        // A join in flight may have been counted by its room already.
+        for (room_id, _) in self.joining.drain() {
+            if let Some(room) = self.state.hub.existing_room(room_id) {
+                room.do_send(Unsubscribe { session: self.id });
+            }
+        }
+        self.state.hub.unregister(self.id);
+        Running::Stop
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.heard = Instant::now();
+        self.touch();
+        match msg {
+            Ok(ws::Message::Text(text)) => self.text(&text, ctx),
+            Ok(ws::Message::Binary(_)) => self.error(
+                ctx,
+                ErrorKind::InvalidRequest,
+                "frames are JSON text, not binary",
+                None,
+            ),
+            Ok(ws::Message::Continuation(item)) => self.fragment(item, ctx),
+            Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
+            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Err(ws::ProtocolError::Overflow) => {
+                self.close(ctx, CloseCode::Size, "frame too large");
+            }
+            Err(e) => {
+                tracing::debug!(session = self.id, error = %e, "WebSocket protocol error");
+                self.close(ctx, CloseCode::Protocol, "protocol error");
+            }
+        }
+    }
+}
+
+impl StreamHandler<RoomItem> for WsSession {
+    fn handle(&mut self, RoomItem(room_id, item): RoomItem, ctx: &mut Self::Context) {
+        self.touch();
+        let me = self.user.as_ref().map(|u| u.id);
+        let limit = self.settings().room_buffer as usize;
+        let Some(joined) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        let event = match item {
+            Ok(event) => event,
+            Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                tracing::info!(session = self.id, %room_id, missed, "session too slow: closing");
+                return self.close(
+                    ctx,
+                    CloseCode::Other(CLOSE_TOO_SLOW),
+                    "too slow: reconnect and join with since",
+                );
+            }
+        };
+        match &mut joined.held {
+            Some(held) if held.len() >= limit => self.close(
+                ctx,
+                CloseCode::Other(CLOSE_TOO_SLOW),
+                "too slow: reconnect and join with since",
+            ),
+            Some(held) => held.push(event),
+            None => deliver(joined, me, &event, ctx),
+        }
+    }
+
+    /// The room's actor stopped; the session carries on.
+    fn finished(&mut self, _: &mut Self::Context) {}
+}
+
+impl Handler<Shutdown> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        self.close(ctx, CloseCode::Away, "server shutting down");
+    }
+}
