@@ -3,11 +3,9 @@
 use crate::auth::Auth;
 use crate::config::Settings;
 use crate::db::Database;
-use crate::db::users::{self, NewUser};
-use crate::error::is_unique_violation;
+use crate::db::users;
 use crate::startup::Application;
 use anyhow::{Context, bail};
-use chrono::Utc;
 use clap::{Parser, Subcommand};
 use natter_shared::{Password, Username};
 use std::io::BufRead;
@@ -78,28 +76,7 @@ fn create_admin(settings: &Settings, username: &str, password_stdin: bool) -> an
     // Only the hash is needed here, never a token: any secret will do.
     let auth = Auth::new(&[0; 32], settings.bcrypt_cost)?;
     let hash = auth.hash_password_blocking(password.expose())?;
-    let row = db.run_blocking(|conn| {
-        users::insert(
-            conn,
-            &NewUser {
-                username: username.as_str(),
-                username_key: &username.key(),
-                password_hash: &hash,
-                is_admin: true,
-                created_at: Utc::now().naive_utc(),
-            },
-        )
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                crate::error::ApiError::new(
-                    natter_shared::ErrorKind::UsernameTaken,
-                    format!("the username '{username}' is taken; choose another"),
-                )
-            } else {
-                e.into()
-            }
-        })
-    })?;
+    let row = db.run_blocking(|conn| users::create(conn, &username, &hash, true))?;
     tracing::info!(user_id = row.id, username = %row.username, "admin created");
     Ok(())
 }

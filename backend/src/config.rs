@@ -11,6 +11,10 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/natter.db";
 pub const DEFAULT_STATIC_DIR: &str = "frontend/dist";
 pub const DEFAULT_BCRYPT_COST: u32 = 12;
 pub const DEFAULT_RATE_LIMIT: &str = "10/30";
+pub const DEFAULT_HEARTBEAT_MS: u64 = 5_000;
+pub const DEFAULT_CLIENT_TIMEOUT_MS: u64 = 15_000;
+pub const DEFAULT_AUTH_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_ROOM_BUFFER: u32 = 4096;
 
 /// Everything the server, the worker and the admin commands read from the outside.
 #[derive(Debug, Clone, Args)]
@@ -50,7 +54,7 @@ pub struct Settings {
     pub workers: usize,
 
     /// Origins (besides the server's own) whose pages may open a WebSocket, comma-separated,
-    /// e.g. `http://localhost:8081` for `trunk serve`.
+    /// e.g. `http://127.0.0.1:8081` for `trunk serve`.
     #[arg(
         long,
         env = "NATTER_ALLOWED_ORIGINS",
@@ -88,7 +92,7 @@ pub struct Settings {
 
     /// Events a room keeps for its slowest reader. A session that falls further behind is
     /// closed (code 4008) and catches up when it reconnects with `since`.
-    #[arg(long, env = "NATTER_ROOM_BUFFER", default_value_t = 4096,
+    #[arg(long, env = "NATTER_ROOM_BUFFER", default_value_t = DEFAULT_ROOM_BUFFER,
           value_parser = clap::value_parser!(u32).range(16..), global = true)]
     pub room_buffer: u32,
 }
@@ -106,10 +110,10 @@ impl Settings {
             redis_url: None,
             workers: 0,
             allowed_origins: Vec::new(),
-            heartbeat_ms: 5_000,
-            client_timeout_ms: 15_000,
-            auth_timeout_ms: 10_000,
-            room_buffer: 4096,
+            heartbeat_ms: DEFAULT_HEARTBEAT_MS,
+            client_timeout_ms: DEFAULT_CLIENT_TIMEOUT_MS,
+            auth_timeout_ms: DEFAULT_AUTH_TIMEOUT_MS,
+            room_buffer: DEFAULT_ROOM_BUFFER,
         }
     }
 

@@ -2,10 +2,9 @@
 
 use crate::AppState;
 use crate::auth::AuthUser;
-use crate::db::users::{self, NewUser};
-use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::db::users;
+use crate::error::{ApiError, ApiResult};
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
 use natter_shared::{AuthResponse, Credentials, ErrorKind, Password, User, Username};
 
 pub async fn signup(
@@ -21,28 +20,7 @@ pub async fn signup(
         .await?;
     let row = state
         .db
-        .run(move |conn| {
-            users::insert(
-                conn,
-                &NewUser {
-                    username: username.as_str(),
-                    username_key: &username.key(),
-                    password_hash: &hash,
-                    is_admin: false,
-                    created_at: Utc::now().naive_utc(),
-                },
-            )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    ApiError::new(
-                        ErrorKind::UsernameTaken,
-                        format!("the username '{username}' is taken"),
-                    )
-                } else {
-                    e.into()
-                }
-            })
-        })
+        .run(move |conn| users::create(conn, &username, &hash, false))
         .await?;
     tracing::info!(user_id = row.id, "signed up");
     let token = state.auth.issue_token(row.to_api().id, row.token_version)?;

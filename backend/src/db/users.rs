@@ -44,6 +44,32 @@ pub fn insert(conn: &mut DbConnection, new: &NewUser<'_>) -> QueryResult<UserRow
         .get_result(conn)
 }
 
+/// Creates a user; a taken name (in any case) is `username_taken`.
+pub fn create(
+    conn: &mut DbConnection,
+    username: &natter_shared::Username,
+    password_hash: &str,
+    is_admin: bool,
+) -> crate::error::ApiResult<UserRow> {
+    let new = NewUser {
+        username: username.as_str(),
+        username_key: &username.key(),
+        password_hash,
+        is_admin,
+        created_at: chrono::Utc::now().naive_utc(),
+    };
+    insert(conn, &new).map_err(|e| {
+        if crate::error::is_unique_violation(&e) {
+            crate::error::ApiError::new(
+                natter_shared::ErrorKind::UsernameTaken,
+                format!("the username '{username}' is taken"),
+            )
+        } else {
+            e.into()
+        }
+    })
+}
+
 pub fn find_by_key(conn: &mut DbConnection, key: &str) -> QueryResult<Option<UserRow>> {
     users::table
         .filter(users::username_key.eq(key))
