@@ -99,3 +99,77 @@ async fn a_bad_database_url_says_what_to_write() -> TestResult {
     assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite://PATH"));
     Ok(())
 }
+
+/// `natter serve` as a child process, with the address it printed.
+struct Served {
+    child: std::process::Child,
+    addr: String,
+}
+
+fn serve(db: &Path) -> std::io::Result<Served> {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
+        .arg("serve")
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("NATTER_ADDR", "127.0.0.1:0")
+        .env("NATTER_BCRYPT_COST", "4")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(addr) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(crate::ws_client::WAIT)
+        .expect("the server says where it listens");
+    Ok(Served { child, addr })
+}
+
+#[actix_web::test]
+async fn sigterm_closes_sockets_with_1001_and_exits_cleanly() -> TestResult {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir()?;
+    let mut served = serve(&dir.path().join("natter.db"))?;
+    let client = reqwest::Client::new();
+    let auth: AuthResponse = client
+        .post(format!("http://{}/api/auth/signup", served.addr))
+        .json(&serde_json::json!({ "username": "alice", "password": PASSWORD }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let url = format!("ws://{}/ws?token={}", served.addr, auth.token);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let ready = tokio::time::timeout(crate::ws_client::WAIT, ws.next()).await?;
+    assert!(matches!(ready, Some(Ok(Message::Text(_)))));
+
+    let pid = served.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()?
+            .success()
+    );
+    let close = loop {
+        match tokio::time::timeout(crate::ws_client::WAIT, ws.next()).await? {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1001));
+    let status = tokio::task::spawn_blocking(move || served.child.wait()).await??;
+    assert!(status.success(), "{status}");
+    Ok(())
+}
