@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub auth: Auth,
     pub hub: Hub,
     pub limiter: RateLimiter,
+    /// The chat bot's user id.
+    pub bot_id: UserId,
 }
 
 impl AppState {

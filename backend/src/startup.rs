@@ -15,7 +15,8 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use diesel::RunQueryDsl;
-use natter_shared::Health;
+use natter_shared::limits::BOT_USERNAME;
+use natter_shared::{Health, UserId};
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 use tracing_actix_web::TracingLogger;
@@ -124,6 +125,10 @@ pub async fn open_state(settings: Settings, hub: Hub) -> anyhow::Result<AppState
         let auth = Auth::new(&secret, settings.bcrypt_cost)?;
         let writer = MessageWriter::spawn(db.dedicated_connection()?, hub.clone())?;
         let limiter = RateLimiter::new(settings.rate_limit);
+        let bot_id = db
+            .run_blocking(|conn| Ok(crate::db::users::find_by_key(conn, BOT_USERNAME)?))?
+            .map(|row| UserId(row.id))
+            .context("the chat bot's user is missing from the database")?;
         Ok(AppState {
             settings,
             db,
@@ -131,6 +136,7 @@ pub async fn open_state(settings: Settings, hub: Hub) -> anyhow::Result<AppState
             auth,
             hub,
             limiter,
+            bot_id,
         })
     })
     .await

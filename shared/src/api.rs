@@ -100,6 +100,14 @@ pub struct PostMessage {
     pub client_id: Option<String>,
 }
 
+/// The answer to a command posted over REST that stores nothing (`/help`, `/who`, a refused
+/// command): the private reply a socket would get as a `notice` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub room_id: RoomId,
+    pub notice: String,
+}
+
 /// `GET /healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {

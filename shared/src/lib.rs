@@ -2,6 +2,7 @@
 //! validated names, error kinds and limits. Builds for wasm32; knows nothing of storage or HTTP.
 
 pub mod api;
+pub mod commands;
 pub mod error;
 pub mod ids;
 pub mod limits;

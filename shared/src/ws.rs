@@ -63,6 +63,9 @@ pub enum ServerFrame {
     Notice {
         room_id: RoomId,
         body: String,
+        /// The `client_id` of the `send` this answers, if it had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
     },
     Error {
         code: ErrorKind,

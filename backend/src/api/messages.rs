@@ -3,12 +3,16 @@
 use super::page_limit;
 use crate::AppState;
 use crate::auth::AuthUser;
+use crate::bot::{self, Outcome};
 use crate::db::messages;
 use crate::db::writer::NewMessage;
 use crate::error::{ApiError, ApiResult};
 use actix_web::{HttpResponse, web};
+use natter_shared::commands;
 use natter_shared::limits::DEFAULT_PAGE;
-use natter_shared::{ClientId, Message, MessageBody, MessageId, MessageKind, PostMessage, RoomId};
+use natter_shared::{
+    ClientId, Message, MessageBody, MessageId, MessageKind, Notice, PostMessage, RoomId,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +55,17 @@ pub async fn post(
         .check(user.id)
         .map_err(ApiError::rate_limited)?;
     state.visible_room(room, user.id).await?;
+    if let Some(parsed) = commands::parse(body.as_str()) {
+        return Ok(
+            match bot::run(&state, &user, room, body.as_str(), parsed).await? {
+                Outcome::Notice(notice) => HttpResponse::Ok().json(Notice {
+                    room_id: room,
+                    notice,
+                }),
+                Outcome::Stored(stored) => HttpResponse::Created().json(stored.message),
+            },
+        );
+    }
     let stored = state
         .writer
         .store(NewMessage {

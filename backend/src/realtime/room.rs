@@ -46,6 +46,12 @@ impl Room {
         }
     }
 
+    fn online_names(&self) -> Vec<String> {
+        let mut online: Vec<String> = self.online.values().map(|(name, _)| name.clone()).collect();
+        online.sort_by_key(|name| name.to_lowercase());
+        online
+    }
+
     fn presence(&self, user: &str, online: bool) {
         let frame = ServerFrame::Presence {
             room_id: self.id,
@@ -95,11 +101,9 @@ impl Handler<Subscribe> for Room {
                 self.presence(&name, true);
             }
         }
-        let mut online: Vec<String> = self.online.values().map(|(name, _)| name.clone()).collect();
-        online.sort_by_key(|name| name.to_lowercase());
         MessageResult(Subscription {
             events: self.tx.subscribe(),
-            online,
+            online: self.online_names(),
         })
     }
 }
@@ -144,6 +148,19 @@ impl Handler<Publish> for Room {
     fn handle(&mut self, Publish(message): Publish, _: &mut Self::Context) {
         let kind = EventKind::Message(message.id);
         self.broadcast(kind, &ServerFrame::Message { message });
+    }
+}
+
+/// Who is online here, by name.
+#[derive(ActixMessage)]
+#[rtype(result = "Vec<String>")]
+pub struct Online;
+
+impl Handler<Online> for Room {
+    type Result = MessageResult<Online>;
+
+    fn handle(&mut self, _: Online, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.online_names())
     }
 }
 

@@ -6,12 +6,14 @@ use super::room::{Subscribe, Subscription, Typing, Unsubscribe};
 use super::{CLOSE_TOO_SLOW, EventKind, SharedEvent};
 use crate::AppState;
 use crate::auth::AuthUser;
+use crate::bot::{self, Outcome};
 use crate::db::messages;
 use crate::db::writer::NewMessage;
 use crate::error::ApiError;
 use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use bytestring::ByteString;
+use natter_shared::commands::{self, Command, CommandError};
 use natter_shared::limits::MAX_FRAME_BYTES;
 use natter_shared::ws::{ClientFrame, ServerFrame};
 use natter_shared::{
@@ -389,6 +391,9 @@ impl WsSession {
             };
             return self.send(ctx, &frame);
         }
+        if let Some(parsed) = commands::parse(body.as_str()) {
+            return self.command(user, room_id, body.into_inner(), parsed, client_id, ctx);
+        }
         let message = NewMessage {
             room_id,
             author_id: user.id,
@@ -408,6 +413,45 @@ impl WsSession {
             Ok(_) => {
                 act.may_post.insert(room_id);
                 act.submit(message, ctx);
+            }
+            Err(e) => act.api_error(ctx, &e, client_id),
+        }));
+    }
+
+    /// Runs a chat command: a notice for this session alone, or a stored message and an ack.
+    fn command(
+        &mut self,
+        user: AuthUser,
+        room_id: RoomId,
+        body: String,
+        parsed: Result<Command, CommandError>,
+        client_id: Option<String>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let state = self.state.clone();
+        let known = self.may_post.contains(&room_id);
+        let fut = async move {
+            if !known {
+                state.visible_room(room_id, user.id).await?;
+            }
+            bot::run(&state, &user, room_id, &body, parsed).await
+        };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(Outcome::Notice(body)) => {
+                let notice = ServerFrame::Notice {
+                    room_id,
+                    body,
+                    client_id,
+                };
+                act.send(ctx, &notice);
+            }
+            Ok(Outcome::Stored(stored)) => {
+                act.may_post.insert(room_id);
+                let ack = ServerFrame::Ack {
+                    client_id,
+                    message_id: stored.message.id,
+                };
+                act.send(ctx, &ack);
             }
             Err(e) => act.api_error(ctx, &e, client_id),
         }));

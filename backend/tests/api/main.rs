@@ -6,6 +6,7 @@
 )]
 
 mod auth;
+mod bot;
 mod cli;
 mod errors;
 mod helpers;
