@@ -1,28 +1,37 @@
-use crate::helpers::{TestApp, TestResult};
+use crate::helpers::{TestApp, TestResult, TestUser};
+use crate::ws_client::WsClient;
 use natter_shared::ws::ServerFrame;
-use natter_shared::{Message, MessageKind, Notice};
+use natter_shared::{Message, MessageKind, Notice, Room};
 use reqwest::StatusCode;
 use serde_json::json;
 
-fn notice_of(frame: ServerFrame) -> (String, Option<String>) {
-    match frame {
+/// alice and bob in "general", each with a socket that has joined it.
+async fn two_sockets_in_a_room(app: &TestApp) -> (TestUser, TestUser, Room, WsClient, WsClient) {
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    let mut a = app.ws(&alice).await;
+    let mut b = app.ws(&bob).await;
+    a.join(room.id, None).await;
+    b.join(room.id, None).await;
+    (alice, bob, room, a, b)
+}
+
+/// The next notice: its body and client id.
+async fn notice(ws: &mut WsClient) -> (String, Option<String>) {
+    match ws
+        .until("notice", |f| matches!(f, ServerFrame::Notice { .. }))
+        .await
+    {
         ServerFrame::Notice {
             body, client_id, ..
         } => (body, client_id),
-        other => panic!("expected a notice, got {other:?}"),
+        _ => unreachable!(),
     }
 }
 
 #[actix_web::test]
 async fn now_posts_a_bot_message_everyone_sees() -> TestResult {
     let app = TestApp::spawn().await;
-    let alice = app.user("alice").await;
-    let bob = app.user("bob").await;
-    let room = app.create_room(&alice, "general").await;
-    let mut a = app.ws(&alice).await;
-    let mut b = app.ws(&bob).await;
-    a.join(room.id, None).await;
-    b.join(room.id, None).await;
+    let (_alice, bob, room, mut a, mut b) = two_sockets_in_a_room(&app).await;
 
     let id = a.say_acked(room.id, "/now", "n1").await;
     let seen = match b
@@ -50,40 +59,22 @@ async fn now_posts_a_bot_message_everyone_sees() -> TestResult {
 #[actix_web::test]
 async fn help_who_and_refused_commands_answer_privately_and_store_nothing() -> TestResult {
     let app = TestApp::spawn().await;
-    let alice = app.user("alice").await;
-    let bob = app.user("bob").await;
-    let room = app.create_room(&alice, "general").await;
-    let mut a = app.ws(&alice).await;
-    let mut b = app.ws(&bob).await;
-    a.join(room.id, None).await;
-    b.join(room.id, None).await;
+    let (alice, _bob, room, mut a, mut b) = two_sockets_in_a_room(&app).await;
 
     a.say(room.id, "/help", "h1").await;
-    let (help, cid) = notice_of(
-        a.until("notice", |f| matches!(f, ServerFrame::Notice { .. }))
-            .await,
-    );
+    let (help, cid) = notice(&mut a).await;
     assert_eq!(cid.as_deref(), Some("h1"));
     for usage in ["/help", "/now", "/sms USERNAME", "/who", "/me ACTION"] {
         assert!(help.contains(usage), "{help}");
     }
     a.say(room.id, "/who", "w1").await;
-    let (who, _) = notice_of(
-        a.until("notice", |f| matches!(f, ServerFrame::Notice { .. }))
-            .await,
-    );
+    let (who, _) = notice(&mut a).await;
     assert_eq!(who, "Online here: alice, bob");
     a.say(room.id, "/dance", "d1").await;
-    let (unknown, _) = notice_of(
-        a.until("notice", |f| matches!(f, ServerFrame::Notice { .. }))
-            .await,
-    );
+    let (unknown, _) = notice(&mut a).await;
     assert!(unknown.starts_with("unknown command /dance"), "{unknown}");
     a.say(room.id, "/sms", "s1").await;
-    let (usage, _) = notice_of(
-        a.until("notice", |f| matches!(f, ServerFrame::Notice { .. }))
-            .await,
-    );
+    let (usage, _) = notice(&mut a).await;
     assert!(usage.contains("Usage: /sms USERNAME"), "{usage}");
 
     // Bob saw none of it: his next frame is the marker.

@@ -187,6 +187,32 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Every message of a room, oldest first, read back a page at a time.
+    pub async fn all_history(&self, user: &TestUser, room: RoomId) -> Vec<Message> {
+        let mut all = Vec::new();
+        let mut before = String::new();
+        loop {
+            let page = self
+                .history(user, room, &format!("?limit=100{before}"))
+                .await;
+            let Some(oldest) = page.first() else {
+                return all;
+            };
+            before = format!("&before={}", oldest.id);
+            all.splice(0..0, page);
+        }
+    }
+
+    /// alice, bob and a room "general" that alice made.
+    pub async fn two_users_in_a_room(&self) -> (TestUser, TestUser, Room) {
+        let alice = self.user("alice").await;
+        let bob = self.user("bob").await;
+        let room = self.create_room(&alice, "general").await;
+        (alice, bob, room)
+    }
+}
+
 pub async fn answer(res: reqwest::Response) -> Answer {
     let status = res.status();
     let text = res.text().await.expect("a body");

@@ -1,4 +1,4 @@
-use crate::helpers::{TestApp, TestResult, TestUser};
+use crate::helpers::{TestApp, TestResult};
 use crate::ws_client::WsClient;
 use natter::config::RateLimit;
 use natter_shared::ws::ServerFrame;
@@ -27,13 +27,6 @@ fn error_code(frame: &ServerFrame) -> ErrorKind {
         ServerFrame::Error { code, .. } => *code,
         other => panic!("expected an error, got {other:?}"),
     }
-}
-
-async fn two_users_in_a_room(app: &TestApp) -> (TestUser, TestUser, Room) {
-    let alice = app.user("alice").await;
-    let bob = app.user("bob").await;
-    let room = app.create_room(&alice, "general").await;
-    (alice, bob, room)
 }
 
 #[actix_web::test]
@@ -126,7 +119,7 @@ async fn foreign_origins_are_refused() -> TestResult {
 #[actix_web::test]
 async fn a_message_is_acked_stored_and_delivered_to_every_subscriber() -> TestResult {
     let app = TestApp::spawn().await;
-    let (alice, bob, room) = two_users_in_a_room(&app).await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
     let mut a = app.ws(&alice).await;
     let mut b = app.ws(&bob).await;
     assert_eq!(a.join(room.id, None).await, ["alice"]);
@@ -165,7 +158,7 @@ async fn a_message_is_acked_stored_and_delivered_to_every_subscriber() -> TestRe
 #[actix_web::test]
 async fn rest_posts_are_delivered_live() -> TestResult {
     let app = TestApp::spawn().await;
-    let (alice, bob, room) = two_users_in_a_room(&app).await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
     let mut b = app.ws(&bob).await;
     b.join(room.id, None).await;
     let posted = app.send(&alice, room.id, "from curl").await;
@@ -176,7 +169,7 @@ async fn rest_posts_are_delivered_live() -> TestResult {
 #[actix_web::test]
 async fn a_repeated_client_id_is_acked_again_and_delivered_once() -> TestResult {
     let app = TestApp::spawn().await;
-    let (alice, bob, room) = two_users_in_a_room(&app).await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
     let mut a = app.ws(&alice).await;
     let mut b = app.ws(&bob).await;
     a.join(room.id, None).await;
@@ -197,7 +190,7 @@ async fn a_repeated_client_id_is_acked_again_and_delivered_once() -> TestResult 
 #[actix_web::test]
 async fn join_since_replays_what_was_missed_in_order() -> TestResult {
     let app = TestApp::spawn().await;
-    let (alice, bob, room) = two_users_in_a_room(&app).await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
     let seen = app.send(&alice, room.id, "seen before").await;
     let missed: Vec<Message> = {
         let mut v = Vec::new();
@@ -219,7 +212,7 @@ async fn join_since_replays_what_was_missed_in_order() -> TestResult {
 #[actix_web::test]
 async fn the_replay_and_live_seam_has_no_gap_and_no_duplicate() -> TestResult {
     let app = TestApp::spawn().await;
-    let (alice, bob, room) = two_users_in_a_room(&app).await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
     let mut a = app.ws(&alice).await;
     a.join(room.id, None).await;
     for i in 0..100 {
@@ -253,21 +246,12 @@ async fn the_replay_and_live_seam_has_no_gap_and_no_duplicate() -> TestResult {
         ids.windows(2).all(|w| w[0] < w[1]),
         "in order, no duplicates"
     );
-    let stored: Vec<MessageId> = {
-        let mut all = Vec::new();
-        let mut before = String::new();
-        loop {
-            let page = app
-                .history(&bob, room.id, &format!("?limit=100{before}"))
-                .await;
-            if page.is_empty() {
-                break;
-            }
-            before = format!("&before={}", page[0].id);
-            all.splice(0..0, page.into_iter().map(|m| m.id));
-        }
-        all
-    };
+    let stored: Vec<MessageId> = app
+        .all_history(&bob, room.id)
+        .await
+        .iter()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(stored.len(), 401);
     let missing: Vec<_> = stored.iter().filter(|id| !ids.contains(id)).collect();
     assert!(
@@ -315,7 +299,7 @@ async fn direct_rooms_stay_private_over_the_socket() -> TestResult {
 #[actix_web::test]
 async fn presence_is_right_with_two_tabs() -> TestResult {
     let app = TestApp::spawn().await;
-    let (alice, bob, room) = two_users_in_a_room(&app).await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
     let mut b = app.ws(&bob).await;
     b.join(room.id, None).await;
 
@@ -350,7 +334,7 @@ async fn presence_is_right_with_two_tabs() -> TestResult {
 #[actix_web::test]
 async fn typing_is_relayed_to_others_and_throttled() -> TestResult {
     let app = TestApp::spawn().await;
-    let (alice, bob, room) = two_users_in_a_room(&app).await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
     let mut a = app.ws(&alice).await;
     let mut b = app.ws(&bob).await;
     a.join(room.id, None).await;
@@ -425,20 +409,13 @@ async fn a_burst_from_100_clients_loses_and_duplicates_nothing() -> TestResult {
         assert!(seen.values().all(|n| *n == 1), "no duplicates");
         assert_eq!(seen.keys().copied().collect::<BTreeSet<_>>(), all_ids);
     }
-    let mut stored = 0;
-    let mut before = String::new();
-    loop {
-        let page = app
-            .history(&owner, room.id, &format!("?limit=100{before}"))
-            .await;
-        if page.is_empty() {
-            break;
-        }
-        assert!(page.iter().all(|m| all_ids.contains(&m.id)));
-        stored += page.len();
-        before = format!("&before={}", page[0].id);
-    }
-    assert_eq!(stored, total, "every message stored once");
+    let stored: BTreeSet<MessageId> = app
+        .all_history(&owner, room.id)
+        .await
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(stored, all_ids, "every message stored once");
     Ok(())
 }
 
@@ -449,7 +426,7 @@ async fn a_client_that_never_reads_is_cut_off_while_others_keep_up() -> TestResu
         s.client_timeout_ms = 2000;
     })
     .await;
-    let (alice, bob, room) = two_users_in_a_room(&app).await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
     // The slow client asks the kernel for a tiny receive window and then never reads.
     let slow_user = app.user("slowpoke").await;
     let socket = tokio::net::TcpSocket::new_v4()?;
@@ -508,7 +485,7 @@ async fn a_silent_client_is_closed_and_leaves_presence() -> TestResult {
         s.client_timeout_ms = 400;
     })
     .await;
-    let (alice, bob, room) = two_users_in_a_room(&app).await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
     let mut b = app.ws(&bob).await;
     b.join(room.id, None).await;
     let mut a = app.ws(&alice).await;
@@ -540,7 +517,7 @@ async fn the_rate_limit_refuses_with_how_long_to_wait() -> TestResult {
         }
     })
     .await;
-    let (alice, _bob, room) = two_users_in_a_room(&app).await;
+    let (alice, _bob, room) = app.two_users_in_a_room().await;
     let mut a = app.ws(&alice).await;
     a.join(room.id, None).await;
     for i in 0..3 {
@@ -581,7 +558,7 @@ async fn the_rate_limit_refuses_with_how_long_to_wait() -> TestResult {
 #[actix_web::test]
 async fn bad_input_gets_an_error_frame_and_the_socket_stays_open() -> TestResult {
     let app = TestApp::spawn().await;
-    let (alice, _bob, room) = two_users_in_a_room(&app).await;
+    let (alice, _bob, room) = app.two_users_in_a_room().await;
     let secret = app.create_room(&alice, "elsewhere").await;
     let eve = app.user("eve").await;
     let dm: Room = app.open_dm(&alice, "bob").await.json()?;
@@ -661,7 +638,7 @@ async fn bad_input_gets_an_error_frame_and_the_socket_stays_open() -> TestResult
 #[actix_web::test]
 async fn shutdown_closes_sockets_with_1001_and_keeps_what_was_stored() -> TestResult {
     let app = TestApp::spawn().await;
-    let (alice, _bob, room) = two_users_in_a_room(&app).await;
+    let (alice, _bob, room) = app.two_users_in_a_room().await;
     let mut a = app.ws(&alice).await;
     a.join(room.id, None).await;
     let id = a.say_acked(room.id, "before shutdown", "s1").await;
@@ -671,12 +648,7 @@ async fn shutdown_closes_sockets_with_1001_and_keeps_what_was_stored() -> TestRe
     let db = app.db_path();
     let again =
         TestApp::spawn_with(|s| s.database_url = natter::config::DatabaseUrl::Sqlite(db)).await;
-    let alice_again = crate::helpers::TestUser {
-        token: alice.token.clone(),
-        auth: alice.auth.clone(),
-    };
     // The token secret lives beside the first database, so log in again on the new one.
-    let _ = alice_again;
     let login: natter_shared::AuthResponse = again
         .login_as("alice", crate::helpers::PASSWORD)
         .await
