@@ -3,13 +3,15 @@
 
 use crate::AppState;
 use crate::auth::AuthUser;
+use crate::db::jobs::{self, SmsPayload};
+use crate::db::users;
 use crate::db::writer::{NewMessage, Stored};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::realtime::room::Online;
 use chrono::{SecondsFormat, Utc};
 use natter_shared::commands::{self, Command, CommandError};
 use natter_shared::limits::BOT_USERNAME;
-use natter_shared::{MessageKind, RoomId};
+use natter_shared::{MessageKind, RoomId, UserId, Username};
 
 /// What a command did.
 pub enum Outcome {
@@ -52,7 +54,10 @@ pub async fn run(
                 now.format("%A %-d %B %Y, %H:%M:%S"),
                 now.to_rfc3339_opts(SecondsFormat::Secs, true)
             );
-            let stored = state.writer.store(bot_message(state, room, text)).await?;
+            let stored = state
+                .writer
+                .store(bot_message(state.bot_id, room, text))
+                .await?;
             Ok(Outcome::Stored(stored))
         }
         // An emote is stored as written; clients show "/me waves" as "alice waves".
@@ -70,20 +75,69 @@ pub async fn run(
                 .await?;
             Ok(Outcome::Stored(stored))
         }
-        Command::Sms { username } => Ok(Outcome::Notice(format!(
-            "/sms {username}: text messages are not set up on this server yet; nothing was sent."
-        ))),
+        Command::Sms { username } => queue_sms(state, user, room, username)
+            .await
+            .map(Outcome::Notice),
     }
 }
 
 /// A message from the bot to a room.
-pub fn bot_message(state: &AppState, room: RoomId, body: String) -> NewMessage {
+pub fn bot_message(bot_id: UserId, room: RoomId, body: String) -> NewMessage {
     NewMessage {
         room_id: room,
-        author_id: state.bot_id,
+        author_id: bot_id,
         author: BOT_USERNAME.to_owned(),
         kind: MessageKind::Bot,
         body,
         client_id: None,
     }
+}
+
+/// `/sms USERNAME`: checks the target, stores a durable job and answers at once; the worker
+/// reports in the room when the SMS is sent.
+async fn queue_sms(
+    state: &AppState,
+    user: &AuthUser,
+    room: RoomId,
+    username: Username,
+) -> ApiResult<String> {
+    if let Err(wait) = state.sms_limiter.check(user.id) {
+        return Ok(format!(
+            "Too many SMS: you can send another in {} s.",
+            wait.as_secs() + 1
+        ));
+    }
+    let requested_by = user.username.clone();
+    let max_attempts = i32::try_from(state.settings.job_max_attempts).unwrap_or(i32::MAX);
+    let notice = state
+        .db
+        .run(move |conn| {
+            let target = users::find_by_key(conn, &username.key())?
+                .filter(|u| u.is_active && u.username != BOT_USERNAME);
+            let Some(target) = target else {
+                return Ok(format!("There is no user named {username}."));
+            };
+            if target.phone.is_none() {
+                return Ok(format!("{} has not set a phone number.", target.username));
+            }
+            let payload = SmsPayload {
+                room_id: room.0,
+                to_user_id: target.id,
+                to_username: target.username.clone(),
+                requested_by,
+            };
+            let payload = serde_json::to_string(&payload).map_err(ApiError::internal)?;
+            let job = jobs::enqueue(
+                conn,
+                jobs::SMS,
+                &payload,
+                max_attempts,
+                Utc::now().naive_utc(),
+            )?;
+            tracing::info!(job, "SMS queued");
+            Ok(format!("SMS to {} queued.", target.username))
+        })
+        .await?;
+    state.jobs_wake.notify_one();
+    Ok(notice)
 }

@@ -22,7 +22,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP and WebSocket server (applies pending migrations first).
-    Serve,
+    Serve {
+        /// Do not run the job worker in this process (run `natter worker` instead).
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run only the job worker (`/sms`), against the same database as the server.
+    Worker,
     /// Apply pending migrations and exit.
     Migrate,
     /// Create an admin user; prompts for the password unless --password-stdin.
@@ -36,11 +42,14 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve => {
-            let app = Application::build(cli.settings).await?;
+        Command::Serve { no_worker } => {
+            let mut settings = cli.settings;
+            settings.run_worker = !no_worker;
+            let app = Application::build(settings).await?;
             app.run_until_signalled().await?;
             Ok(())
         }
+        Command::Worker => run_worker(cli.settings).await,
         Command::Migrate => {
             let db = Database::open(&cli.settings.database_url)?;
             tracing::info!(path = %db.path().display(), "database is up to date");
@@ -78,5 +87,19 @@ fn create_admin(settings: &Settings, username: &str, password_stdin: bool) -> an
     let hash = auth.hash_password_blocking(password.expose())?;
     let row = db.run_blocking(|conn| users::create(conn, &username, &hash, true))?;
     tracing::info!(user_id = row.id, username = %row.username, "admin created");
+    Ok(())
+}
+
+/// `natter worker`: the job worker alone, until SIGINT or SIGTERM.
+async fn run_worker(settings: Settings) -> anyhow::Result<()> {
+    let hub = crate::realtime::Hub::new(settings.room_buffer as usize);
+    let state = crate::startup::open_state(settings, hub, false).await?;
+    let worker = crate::worker::Worker::for_state(&state)?;
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let running = actix_web::rt::spawn(worker.run(stop_rx));
+    crate::startup::wait_for_signal().await;
+    tracing::info!("stopping the worker after the job in hand");
+    let _ = stop.send(true);
+    running.await?;
     Ok(())
 }

@@ -15,6 +15,12 @@ pub const DEFAULT_HEARTBEAT_MS: u64 = 5_000;
 pub const DEFAULT_CLIENT_TIMEOUT_MS: u64 = 15_000;
 pub const DEFAULT_AUTH_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_ROOM_BUFFER: u32 = 4096;
+pub const DEFAULT_SMS_RATE_LIMIT: &str = "0.1/3";
+pub const DEFAULT_SMS_WEBHOOK_TIMEOUT_MS: u64 = 5_000;
+pub const DEFAULT_JOB_MAX_ATTEMPTS: u32 = 5;
+pub const DEFAULT_JOB_BACKOFF_MS: u64 = 2_000;
+pub const DEFAULT_JOB_LEASE_MS: u64 = 60_000;
+pub const DEFAULT_WORKER_POLL_MS: u64 = 1_000;
 
 /// Everything the server, the worker and the admin commands read from the outside.
 #[derive(Debug, Clone, Args)]
@@ -95,6 +101,52 @@ pub struct Settings {
     #[arg(long, env = "NATTER_ROOM_BUFFER", default_value_t = DEFAULT_ROOM_BUFFER,
           value_parser = clap::value_parser!(u32).range(16..), global = true)]
     pub room_buffer: u32,
+
+    /// Where `/sms` goes: `log` (a log line and a row in the `sms_outbox` table) or `webhook`.
+    #[arg(long, env = "NATTER_SMS_PROVIDER", value_enum, default_value_t = SmsProviderKind::Log, global = true)]
+    pub sms_provider: SmsProviderKind,
+
+    /// With `--sms-provider webhook`: the URL each SMS is POSTed to as JSON.
+    #[arg(long, env = "NATTER_SMS_WEBHOOK_URL", global = true)]
+    pub sms_webhook_url: Option<String>,
+
+    /// With `--sms-provider webhook`: how long one POST may take.
+    #[arg(long, env = "NATTER_SMS_WEBHOOK_TIMEOUT_MS", default_value_t = DEFAULT_SMS_WEBHOOK_TIMEOUT_MS, global = true)]
+    pub sms_webhook_timeout_ms: u64,
+
+    /// `/sms` per user: `RATE/BURST` per second (default: one every 10 s, 3 at once); `0` is off.
+    #[arg(long, env = "NATTER_SMS_RATE_LIMIT", default_value = DEFAULT_SMS_RATE_LIMIT, global = true)]
+    pub sms_rate_limit: RateLimit,
+
+    /// Attempts a job gets before it is given up.
+    #[arg(long, env = "NATTER_JOB_MAX_ATTEMPTS", default_value_t = DEFAULT_JOB_MAX_ATTEMPTS,
+          value_parser = clap::value_parser!(u32).range(1..=100), global = true)]
+    pub job_max_attempts: u32,
+
+    /// Wait before the first retry of a failed job; it doubles with each attempt (up to 10 min).
+    #[arg(long, env = "NATTER_JOB_BACKOFF_MS", default_value_t = DEFAULT_JOB_BACKOFF_MS, global = true)]
+    pub job_backoff_ms: u64,
+
+    /// How long a worker holds a job; a job held longer (its worker died) is taken again.
+    #[arg(long, env = "NATTER_JOB_LEASE_MS", default_value_t = DEFAULT_JOB_LEASE_MS, global = true)]
+    pub job_lease_ms: u64,
+
+    /// How often an idle worker looks for due jobs.
+    #[arg(long, env = "NATTER_WORKER_POLL_MS", default_value_t = DEFAULT_WORKER_POLL_MS, global = true)]
+    pub worker_poll_ms: u64,
+
+    /// Run the job worker inside `natter serve` (`serve --no-worker` turns it off).
+    #[arg(skip = true)]
+    pub run_worker: bool,
+}
+
+/// Where SMS go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SmsProviderKind {
+    /// A log line and a row in `sms_outbox`: nothing leaves the machine.
+    Log,
+    /// A JSON POST to `--sms-webhook-url`; any answer but 2xx is a failure.
+    Webhook,
 }
 
 impl Settings {
@@ -114,6 +166,18 @@ impl Settings {
             client_timeout_ms: DEFAULT_CLIENT_TIMEOUT_MS,
             auth_timeout_ms: DEFAULT_AUTH_TIMEOUT_MS,
             room_buffer: DEFAULT_ROOM_BUFFER,
+            sms_provider: SmsProviderKind::Log,
+            sms_webhook_url: None,
+            sms_webhook_timeout_ms: DEFAULT_SMS_WEBHOOK_TIMEOUT_MS,
+            sms_rate_limit: RateLimit {
+                per_second: 0.1,
+                burst: 3,
+            },
+            job_max_attempts: DEFAULT_JOB_MAX_ATTEMPTS,
+            job_backoff_ms: DEFAULT_JOB_BACKOFF_MS,
+            job_lease_ms: DEFAULT_JOB_LEASE_MS,
+            worker_poll_ms: DEFAULT_WORKER_POLL_MS,
+            run_worker: true,
         }
     }
 
@@ -228,6 +292,15 @@ mod tests {
         assert_eq!(s.data_dir(), PathBuf::from("data"));
         let s = Settings::with_database(DatabaseUrl::Sqlite("natter.db".into()));
         assert_eq!(s.data_dir(), PathBuf::from("."));
+    }
+
+    #[test]
+    fn the_sms_rate_limit_default_parses_to_the_struct_default() {
+        let parsed: Option<RateLimit> = DEFAULT_SMS_RATE_LIMIT.parse().ok();
+        let defaults = Settings::with_database(DatabaseUrl::Sqlite("x.db".into()));
+        assert_eq!(parsed, Some(defaults.sms_rate_limit));
+        let parsed: Option<RateLimit> = DEFAULT_RATE_LIMIT.parse().ok();
+        assert_eq!(parsed, Some(defaults.rate_limit));
     }
 
     #[test]

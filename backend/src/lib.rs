@@ -12,6 +12,7 @@ pub mod realtime;
 pub mod startup;
 pub mod telemetry;
 mod web_app;
+pub mod worker;
 
 use auth::Auth;
 use config::Settings;
@@ -32,6 +33,10 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// The chat bot's user id.
     pub bot_id: UserId,
+    /// `/sms` per user.
+    pub sms_limiter: RateLimiter,
+    /// Rung when a job is queued, so that the in-process worker starts on it at once.
+    pub jobs_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl AppState {

@@ -10,6 +10,7 @@ use crate::realtime::hub::ConnSocket;
 use crate::realtime::limiter::RateLimiter;
 use crate::realtime::{self, Hub};
 use crate::telemetry::RequestSpans;
+use crate::worker::Worker;
 use crate::{AppState, api, web_app};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
@@ -18,14 +19,20 @@ use diesel::RunQueryDsl;
 use natter_shared::limits::BOT_USERNAME;
 use natter_shared::{Health, UserId};
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tracing_actix_web::TracingLogger;
 
 pub struct Application {
     addr: SocketAddr,
     server: Server,
     hub: Hub,
+    worker_stop: watch::Sender<bool>,
+    worker: SharedWorker,
 }
+
+type SharedWorker = Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>;
 
 /// Stops a running server gracefully: sockets are closed with 1001 (going away), requests
 /// in progress finish, and the message writer commits what it holds.
@@ -33,6 +40,8 @@ pub struct Application {
 pub struct Stopper {
     server: ServerHandle,
     hub: Hub,
+    worker_stop: watch::Sender<bool>,
+    worker: SharedWorker,
 }
 
 impl Stopper {
@@ -40,6 +49,11 @@ impl Stopper {
         tracing::info!(sessions = self.hub.sessions(), "shutting down");
         self.hub.shutdown_sessions();
         self.server.stop(true).await;
+        // The worker finishes the job in hand; jobs not started stay queued.
+        let _ = self.worker_stop.send(true);
+        if let Some(worker) = self.worker.lock().await.take() {
+            let _ = worker.await;
+        }
     }
 }
 
@@ -47,7 +61,7 @@ impl Application {
     /// Opens and migrates the database, loads the token secret and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let hub = Hub::new(settings.room_buffer as usize);
-        let state = web::Data::new(open_state(settings, hub.clone()).await?);
+        let state = web::Data::new(open_state(settings, hub.clone(), true).await?);
         let beat = Duration::from_millis(state.settings.heartbeat_ms);
         hub.start_watchdog(
             beat,
@@ -61,6 +75,10 @@ impl Application {
             n => n,
         };
         let static_dir = web_app::built_app(&state.settings.static_dir);
+        let worker = match state.settings.run_worker {
+            true => Some(Worker::for_state(&state)?),
+            false => None,
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(api::json_errors())
@@ -81,7 +99,15 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Self { addr, server, hub })
+        let (worker_stop, stop_rx) = watch::channel(false);
+        let worker = worker.map(|w| actix_web::rt::spawn(w.run(stop_rx)));
+        Ok(Self {
+            addr,
+            server,
+            hub,
+            worker_stop,
+            worker: Arc::new(tokio::sync::Mutex::new(worker)),
+        })
     }
 
     /// A handle that stops this server as SIGTERM does; for tests and embedding.
@@ -89,6 +115,8 @@ impl Application {
         Stopper {
             server: self.server.handle(),
             hub: self.hub.clone(),
+            worker_stop: self.worker_stop.clone(),
+            worker: self.worker.clone(),
         }
     }
 
@@ -118,13 +146,24 @@ impl Application {
 }
 
 /// Everything the handlers share, made off the async executor (migrations and bcrypt block).
-pub async fn open_state(settings: Settings, hub: Hub) -> anyhow::Result<AppState> {
+/// How often the server looks for messages that other processes stored (a separate
+/// `natter worker` reporting an SMS), to deliver them live.
+const TAIL_POLL: Duration = Duration::from_millis(250);
+
+/// With `deliver`, this process has sockets: it also delivers messages that other processes
+/// store.
+pub async fn open_state(settings: Settings, hub: Hub, deliver: bool) -> anyhow::Result<AppState> {
     web::block(move || {
         let db = Database::open(&settings.database_url)?;
         let secret = load_or_create_secret(settings.jwt_secret.as_deref(), &settings.data_dir())?;
         let auth = Auth::new(&secret, settings.bcrypt_cost)?;
-        let writer = MessageWriter::spawn(db.dedicated_connection()?, hub.clone())?;
+        let poll = match deliver {
+            true => Some((db.dedicated_connection()?, TAIL_POLL)),
+            false => None,
+        };
+        let writer = MessageWriter::spawn(db.dedicated_connection()?, hub.clone(), poll)?;
         let limiter = RateLimiter::new(settings.rate_limit);
+        let sms_limiter = RateLimiter::new(settings.sms_rate_limit);
         let bot_id = db
             .run_blocking(|conn| Ok(crate::db::users::find_by_key(conn, BOT_USERNAME)?))?
             .map(|row| UserId(row.id))
@@ -137,6 +176,8 @@ pub async fn open_state(settings: Settings, hub: Hub) -> anyhow::Result<AppState
             hub,
             limiter,
             bot_id,
+            sms_limiter,
+            jobs_wake: Default::default(),
         })
     })
     .await
@@ -159,7 +200,7 @@ async fn healthz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiErr
     }))
 }
 
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

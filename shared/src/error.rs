@@ -35,6 +35,7 @@ pub enum ErrorKind {
     InvalidRoomName,
     InvalidMessageBody,
     InvalidClientId,
+    InvalidPhone,
     /// A `limit` outside 1 to 100.
     InvalidLimit,
     /// A pagination cursor that the server did not hand out.
@@ -64,8 +65,8 @@ impl ErrorKind {
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             InvalidUsername | ReservedUsername | InvalidPassword | InvalidRoomName
-            | InvalidMessageBody | InvalidClientId | InvalidLimit | InvalidCursor
-            | CannotMessageSelf => 422,
+            | InvalidMessageBody | InvalidClientId | InvalidPhone | InvalidLimit
+            | InvalidCursor | CannotMessageSelf => 422,
             RateLimited => 429,
             StorageUnavailable => 503,
             Internal | Unknown => 500,

@@ -12,4 +12,4 @@ pub mod ws;
 pub use api::*;
 pub use error::{ErrorBody, ErrorKind};
 pub use ids::{MessageId, RoomId, UserId};
-pub use names::{ClientId, MessageBody, NameError, Password, RoomName, Username};
+pub use names::{ClientId, MessageBody, NameError, Password, PhoneNumber, RoomName, Username};

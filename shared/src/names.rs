@@ -209,6 +209,30 @@ impl ClientId {
     }
 }
 
+/// A phone number in E.164 form: `+`, then 2 to 15 digits, the first not 0.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhoneNumber(String);
+string_newtype!(PhoneNumber);
+
+impl PhoneNumber {
+    pub fn parse(s: impl Into<String>) -> Result<Self, NameError> {
+        let s = s.into();
+        let ok = s.strip_prefix('+').is_some_and(|digits| {
+            (2..=15).contains(&digits.len())
+                && digits.chars().all(|c| c.is_ascii_digit())
+                && !digits.starts_with('0')
+        });
+        if !ok {
+            return Err(NameError::new(
+                ErrorKind::InvalidPhone,
+                "a phone number is in E.164 form: '+', the country code and number, 2 to 15 digits, e.g. +15551234567",
+            ));
+        }
+        Ok(Self(s))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +334,25 @@ mod tests {
         assert!(ClientId::parse("").is_err());
         assert!(ClientId::parse("a\nb").is_err());
         assert!(ClientId::parse("x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn phone_numbers_are_e164() {
+        for ok in ["+15551234567", "+447911123456", "+12"] {
+            assert!(PhoneNumber::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "+",
+            "5551234567",
+            "+0123",
+            "+1 555 123",
+            "+1234567890123456",
+            "+1-555",
+        ] {
+            let err = PhoneNumber::parse(bad).err().map(|e| e.kind);
+            assert_eq!(err, Some(ErrorKind::InvalidPhone), "{bad:?}");
+        }
     }
 
     #[test]

@@ -5,7 +5,9 @@ use crate::auth::AuthUser;
 use crate::db::users;
 use crate::error::{ApiError, ApiResult};
 use actix_web::{HttpResponse, web};
-use natter_shared::{AuthResponse, Credentials, ErrorKind, Password, User, Username};
+use natter_shared::{
+    AuthResponse, Credentials, ErrorKind, Me, Password, PhoneNumber, UpdateMe, Username,
+};
 
 pub async fn signup(
     state: web::Data<AppState>,
@@ -67,6 +69,46 @@ pub async fn login(
     }))
 }
 
-pub async fn me(user: AuthUser) -> web::Json<User> {
-    web::Json(user.to_api())
+/// The caller, with what only they see (their phone number).
+pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<Me>> {
+    let row = state
+        .db
+        .run(move |conn| {
+            users::find_by_id(conn, user.id)?.ok_or_else(|| ApiError::not_found("user"))
+        })
+        .await?;
+    Ok(web::Json(row.to_me()))
+}
+
+/// Changes the caller's own settings: for now the phone number that `/sms` uses.
+pub async fn update_me(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<UpdateMe>,
+) -> ApiResult<web::Json<Me>> {
+    let UpdateMe { phone } = body.into_inner();
+    let row = match phone {
+        Some(phone) => {
+            let phone = phone.map(PhoneNumber::parse).transpose()?;
+            state
+                .db
+                .run(move |conn| {
+                    Ok(users::set_phone(
+                        conn,
+                        user.id,
+                        phone.as_ref().map(PhoneNumber::as_str),
+                    )?)
+                })
+                .await?
+        }
+        None => {
+            state
+                .db
+                .run(move |conn| {
+                    users::find_by_id(conn, user.id)?.ok_or_else(|| ApiError::not_found("user"))
+                })
+                .await?
+        }
+    };
+    Ok(web::Json(row.to_me()))
 }

@@ -24,7 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .app_data(path_config())
             .service(web::resource("/auth/signup").post(auth::signup))
             .service(web::resource("/auth/login").post(auth::login))
-            .service(web::resource("/me").get(auth::me))
+            .service(web::resource("/me").get(auth::me).patch(auth::update_me))
             .service(web::resource("/users").get(users::list))
             .service(web::resource("/rooms").get(rooms::list).post(rooms::create))
             .service(web::resource("/rooms/{id}").get(rooms::get))

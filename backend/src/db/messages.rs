@@ -115,6 +115,37 @@ pub fn after(
     Ok(rows.into_iter().map(Message::from).collect())
 }
 
+/// Messages of every room with ids above `after` and below `before`, oldest first: what other
+/// processes on the same database stored.
+pub fn between(
+    conn: &mut DbConnection,
+    after: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    let mut q = messages::table
+        .inner_join(users::table)
+        .filter(messages::id.gt(after))
+        .into_boxed();
+    if let Some(before) = before {
+        q = q.filter(messages::id.lt(before));
+    }
+    let rows: Vec<MessageRow> = q
+        .order(messages::id.asc())
+        .limit(limit)
+        .select(joined_select!())
+        .load(conn)?;
+    Ok(rows.into_iter().map(Message::from).collect())
+}
+
+/// The highest message id so far (0 when there is none).
+pub fn max_id(conn: &mut DbConnection) -> QueryResult<i64> {
+    messages::table
+        .select(diesel::dsl::max(messages::id))
+        .first::<Option<i64>>(conn)
+        .map(Option::unwrap_or_default)
+}
+
 /// Inserts a message unless its author already stored one with the same client id.
 /// Returns the new row's id, or `None` when the client id was taken.
 pub fn insert_new(conn: &mut DbConnection, new: &NewMessageRow<'_>) -> QueryResult<Option<i64>> {

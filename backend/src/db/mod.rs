@@ -3,6 +3,7 @@
 //! Every function here takes `&mut DbConnection` and blocks; async code reaches them through
 //! [`Database::run`], which moves the call onto the blocking pool.
 
+pub mod jobs;
 pub mod messages;
 pub mod rooms;
 pub mod schema;

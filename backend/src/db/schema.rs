@@ -41,6 +41,34 @@ diesel::table! {
         is_active -> Bool,
         token_version -> Integer,
         created_at -> Timestamp,
+        phone -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> BigInt,
+        kind -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        run_at -> Timestamp,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sms_outbox (id) {
+        id -> BigInt,
+        job_id -> BigInt,
+        phone -> Text,
+        body -> Text,
+        sent_at -> Timestamp,
     }
 }
 
@@ -49,4 +77,13 @@ diesel::joinable!(messages -> users (author_id));
 diesel::joinable!(room_members -> rooms (room_id));
 diesel::joinable!(room_members -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(messages, room_members, rooms, users);
+diesel::joinable!(sms_outbox -> jobs (job_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    jobs,
+    messages,
+    room_members,
+    rooms,
+    sms_outbox,
+    users
+);

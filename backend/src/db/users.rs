@@ -15,9 +15,19 @@ pub struct UserRow {
     pub is_admin: bool,
     pub is_active: bool,
     pub token_version: i32,
+    pub phone: Option<String>,
 }
 
 impl UserRow {
+    pub fn to_me(&self) -> natter_shared::Me {
+        natter_shared::Me {
+            id: UserId(self.id),
+            username: self.username.clone(),
+            is_admin: self.is_admin,
+            phone: self.phone.clone(),
+        }
+    }
+
     pub fn to_api(&self) -> User {
         User {
             id: UserId(self.id),
@@ -68,6 +78,14 @@ pub fn create(
             e.into()
         }
     })
+}
+
+/// Sets or clears a user's phone number.
+pub fn set_phone(conn: &mut DbConnection, id: UserId, phone: Option<&str>) -> QueryResult<UserRow> {
+    diesel::update(users::table.find(id.0))
+        .set(users::phone.eq(phone))
+        .returning(UserRow::as_returning())
+        .get_result(conn)
 }
 
 pub fn find_by_key(conn: &mut DbConnection, key: &str) -> QueryResult<Option<UserRow>> {

@@ -5,6 +5,11 @@
 //! [`MAX_BATCH`]), inserts each in a savepoint of one transaction, commits once, and only then
 //! answers each sender. Under load many messages share one commit; alone, a message is
 //! committed at once. One writer also keeps message ids rising in commit order.
+//!
+//! Publishing goes through [`Tail`], which hands rooms every message in id order, whoever
+//! stored it: this writer's from memory, and those of other processes on the same database
+//! (a `natter worker` reporting an SMS) read back from it. SQLite gives ids in commit order,
+//! so a gap below a fresh batch can only be messages already committed elsewhere.
 
 use super::DbConnection;
 use super::messages::{self, NewMessageRow};
@@ -13,6 +18,8 @@ use crate::realtime::Hub;
 use chrono::Utc;
 use diesel::Connection;
 use natter_shared::{ErrorKind, Message, MessageId, MessageKind, RoomId, UserId};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most messages one commit takes.
@@ -50,13 +57,29 @@ pub struct MessageWriter {
 }
 
 impl MessageWriter {
-    /// Starts the writer thread. Each fresh message goes to `hub` after its commit, in
-    /// commit order, before its sender hears back.
-    pub fn spawn(conn: DbConnection, hub: Hub) -> std::io::Result<Self> {
+    /// Starts the writer thread. Each fresh message goes to `hub` after its commit, in id
+    /// order, before its sender hears back. With `poll`, a second thread with `poll_conn`
+    /// also looks that often for messages other processes stored.
+    pub fn spawn(
+        mut conn: DbConnection,
+        hub: Hub,
+        poll: Option<(DbConnection, Duration)>,
+    ) -> anyhow::Result<Self> {
+        let tail = Arc::new(Tail {
+            hub,
+            published: Mutex::new(messages::max_id(&mut conn)?),
+        });
         let (tx, rx) = mpsc::channel(QUEUE);
+        let writer_tail = tail.clone();
         std::thread::Builder::new()
             .name("message-writer".into())
-            .spawn(move || run(conn, rx, hub))?;
+            .spawn(move || run(conn, rx, &writer_tail))?;
+        if let Some((poll_conn, every)) = poll {
+            let tail = Arc::downgrade(&tail);
+            std::thread::Builder::new()
+                .name("message-tail".into())
+                .spawn(move || poll_others(poll_conn, tail, every))?;
+        }
         Ok(Self { tx })
     }
 
@@ -95,7 +118,76 @@ fn stopped() -> ApiError {
     ApiError::unavailable(anyhow::anyhow!("the message writer has stopped"))
 }
 
-fn run(mut conn: DbConnection, mut rx: mpsc::Receiver<Job>, hub: Hub) {
+/// Publishes messages to rooms in id order, once each.
+struct Tail {
+    hub: Hub,
+    /// The highest id published.
+    published: Mutex<i64>,
+}
+
+/// How many messages of other processes one read-back takes.
+const TAIL_PAGE: i64 = 1000;
+
+impl Tail {
+    /// Publishes a batch this process just committed, after any messages of other processes
+    /// that were committed before it.
+    fn committed(&self, conn: &mut DbConnection, fresh: &[&Message]) {
+        let Some(first) = fresh.first().map(|m| m.id.0) else {
+            return;
+        };
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while *published + 1 < first {
+            match messages::between(conn, *published, Some(first), TAIL_PAGE) {
+                Ok(others) if !others.is_empty() => self.publish(&mut published, &others),
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read back messages of other processes");
+                    break;
+                }
+            }
+        }
+        // The poller may have read this batch back already.
+        for message in fresh {
+            if message.id.0 > *published {
+                self.hub.publish(message);
+                *published = message.id.0;
+            }
+        }
+    }
+
+    /// Publishes whatever other processes committed since the last look.
+    fn poll(&self, conn: &mut DbConnection) -> diesel::QueryResult<()> {
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let others = messages::between(conn, *published, None, TAIL_PAGE)?;
+        self.publish(&mut published, &others);
+        Ok(())
+    }
+
+    fn publish(&self, published: &mut i64, messages: &[Message]) {
+        for message in messages {
+            self.hub.publish(message);
+            *published = message.id.0;
+        }
+    }
+}
+
+fn poll_others(mut conn: DbConnection, tail: Weak<Tail>, every: Duration) {
+    loop {
+        std::thread::sleep(every);
+        let Some(tail) = tail.upgrade() else { break };
+        if let Err(e) = tail.poll(&mut conn) {
+            tracing::warn!(error = %e, "cannot look for messages of other processes");
+        }
+    }
+}
+
+fn run(mut conn: DbConnection, mut rx: mpsc::Receiver<Job>, tail: &Tail) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.blocking_recv().map(|job| batch.push(job)).is_some() {
         while batch.len() < MAX_BATCH {
@@ -104,12 +196,12 @@ fn run(mut conn: DbConnection, mut rx: mpsc::Receiver<Job>, hub: Hub) {
                 Err(_) => break,
             }
         }
-        write_batch(&mut conn, &mut batch, &hub);
+        write_batch(&mut conn, &mut batch, tail);
     }
     tracing::debug!("message writer stopped");
 }
 
-fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, hub: &Hub) {
+fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, tail: &Tail) {
     let size = batch.len();
     let outcome = conn.immediate_transaction(|conn| {
         Ok::<_, diesel::result::Error>(
@@ -121,9 +213,13 @@ fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, hub: &Hub) {
     });
     match outcome {
         Ok(results) => {
-            for stored in results.iter().flatten().filter(|s| s.fresh) {
-                hub.publish(&stored.message);
-            }
+            let fresh: Vec<&Message> = results
+                .iter()
+                .flatten()
+                .filter(|s| s.fresh)
+                .map(|s| &s.message)
+                .collect();
+            tail.committed(conn, &fresh);
             for (job, result) in batch.drain(..).zip(results) {
                 let _ = job
                     .reply

@@ -10,6 +10,7 @@ mod bot;
 mod cli;
 mod errors;
 mod helpers;
+mod jobs;
 mod messages;
 mod rooms;
 mod users;

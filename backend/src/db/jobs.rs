@@ -1,0 +1,190 @@
+//! The `jobs` and `sms_outbox` tables: durable background work, claimed with a lease.
+
+use super::DbConnection;
+use super::schema::{jobs, sms_outbox};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// The kind of the `/sms` job.
+pub const SMS: &str = "sms";
+
+/// What an `/sms` job carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsPayload {
+    /// The room the result is reported in.
+    pub room_id: i64,
+    pub to_user_id: i64,
+    pub to_username: String,
+    pub requested_by: String,
+}
+
+/// A job a worker holds.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ClaimedJob {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub payload: String,
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+    #[diesel(sql_type = Integer)]
+    pub max_attempts: i32,
+}
+
+/// A job as stored, for operators and tests.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = jobs)]
+pub struct JobRow {
+    pub id: i64,
+    pub kind: String,
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+pub fn enqueue(
+    conn: &mut DbConnection,
+    kind: &str,
+    payload: &str,
+    max_attempts: i32,
+    now: NaiveDateTime,
+) -> QueryResult<i64> {
+    diesel::insert_into(jobs::table)
+        .values((
+            jobs::kind.eq(kind),
+            jobs::payload.eq(payload),
+            jobs::state.eq("queued"),
+            jobs::max_attempts.eq(max_attempts),
+            jobs::run_at.eq(now),
+            jobs::created_at.eq(now),
+            jobs::updated_at.eq(now),
+        ))
+        .returning(jobs::id)
+        .get_result(conn)
+}
+
+/// Takes the next due job for `worker` until `lease_until`: a queued job whose time has come,
+/// or a running one whose lease has run out (its worker died). One statement, so two workers
+/// never take the same job. Counts the attempt.
+pub fn claim(
+    conn: &mut DbConnection,
+    worker: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+) -> QueryResult<Option<ClaimedJob>> {
+    diesel::sql_query(
+        "UPDATE jobs
+            SET state = 'running', attempts = attempts + 1,
+                locked_by = ?1, locked_until = ?2, updated_at = ?3
+          WHERE id = (SELECT id FROM jobs
+                       WHERE (state = 'queued' AND run_at <= ?3)
+                          OR (state = 'running' AND locked_until < ?3)
+                       ORDER BY run_at, id
+                       LIMIT 1)
+      RETURNING id, kind, payload, attempts, max_attempts",
+    )
+    .bind::<Text, _>(worker)
+    .bind::<Timestamp, _>(lease_until)
+    .bind::<Timestamp, _>(now)
+    .get_result(conn)
+    .optional()
+}
+
+fn held_by(id: i64, worker: &str) -> jobs::BoxedQuery<'_, diesel::sqlite::Sqlite> {
+    jobs::table
+        .filter(jobs::id.eq(id))
+        .filter(jobs::state.eq("running"))
+        .filter(jobs::locked_by.eq(worker))
+        .into_boxed()
+}
+
+/// Marks the job done, if `worker` still holds it. False when its lease was lost.
+pub fn complete(
+    conn: &mut DbConnection,
+    id: i64,
+    worker: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let ids = held_by(id, worker).select(jobs::id);
+    diesel::update(jobs::table.filter(jobs::id.eq_any(ids)))
+        .set((
+            jobs::state.eq("done"),
+            jobs::locked_by.eq(None::<String>),
+            jobs::locked_until.eq(None::<NaiveDateTime>),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Puts the job back in the queue until `run_at`, or marks it failed when `run_at` is `None`.
+pub fn fail(
+    conn: &mut DbConnection,
+    id: i64,
+    worker: &str,
+    error: &str,
+    run_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let ids = held_by(id, worker).select(jobs::id);
+    let state = if run_at.is_some() { "queued" } else { "failed" };
+    diesel::update(jobs::table.filter(jobs::id.eq_any(ids)))
+        .set((
+            jobs::state.eq(state),
+            jobs::run_at.eq(run_at.unwrap_or(now)),
+            jobs::last_error.eq(error),
+            jobs::locked_by.eq(None::<String>),
+            jobs::locked_until.eq(None::<NaiveDateTime>),
+            jobs::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<JobRow>> {
+    jobs::table
+        .find(id)
+        .select(JobRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<JobRow>> {
+    jobs::table
+        .order(jobs::id)
+        .select(JobRow::as_select())
+        .load(conn)
+}
+
+/// Records what the `log` provider sent; a job is recorded once however often it runs.
+pub fn record_sms(
+    conn: &mut DbConnection,
+    job_id: i64,
+    phone: &str,
+    body: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::insert_into(sms_outbox::table)
+        .values((
+            sms_outbox::job_id.eq(job_id),
+            sms_outbox::phone.eq(phone),
+            sms_outbox::body.eq(body),
+            sms_outbox::sent_at.eq(now),
+        ))
+        .on_conflict(sms_outbox::job_id)
+        .do_nothing()
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Every recorded SMS: job id, phone, body.
+pub fn outbox(conn: &mut DbConnection) -> QueryResult<Vec<(i64, String, String)>> {
+    sms_outbox::table
+        .order(sms_outbox::id)
+        .select((sms_outbox::job_id, sms_outbox::phone, sms_outbox::body))
+        .load(conn)
+}

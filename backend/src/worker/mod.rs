@@ -1,0 +1,196 @@
+//! The job worker: claims due jobs from the database, runs them, and reports back in the room.
+//! It runs inside `natter serve` (unless `--no-worker`) or alone as `natter worker`; any number
+//! of workers can share one database, since claiming is one atomic statement with a lease.
+
+pub mod sms;
+
+use crate::AppState;
+use crate::bot::bot_message;
+use crate::db::Database;
+use crate::db::jobs::{self, ClaimedJob, SmsPayload};
+use crate::db::users;
+use crate::db::writer::MessageWriter;
+use crate::error::ApiResult;
+use chrono::Utc;
+use natter_shared::{RoomId, UserId};
+use sms::{Sms, SmsProvider};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// Longest wait between two attempts of a job.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+pub struct Worker {
+    pub id: String,
+    pub db: Database,
+    pub writer: MessageWriter,
+    pub provider: Box<dyn SmsProvider>,
+    pub bot_id: UserId,
+    pub lease: Duration,
+    pub backoff: Duration,
+    pub poll: Duration,
+    /// Rung when a job is queued in this process, so that it starts at once.
+    pub wake: Arc<Notify>,
+}
+
+impl Worker {
+    /// A worker with the settings and parts of `state`.
+    pub fn for_state(state: &AppState) -> anyhow::Result<Self> {
+        let s = &state.settings;
+        Ok(Self {
+            id: worker_id(),
+            db: state.db.clone(),
+            writer: state.writer.clone(),
+            provider: sms::from_settings(s, state.db.clone())?,
+            bot_id: state.bot_id,
+            lease: Duration::from_millis(s.job_lease_ms),
+            backoff: Duration::from_millis(s.job_backoff_ms),
+            poll: Duration::from_millis(s.worker_poll_ms),
+            wake: state.jobs_wake.clone(),
+        })
+    }
+
+    /// Runs jobs until `stop` turns true. The job in hand is finished first.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        tracing::info!(worker = %self.id, "job worker started");
+        while !*stop.borrow() {
+            match self.claim().await {
+                Ok(Some(job)) => self.process(job).await,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.poll) => {}
+                        _ = self.wake.notified() => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim a job; trying again");
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.poll) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            }
+        }
+        tracing::info!(worker = %self.id, "job worker stopped");
+    }
+
+    async fn claim(&self) -> ApiResult<Option<ClaimedJob>> {
+        let id = self.id.clone();
+        let lease = chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::MAX);
+        self.db
+            .run(move |conn| {
+                let now = Utc::now().naive_utc();
+                Ok(jobs::claim(conn, &id, now, now + lease)?)
+            })
+            .await
+    }
+
+    async fn process(&self, job: ClaimedJob) {
+        let payload = match (
+            job.kind.as_str(),
+            serde_json::from_str::<SmsPayload>(&job.payload),
+        ) {
+            (jobs::SMS, Ok(payload)) => payload,
+            (kind, _) => {
+                let error = format!("cannot run a job of kind '{kind}' with this payload");
+                return self.settle(&job, Err(error), None).await;
+            }
+        };
+        let result = self.send_sms(&job, &payload).await;
+        self.settle(&job, result, Some(&payload)).await;
+    }
+
+    async fn send_sms(&self, job: &ClaimedJob, payload: &SmsPayload) -> Result<(), String> {
+        let to_user = UserId(payload.to_user_id);
+        let phone = self
+            .db
+            .run(move |conn| Ok(users::find_by_id(conn, to_user)?.and_then(|u| u.phone)))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{} has no phone number any more", payload.to_username))?;
+        let sms = Sms {
+            job_id: job.id,
+            to: phone,
+            username: payload.to_username.clone(),
+            body: format!("Natter: {} is trying to reach you.", payload.requested_by),
+        };
+        self.provider.send(&sms).await
+    }
+
+    /// Records the outcome and reports it in the room: done, retry later, or given up.
+    async fn settle(
+        &self,
+        job: &ClaimedJob,
+        result: Result<(), String>,
+        payload: Option<&SmsPayload>,
+    ) {
+        let (id, worker) = (job.id, self.id.clone());
+        let last = job.attempts >= job.max_attempts;
+        let retry_at = (!last).then(|| {
+            let factor = 2u32.saturating_pow(u32::try_from(job.attempts - 1).unwrap_or(0));
+            let wait = self.backoff.saturating_mul(factor).min(MAX_BACKOFF);
+            Utc::now().naive_utc()
+                + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
+        });
+        let report = match &result {
+            Ok(()) => payload.map(|p| format!("An SMS has been sent to {}.", p.to_username)),
+            Err(e) if last => payload.map(|p| {
+                format!(
+                    "The SMS to {} could not be sent after {} attempts: {e}.",
+                    p.to_username, job.attempts
+                )
+            }),
+            Err(_) => None,
+        };
+        let outcome = result.clone();
+        let settled = self
+            .db
+            .run(move |conn| {
+                let now = Utc::now().naive_utc();
+                Ok(match &outcome {
+                    Ok(()) => jobs::complete(conn, id, &worker, now)?,
+                    Err(e) => jobs::fail(conn, id, &worker, e, retry_at, now)?,
+                })
+            })
+            .await;
+        match (&settled, &result) {
+            (Ok(true), Ok(())) => tracing::info!(job = id, "job done"),
+            (Ok(true), Err(e)) if last => {
+                tracing::warn!(job = id, error = %e, "job failed for good")
+            }
+            (Ok(true), Err(e)) => {
+                tracing::info!(job = id, error = %e, attempt = job.attempts, "job failed; will retry")
+            }
+            (Ok(false), _) => {
+                tracing::warn!(
+                    job = id,
+                    "the job's lease ran out before it finished; another worker has it"
+                );
+                return;
+            }
+            (Err(e), _) => {
+                tracing::error!(job = id, error = %e, "cannot record the job's outcome; it will run again");
+                return;
+            }
+        }
+        if let (Some(body), Some(p)) = (report, payload) {
+            let message = bot_message(self.bot_id, RoomId(p.room_id), body);
+            if let Err(e) = self.writer.store(message).await {
+                tracing::error!(job = id, error = %e, "cannot post the job's report");
+            }
+        }
+    }
+}
+
+/// A name for this worker in the `locked_by` column: host, process and a random part.
+fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    let mut salt = [0u8; 4];
+    let _ = getrandom::fill(&mut salt);
+    let salt: String = salt.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{host}-{}-{salt}", std::process::id())
+}

@@ -1,0 +1,370 @@
+use crate::helpers::{TestApp, TestResult, TestUser};
+use crate::ws_client::{WAIT, WsClient};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use natter::config::{DatabaseUrl, RateLimit, SmsProviderKind};
+use natter::db::{Database, jobs};
+use natter_shared::ws::ServerFrame;
+use natter_shared::{ErrorKind, Me, MessageKind, Room};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// A local SMS webhook that answers with the planned statuses in turn (then 200) and
+/// reports every call.
+struct Webhook {
+    url: String,
+    calls: mpsc::UnboundedReceiver<(i64, u16)>,
+}
+
+async fn webhook(plan: Vec<u16>) -> Webhook {
+    let (tx, calls) = mpsc::unbounded_channel();
+    let plan = Arc::new(Mutex::new(plan.into_iter()));
+    let server = HttpServer::new(move || {
+        let (tx, plan) = (tx.clone(), plan.clone());
+        App::new().route(
+            "/sms",
+            web::post().to(move |body: web::Json<Value>| {
+                let (tx, plan) = (tx.clone(), plan.clone());
+                async move {
+                    let status = plan.lock().expect("the plan").next().unwrap_or(200);
+                    let job = body["job_id"].as_i64().unwrap_or(-1);
+                    let _ = tx.send((job, status));
+                    HttpResponse::build(
+                        actix_web::http::StatusCode::from_u16(status).expect("a status"),
+                    )
+                    .finish()
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .expect("the webhook binds");
+    let port = server.addrs()[0].port();
+    actix_web::rt::spawn(server.run());
+    Webhook {
+        url: format!("http://127.0.0.1:{port}/sms"),
+        calls,
+    }
+}
+
+impl Webhook {
+    async fn call(&mut self) -> (i64, u16) {
+        tokio::time::timeout(WAIT, self.calls.recv())
+            .await
+            .expect("the webhook is called in time")
+            .expect("the webhook runs")
+    }
+}
+
+/// `natter worker` as a child process on the app's database.
+fn worker_process(app: &TestApp, env: &[(&str, &str)]) -> std::io::Result<Child> {
+    Command::new(env!("CARGO_BIN_EXE_natter"))
+        .arg("worker")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", app.db_path().display()),
+        )
+        .env("NATTER_WORKER_POLL_MS", "50")
+        .env("NATTER_JOB_BACKOFF_MS", "50")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .spawn()
+}
+
+fn stop(mut child: Child) -> TestResult {
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status()?;
+    let status = child.wait()?;
+    assert!(
+        status.success(),
+        "the worker stops cleanly on SIGTERM: {status}"
+    );
+    Ok(())
+}
+
+async fn set_phone(app: &TestApp, user: &TestUser, phone: Value) -> crate::helpers::Answer {
+    app.request(
+        reqwest::Method::PATCH,
+        "/api/me",
+        Some(&user.token),
+        Some(&json!({ "phone": phone })),
+    )
+    .await
+}
+
+fn all_jobs(app: &TestApp) -> Vec<jobs::JobRow> {
+    let db = Database::open(&DatabaseUrl::Sqlite(app.db_path())).expect("the database opens");
+    db.run_blocking(|conn| Ok(jobs::all(conn)?)).expect("jobs")
+}
+
+/// alice in "general" with a socket; bob with a phone number.
+async fn sms_setup(app: &TestApp) -> (TestUser, TestUser, Room, WsClient) {
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    assert_eq!(
+        set_phone(app, &bob, json!("+15551234567")).await.status,
+        200
+    );
+    let mut a = app.ws(&alice).await;
+    a.join(room.id, None).await;
+    (alice, bob, room, a)
+}
+
+async fn notice(ws: &mut WsClient) -> String {
+    match ws
+        .until("notice", |f| matches!(f, ServerFrame::Notice { .. }))
+        .await
+    {
+        ServerFrame::Notice { body, .. } => body,
+        _ => unreachable!(),
+    }
+}
+
+/// The next bot message's body.
+async fn bot_says(ws: &mut WsClient) -> String {
+    match ws
+        .until(
+            "bot message",
+            |f| matches!(f, ServerFrame::Message { message } if message.kind == MessageKind::Bot),
+        )
+        .await
+    {
+        ServerFrame::Message { message } => message.body,
+        _ => unreachable!(),
+    }
+}
+
+#[actix_web::test]
+async fn users_set_and_clear_their_own_phone_number() -> TestResult {
+    let app = TestApp::spawn().await;
+    let (alice, bob, _room) = app.two_users_in_a_room().await;
+    let set = set_phone(&app, &bob, json!("+447911123456")).await;
+    assert_eq!(set.json::<Me>()?.phone.as_deref(), Some("+447911123456"));
+    let me: Me = app.get("/api/me", &bob.token).await.json()?;
+    assert_eq!(me.phone.as_deref(), Some("+447911123456"));
+
+    for bad in [json!("0791 112"), json!("+0123"), json!(12345)] {
+        let res = set_phone(&app, &bob, bad.clone()).await;
+        let kind = res.error();
+        assert!(
+            matches!(kind, ErrorKind::InvalidPhone | ErrorKind::InvalidRequest),
+            "{bad}: {kind:?}"
+        );
+    }
+    // Nobody else sees it.
+    let users = app.get("/api/users", &alice.token).await;
+    assert!(!users.body.to_string().contains("+447911123456"));
+
+    let cleared: Me = set_phone(&app, &bob, Value::Null).await.json()?;
+    assert_eq!(cleared.phone, None);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn sms_is_queued_sent_by_the_in_process_worker_and_reported() -> TestResult {
+    let app = TestApp::spawn().await;
+    let (_alice, _bob, _room, mut a) = sms_setup(&app).await;
+    a.say(_room.id, "/sms bob", "s1").await;
+    assert_eq!(notice(&mut a).await, "SMS to bob queued.");
+    assert_eq!(bot_says(&mut a).await, "An SMS has been sent to bob.");
+
+    let db = Database::open(&DatabaseUrl::Sqlite(app.db_path()))?;
+    let outbox = db.run_blocking(|conn| Ok(jobs::outbox(conn)?))?;
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].1, "+15551234567");
+    assert!(outbox[0].2.contains("alice"));
+    let jobs = all_jobs(&app);
+    assert_eq!((jobs[0].state.as_str(), jobs[0].attempts), ("done", 1));
+    Ok(())
+}
+
+#[actix_web::test]
+async fn sms_to_unknown_users_or_users_without_a_phone_is_refused() -> TestResult {
+    let app = TestApp::spawn().await;
+    let (alice, _bob, room) = app.two_users_in_a_room().await;
+    app.user("carol").await;
+    let mut a = app.ws(&alice).await;
+    a.join(room.id, None).await;
+    a.say(room.id, "/sms nobody", "s1").await;
+    assert_eq!(notice(&mut a).await, "There is no user named nobody.");
+    a.say(room.id, "/sms carol", "s2").await;
+    assert_eq!(notice(&mut a).await, "carol has not set a phone number.");
+    a.say(room.id, "/sms natterbot", "s3").await;
+    assert_eq!(notice(&mut a).await, "There is no user named natterbot.");
+    assert!(all_jobs(&app).is_empty());
+    assert!(app.history(&alice, room.id, "").await.is_empty());
+    Ok(())
+}
+
+#[actix_web::test]
+async fn sms_has_its_own_rate_limit() -> TestResult {
+    let app = TestApp::spawn_with(|s| {
+        s.sms_rate_limit = RateLimit {
+            per_second: 0.01,
+            burst: 1,
+        }
+    })
+    .await;
+    let (_alice, _bob, room, mut a) = sms_setup(&app).await;
+    a.say(room.id, "/sms bob", "s1").await;
+    assert_eq!(notice(&mut a).await, "SMS to bob queued.");
+    a.say(room.id, "/sms bob", "s2").await;
+    assert!(notice(&mut a).await.starts_with("Too many SMS"));
+    assert_eq!(all_jobs(&app).len(), 1);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn a_job_queued_with_no_worker_is_done_once_a_worker_process_starts() -> TestResult {
+    let app = TestApp::spawn_with(|s| s.run_worker = false).await;
+    let (_alice, _bob, room, mut a) = sms_setup(&app).await;
+    a.say(room.id, "/sms bob", "s1").await;
+    assert_eq!(notice(&mut a).await, "SMS to bob queued.");
+    let queued = all_jobs(&app);
+    assert_eq!((queued.len(), queued[0].state.as_str()), (1, "queued"));
+
+    let worker = worker_process(&app, &[])?;
+    // The report comes from another process, and still reaches this socket live.
+    assert_eq!(bot_says(&mut a).await, "An SMS has been sent to bob.");
+    stop(worker)?;
+    assert_eq!(all_jobs(&app)[0].state, "done");
+    Ok(())
+}
+
+#[actix_web::test]
+async fn two_worker_processes_never_send_one_job_twice() -> TestResult {
+    const JOBS: usize = 30;
+    let mut hook = webhook(Vec::new()).await;
+    let app = TestApp::spawn_with(|s| {
+        s.run_worker = false;
+        s.sms_rate_limit = RateLimit::OFF;
+    })
+    .await;
+    let (_alice, _bob, room, mut a) = sms_setup(&app).await;
+    for i in 0..JOBS {
+        a.say(room.id, "/sms bob", &format!("s{i}")).await;
+        assert_eq!(notice(&mut a).await, "SMS to bob queued.");
+    }
+    let env = [
+        ("NATTER_SMS_PROVIDER", "webhook"),
+        ("NATTER_SMS_WEBHOOK_URL", hook.url.as_str()),
+    ];
+    let workers = [worker_process(&app, &env)?, worker_process(&app, &env)?];
+    let mut sent: HashMap<i64, usize> = HashMap::new();
+    for _ in 0..JOBS {
+        let (job, _) = hook.call().await;
+        *sent.entry(job).or_default() += 1;
+    }
+    for _ in 0..JOBS {
+        assert_eq!(bot_says(&mut a).await, "An SMS has been sent to bob.");
+    }
+    for worker in workers {
+        stop(worker)?;
+    }
+    assert_eq!(sent.len(), JOBS);
+    assert!(sent.values().all(|n| *n == 1), "{sent:?}");
+    assert!(hook.calls.try_recv().is_err(), "no call beyond one per job");
+    assert!(
+        all_jobs(&app)
+            .iter()
+            .all(|j| j.state == "done" && j.attempts == 1)
+    );
+    Ok(())
+}
+
+#[actix_web::test]
+async fn a_webhook_that_fails_twice_gets_three_attempts_and_one_report() -> TestResult {
+    let mut hook = webhook(vec![500, 503]).await;
+    let url = hook.url.clone();
+    let app = TestApp::spawn_with(move |s| {
+        s.sms_provider = SmsProviderKind::Webhook;
+        s.sms_webhook_url = Some(url);
+        s.job_backoff_ms = 50;
+        s.worker_poll_ms = 50;
+    })
+    .await;
+    let (_alice, _bob, room, mut a) = sms_setup(&app).await;
+    a.say(room.id, "/sms bob", "s1").await;
+    assert_eq!(notice(&mut a).await, "SMS to bob queued.");
+    let calls = [hook.call().await, hook.call().await, hook.call().await];
+    assert_eq!(calls.map(|c| c.1), [500, 503, 200]);
+    assert!(
+        calls.iter().all(|c| c.0 == calls[0].0),
+        "the same job each time"
+    );
+    assert_eq!(bot_says(&mut a).await, "An SMS has been sent to bob.");
+    let job = &all_jobs(&app)[0];
+    assert_eq!((job.state.as_str(), job.attempts), ("done", 3));
+    assert_eq!(
+        job.last_error.as_deref(),
+        Some("webhook answered 503 Service Unavailable")
+    );
+    Ok(())
+}
+
+#[actix_web::test]
+async fn after_the_last_attempt_the_room_hears_that_the_sms_failed() -> TestResult {
+    let mut hook = webhook(vec![500; 10]).await;
+    let url = hook.url.clone();
+    let app = TestApp::spawn_with(move |s| {
+        s.sms_provider = SmsProviderKind::Webhook;
+        s.sms_webhook_url = Some(url);
+        s.job_backoff_ms = 20;
+        s.worker_poll_ms = 20;
+        s.job_max_attempts = 2;
+    })
+    .await;
+    let (_alice, _bob, room, mut a) = sms_setup(&app).await;
+    a.say(room.id, "/sms bob", "s1").await;
+    assert_eq!(notice(&mut a).await, "SMS to bob queued.");
+    let report = bot_says(&mut a).await;
+    assert_eq!(
+        report,
+        "The SMS to bob could not be sent after 2 attempts: webhook answered 500 Internal Server Error."
+    );
+    assert_eq!(hook.call().await.1, 500);
+    assert_eq!(hook.call().await.1, 500);
+    let job = &all_jobs(&app)[0];
+    assert_eq!((job.state.as_str(), job.attempts), ("failed", 2));
+    Ok(())
+}
+
+#[actix_web::test]
+async fn a_job_whose_worker_died_is_taken_again_after_its_lease() -> TestResult {
+    let app = TestApp::spawn_with(|s| s.run_worker = false).await;
+    let (_alice, _bob, room, mut a) = sms_setup(&app).await;
+    a.say(room.id, "/sms bob", "s1").await;
+    assert_eq!(notice(&mut a).await, "SMS to bob queued.");
+    // A worker that claims the job and dies: its lease runs out in 300 ms.
+    let db = Database::open(&DatabaseUrl::Sqlite(app.db_path()))?;
+    let ghost = db.run_blocking(|conn| {
+        let now = chrono::Utc::now().naive_utc();
+        Ok(jobs::claim(
+            conn,
+            "ghost",
+            now,
+            now + chrono::Duration::milliseconds(300),
+        )?)
+    })?;
+    assert!(ghost.is_some());
+
+    let worker = worker_process(&app, &[])?;
+    assert_eq!(bot_says(&mut a).await, "An SMS has been sent to bob.");
+    stop(worker)?;
+    let job = &all_jobs(&app)[0];
+    assert_eq!((job.state.as_str(), job.attempts), ("done", 2));
+    // The ghost cannot complete what it no longer holds.
+    let late = db.run_blocking(|conn| {
+        Ok(jobs::complete(
+            conn,
+            job.id,
+            "ghost",
+            chrono::Utc::now().naive_utc(),
+        )?)
+    })?;
+    assert!(!late);
+    Ok(())
+}
