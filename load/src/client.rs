@@ -1,0 +1,163 @@
+//! Clients: accounts and rooms over REST, sockets over WebSocket from a chosen source address,
+//! and the message bodies that carry their own send time.
+
+use crate::target::{Flavor, Target, source_ip};
+use anyhow::{Context, bail};
+use futures::{StreamExt, stream};
+use natter_shared::{AuthResponse, Room};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpSocket;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub const PASSWORD: &str = "load-test-password";
+
+/// A name for this run, so that repeated runs on one database do not collide.
+pub fn run_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}", nanos % 0xffff_ffff)
+}
+
+/// Signs up `n` users and returns their tokens (for the reference server, empty tokens).
+pub async fn users(target: &Target, prefix: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    if target.flavor == Flavor::Reference {
+        return Ok(vec![String::new(); n]);
+    }
+    let http = reqwest::Client::new();
+    let url = target.http("/api/auth/signup");
+    let tokens: Vec<anyhow::Result<String>> = stream::iter(0..n)
+        .map(|i| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let res = http
+                    .post(&url)
+                    .json(&json!({ "username": format!("{prefix}{i}"), "password": PASSWORD }))
+                    .send()
+                    .await?;
+                if !res.status().is_success() {
+                    bail!(
+                        "signup answered {}: {}",
+                        res.status(),
+                        res.text().await.unwrap_or_default()
+                    );
+                }
+                Ok(res.json::<AuthResponse>().await?.token)
+            }
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    tokens.into_iter().collect::<anyhow::Result<Vec<_>>>().context(
+        "signing up load users failed: is the server running with NATTER_RATE_LIMIT=0 and a low NATTER_BCRYPT_COST?",
+    )
+}
+
+/// Creates a public room; the reference server has one room, id 1.
+pub async fn room(target: &Target, token: &str, name: &str) -> anyhow::Result<i64> {
+    if target.flavor == Flavor::Reference {
+        return Ok(1);
+    }
+    let res = reqwest::Client::new()
+        .post(target.http("/api/rooms"))
+        .bearer_auth(token)
+        .json(&json!({ "name": name }))
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        bail!("creating room {name} answered {}", res.status());
+    }
+    Ok(res.json::<Room>().await?.id.0)
+}
+
+/// Opens an authenticated socket from the `i`-th source address and waits for `ready`.
+pub async fn connect(
+    target: &Target,
+    token: &str,
+    i: usize,
+    sources: u8,
+) -> anyhow::Result<Socket> {
+    let socket = if target.addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if target.addr.is_ipv4() {
+        socket.bind(SocketAddr::new(source_ip(i, sources), 0))?;
+    }
+    let tcp = socket.connect(target.addr).await?;
+    tcp.set_nodelay(true)?;
+    let url = target.ws(&format!("?token={token}"));
+    let (mut ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
+    let first = tokio::time::timeout(Duration::from_secs(30), ws.next())
+        .await
+        .context("no ready frame in 30 s")?;
+    match first {
+        Some(Ok(m)) if m.to_text().is_ok_and(|t| t.contains("\"ready\"")) => Ok(ws),
+        other => bail!("expected ready, got {other:?}"),
+    }
+}
+
+/// Nanoseconds since the epoch: senders and receivers share this machine's clock.
+pub fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// The body of load message `seq` of `sender`, stamped with the send time.
+pub fn body(sender: usize, seq: usize) -> String {
+    format!("L {sender}:{seq}:{}", now_nanos())
+}
+
+/// What a `message` frame's body says: sender, sequence number, send time. Reads the body out
+/// of the frame without parsing all of it: at millions of deliveries, the tool's own CPU is
+/// taken from the server it measures.
+pub fn parse_delivery(frame: &str) -> Option<(usize, usize, u64)> {
+    if !frame.starts_with("{\"type\":\"message\"") {
+        return None;
+    }
+    let start = frame.find("\"body\":\"L ")? + "\"body\":\"L ".len();
+    let rest = &frame[start..];
+    let end = rest.find('"')?;
+    let mut parts = rest[..end].split(':');
+    let sender = parts.next()?.parse().ok()?;
+    let seq = parts.next()?.parse().ok()?;
+    let sent = parts.next()?.parse().ok()?;
+    Some((sender, seq, sent))
+}
+
+/// A `send` frame.
+pub fn send_frame(room: i64, sender: usize, seq: usize) -> String {
+    json!({
+        "type": "send",
+        "room_id": room,
+        "body": body(sender, seq),
+        "client_id": format!("{sender}-{seq}"),
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_read_back_what_was_sent() {
+        let frame = format!(
+            r#"{{"type":"message","message":{{"id":9,"room_id":1,"author":"a","kind":"user","body":"{}","created_at":"x","client_id":"3-4"}}}}"#,
+            "L 3:4:1234"
+        );
+        assert_eq!(parse_delivery(&frame), Some((3, 4, 1234)));
+        assert_eq!(
+            parse_delivery(r#"{"type":"ack","client_id":"3-4","message_id":9}"#),
+            None
+        );
+    }
+}
