@@ -1,6 +1,6 @@
 //! Authentication: bcrypt password hashes, signed tokens and the extractor for the signed-in user.
 
-use crate::db::{Database, users};
+use crate::db::{Database, DbConnection, users};
 use crate::error::{ApiError, ApiResult};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -109,22 +109,69 @@ impl Auth {
 
     /// The user a token stands for, if the token is valid, not revoked, and the user active.
     pub async fn authenticate(&self, db: &Database, token: &str) -> ApiResult<AuthUser> {
+        let signed = self.signed_user(token)?;
+        db.run(move |conn| signed.check(conn)).await
+    }
+
+    /// What a token says without the database: whose it is and which version it carries.
+    /// [`SignedUser::check`] completes the check inside a caller's own database call.
+    pub fn signed_user(&self, token: &str) -> ApiResult<SignedUser> {
         let claims = self.decode_token(token)?;
         let id = claims
             .sub
             .parse()
             .map(UserId)
             .map_err(|_| invalid_token())?;
-        let row = db.run(move |conn| Ok(users::find_by_id(conn, id)?)).await?;
-        match row {
-            Some(row) if row.is_active && row.token_version == claims.ver => Ok(AuthUser {
-                id,
+        Ok(SignedUser {
+            id,
+            version: claims.ver,
+        })
+    }
+}
+
+/// A token's user, signature and expiry checked; revocation still to check.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedUser {
+    id: UserId,
+    version: i32,
+}
+
+impl SignedUser {
+    /// The user, if they exist, are active, and the token's version is current.
+    pub fn check(self, conn: &mut DbConnection) -> ApiResult<AuthUser> {
+        match users::find_by_id(conn, self.id)? {
+            Some(row) if row.is_active && row.token_version == self.version => Ok(AuthUser {
+                id: self.id,
                 username: row.username,
                 is_admin: row.is_admin,
             }),
             _ => Err(invalid_token()),
         }
     }
+}
+
+/// The bearer token of a request, checked for nothing yet: for handlers that check the user
+/// in the same database call as their own work (one trip to the blocking pool, not two).
+pub struct Bearer(pub String);
+
+impl FromRequest for Bearer {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            bearer_token(req)
+                .map(|t| Bearer(t.to_owned()))
+                .ok_or_else(missing_token),
+        )
+    }
+}
+
+fn missing_token() -> ApiError {
+    ApiError::new(
+        ErrorKind::MissingToken,
+        "sign in first: send 'Authorization: Bearer <token>'",
+    )
 }
 
 fn invalid_token() -> ApiError {
@@ -218,12 +265,7 @@ impl FromRequest for AuthUser {
         let token = bearer_token(req).map(str::to_owned);
         let state = req.app_data::<web::Data<crate::AppState>>().cloned();
         Box::pin(async move {
-            let token = token.ok_or_else(|| {
-                ApiError::new(
-                    ErrorKind::MissingToken,
-                    "sign in first: send 'Authorization: Bearer <token>'",
-                )
-            })?;
+            let token = token.ok_or_else(missing_token)?;
             let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
             state.auth.authenticate(&state.db, &token).await
         })

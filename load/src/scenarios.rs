@@ -74,6 +74,7 @@ struct Seen {
     latency: Latency,
     last: Option<Instant>,
     broken: bool,
+    close_code: Option<u16>,
 }
 
 /// S1 and S2: `clients` sockets join one room; the schedule's messages go out; every client
@@ -170,6 +171,7 @@ pub async fn fan_out(target: &Target, cfg: &FanOut, label: &str) -> anyhow::Resu
         }
     });
     let mut seen = Seen::default();
+    let mut too_slow = 0u64;
     for reader in readers {
         let s = reader.await.context("a reader panicked")?;
         seen.unique += s.unique;
@@ -179,6 +181,9 @@ pub async fn fan_out(target: &Target, cfg: &FanOut, label: &str) -> anyhow::Resu
         seen.last = seen.last.max(s.last);
         if s.broken {
             errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if s.close_code == Some(4008) {
+            too_slow += 1;
         }
     }
     progress.abort();
@@ -204,6 +209,9 @@ pub async fn fan_out(target: &Target, cfg: &FanOut, label: &str) -> anyhow::Resu
         messages_per_second: per_second(total as u64, took),
         latency: seen.latency.summary(),
         stored,
+        extra: [("closed_too_slow".to_owned(), json!(too_slow))]
+            .into_iter()
+            .collect(),
         ..Report::default()
     }
     .with_server(before, after))
@@ -267,24 +275,26 @@ async fn read_deliveries(
 ) -> Seen {
     let mut seen = Seen::default();
     let mut got = vec![false; total];
+    // Pings keep coming when deliveries stop: only deliveries and acks move the deadline.
+    let mut deadline = tokio::time::Instant::now() + IDLE;
     while (seen.unique as usize) < total || (seen.acks as usize) < own {
-        let frame = match tokio::time::timeout(IDLE, stream.next()).await {
+        let frame = match tokio::time::timeout_at(deadline, stream.next()).await {
             Ok(Some(Ok(frame))) => frame,
             Ok(Some(Err(_))) | Ok(None) => {
                 seen.broken = true;
                 break;
             }
-            Err(_) => {
-                break;
-            }
+            Err(_) => break,
         };
         let Message::Text(text) = frame else {
-            if frame.is_close() {
+            if let Message::Close(close) = frame {
                 seen.broken = true;
+                seen.close_code = close.map(|c| u16::from(c.code));
                 break;
             }
             continue;
         };
+        deadline = tokio::time::Instant::now() + IDLE;
         if let Some((sender, seq, sent)) = client::parse_delivery(&text) {
             let Some(i) = schedule.index(clients, sender, seq) else {
                 continue;
@@ -384,9 +394,12 @@ pub async fn ingest(
                     return (0, latency, None);
                 }
                 let mut acks = 0u64;
+                let mut refused = 0u64;
                 let mut last = None;
-                while (acks as usize) < per_sender {
-                    match tokio::time::timeout(IDLE, stream.next()).await {
+                // Pings keep coming when acks stop: only answers move the deadline.
+                let mut deadline = tokio::time::Instant::now() + IDLE;
+                while ((acks + refused) as usize) < per_sender {
+                    match tokio::time::timeout_at(deadline, stream.next()).await {
                         Ok(Some(Ok(Message::Text(t)))) if t.starts_with("{\"type\":\"ack\"") => {
                             let now = Instant::now();
                             if let Some(at) = sent_at.get(acks as usize) {
@@ -394,6 +407,11 @@ pub async fn ingest(
                             }
                             acks += 1;
                             last = Some(now);
+                            deadline = tokio::time::Instant::now() + IDLE;
+                        }
+                        Ok(Some(Ok(Message::Text(t)))) if t.starts_with("{\"type\":\"error\"") => {
+                            refused += 1;
+                            deadline = tokio::time::Instant::now() + IDLE;
                         }
                         Ok(Some(Ok(_))) => {}
                         _ => break,

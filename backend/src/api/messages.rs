@@ -2,10 +2,10 @@
 
 use super::page_limit;
 use crate::AppState;
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, Bearer};
 use crate::bot::{self, Outcome};
-use crate::db::messages;
 use crate::db::writer::NewMessage;
+use crate::db::{messages, rooms};
 use crate::error::{ApiError, ApiResult};
 use actix_web::{HttpResponse, web};
 use natter_shared::commands;
@@ -21,20 +21,27 @@ pub struct HistoryQuery {
     before: Option<i64>,
 }
 
-/// The newest `limit` messages (25 by default) with ids below `before`, oldest first.
+/// The newest `limit` messages (25 by default) with ids below `before`, oldest first. The
+/// hottest read: the token's user, the room's visibility and the page come from one trip to
+/// the database.
 pub async fn list(
     state: web::Data<AppState>,
-    user: AuthUser,
+    bearer: Bearer,
     path: web::Path<i64>,
     query: web::Query<HistoryQuery>,
 ) -> ApiResult<web::Json<Vec<Message>>> {
+    let signed = state.auth.signed_user(&bearer.0)?;
     let room = RoomId(path.into_inner());
     let HistoryQuery { limit, before } = query.into_inner();
     let limit = page_limit(limit.unwrap_or(DEFAULT_PAGE))?;
-    state.visible_room(room, user.id).await?;
     let page = state
         .db
-        .run(move |conn| Ok(messages::page(conn, room, before.map(MessageId), limit)?))
+        .run(move |conn| {
+            let user = signed.check(conn)?;
+            rooms::visible(conn, room, user.id)?
+                .ok_or_else(|| ApiError::not_found(format!("room {room}")))?;
+            Ok(messages::page(conn, room, before.map(MessageId), limit)?)
+        })
         .await?;
     Ok(web::Json(page))
 }

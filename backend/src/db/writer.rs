@@ -93,24 +93,41 @@ impl MessageWriter {
         answer.await.map_err(|_| stopped())?
     }
 
-    /// Queues `message` now, without waiting, so that one sender's messages are stored in
-    /// the order it queued them; the answer comes once it is committed. A full queue is
-    /// refused at once (the client retries with the same `client_id`).
-    pub fn submit(
-        &self,
-        message: NewMessage,
-    ) -> Result<impl Future<Output = Result<Stored, ApiError>> + use<>, ApiError> {
+    /// Queues `message` now if the queue has room; the receiver answers once it is
+    /// committed. A full queue hands the message back, for [`MessageWriter::queue`].
+    pub fn try_queue(&self, message: NewMessage) -> Result<Answer, Queued> {
+        let (reply, answer) = oneshot::channel();
+        match self.tx.try_send(Job { message, reply }) {
+            Ok(()) => Ok(Answer(answer)),
+            Err(mpsc::error::TrySendError::Full(job)) => Err(Queued::Full(job.message)),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Queued::Stopped(stopped())),
+        }
+    }
+
+    /// Queues `message`, waiting for room in the queue.
+    pub async fn queue(&self, message: NewMessage) -> Result<Answer, ApiError> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .try_send(Job { message, reply })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => ApiError::new(
-                    ErrorKind::StorageUnavailable,
-                    "the server is busy storing messages; send again with the same client_id",
-                ),
-                mpsc::error::TrySendError::Closed(_) => stopped(),
-            })?;
-        Ok(async move { answer.await.map_err(|_| stopped())? })
+            .send(Job { message, reply })
+            .await
+            .map_err(|_| stopped())?;
+        Ok(Answer(answer))
+    }
+}
+
+/// Why [`MessageWriter::try_queue`] did not queue.
+pub enum Queued {
+    /// The queue is full: here is the message back.
+    Full(NewMessage),
+    Stopped(ApiError),
+}
+
+/// The writer's answer to one queued message.
+pub struct Answer(oneshot::Receiver<Result<Stored, ApiError>>);
+
+impl Answer {
+    pub async fn stored(self) -> Result<Stored, ApiError> {
+        self.0.await.map_err(|_| stopped())?
     }
 }
 

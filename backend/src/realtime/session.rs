@@ -8,7 +8,7 @@ use crate::AppState;
 use crate::auth::AuthUser;
 use crate::bot::{self, Outcome};
 use crate::db::messages;
-use crate::db::writer::NewMessage;
+use crate::db::writer::{Answer, NewMessage, Queued};
 use crate::error::ApiError;
 use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
@@ -457,23 +457,46 @@ impl WsSession {
         }));
     }
 
-    /// Queues a message with the writer now; acks once it is committed.
+    /// Queues a message with the writer now; acks once it is committed. When the writer's
+    /// queue is full, this session reads no further frames until there is room: the client
+    /// feels TCP backpressure, and its messages keep their order.
     fn submit(&mut self, message: NewMessage, ctx: &mut ws::WebsocketContext<Self>) {
         let client_id = message.client_id.clone();
-        let stored = match self.state.writer.submit(message) {
-            Ok(stored) => stored,
-            Err(e) => return self.api_error(ctx, &e, client_id),
-        };
-        ctx.spawn(stored.into_actor(self).map(move |res, act, ctx| match res {
-            Ok(stored) => {
-                let ack = ServerFrame::Ack {
-                    client_id,
-                    message_id: stored.message.id,
-                };
-                act.send(ctx, &ack);
+        match self.state.writer.try_queue(message) {
+            Ok(answer) => self.ack_when_stored(answer, client_id, ctx),
+            Err(Queued::Stopped(e)) => self.api_error(ctx, &e, client_id),
+            Err(Queued::Full(message)) => {
+                let writer = self.state.writer.clone();
+                let fut = async move { writer.queue(message).await };
+                ctx.wait(fut.into_actor(self).map(move |res, act, ctx| match res {
+                    Ok(answer) => act.ack_when_stored(answer, client_id, ctx),
+                    Err(e) => act.api_error(ctx, &e, client_id),
+                }));
             }
-            Err(e) => act.api_error(ctx, &e, client_id),
-        }));
+        }
+    }
+
+    fn ack_when_stored(
+        &mut self,
+        answer: Answer,
+        client_id: Option<String>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        ctx.spawn(
+            answer
+                .stored()
+                .into_actor(self)
+                .map(move |res, act, ctx| match res {
+                    Ok(stored) => {
+                        let ack = ServerFrame::Ack {
+                            client_id,
+                            message_id: stored.message.id,
+                        };
+                        act.send(ctx, &ack);
+                    }
+                    Err(e) => act.api_error(ctx, &e, client_id),
+                }),
+        );
     }
 
     fn typing(&mut self, user: AuthUser, room_id: RoomId, ctx: &mut ws::WebsocketContext<Self>) {
