@@ -6,7 +6,6 @@ use crate::config::Settings;
 use crate::db::Database;
 use crate::db::writer::MessageWriter;
 use crate::error::ApiError;
-use crate::realtime::hub::ConnSocket;
 use crate::realtime::limiter::RateLimiter;
 use crate::realtime::{self, Hub};
 use crate::telemetry::RequestSpans;
@@ -62,11 +61,6 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let hub = Hub::new(settings.room_buffer as usize);
         let state = web::Data::new(open_state(settings, hub.clone(), true).await?);
-        let beat = Duration::from_millis(state.settings.heartbeat_ms);
-        hub.start_watchdog(
-            beat,
-            Duration::from_millis(state.settings.client_timeout_ms) + beat,
-        );
         let listener = TcpListener::bind(state.settings.addr)
             .with_context(|| format!("cannot listen on {}", state.settings.addr))?;
         let addr = listener.local_addr()?;
@@ -75,6 +69,7 @@ impl Application {
             n => n,
         };
         let static_dir = web_app::built_app(&state.settings.static_dir);
+        let client_timeout = Duration::from_millis(state.settings.client_timeout_ms);
         let worker = match state.settings.run_worker {
             true => Some(Worker::for_state(&state)?),
             false => None,
@@ -90,11 +85,7 @@ impl Application {
                 .configure(|cfg| web_app::routes(cfg, static_dir.as_deref()))
         })
         .workers(workers)
-        .on_connect(|conn, ext| {
-            if let Some(socket) = ConnSocket::of(conn) {
-                ext.insert(socket);
-            }
-        })
+        .on_connect(move |conn, _| cut_off_when_unread(conn, client_timeout))
         .disable_signals()
         .shutdown_timeout(10)
         .listen(listener)?
@@ -219,5 +210,17 @@ pub async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Asks the kernel to drop a connection whose peer leaves what we send unacknowledged (and so
+/// unread: a zero window counts) for longer than `timeout`. A session whose client has stopped
+/// reading stops being scheduled once the socket is full, so it cannot time itself out; this
+/// ends it, its actor stops, and it leaves every room's presence.
+fn cut_off_when_unread(conn: &dyn std::any::Any, timeout: Duration) {
+    if let Some(stream) = conn.downcast_ref::<actix_web::rt::net::TcpStream>()
+        && let Err(e) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout))
+    {
+        tracing::warn!(error = %e, "cannot set TCP_USER_TIMEOUT");
     }
 }

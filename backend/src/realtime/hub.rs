@@ -1,48 +1,19 @@
 //! The hub: finds or starts the actor of a room, publishes stored messages to it, and knows
-//! every live session so that shutdown can close them and stalled ones can be cut off.
+//! every live session so that shutdown can close them.
 
 use super::room::{Publish, Room};
 use super::session::Shutdown;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle};
 use natter_shared::{Message, RoomId};
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
 pub type SessionId = u64;
-
-/// A second handle on a connection's socket, taken when it is accepted. A session whose
-/// actor no longer runs (its peer stopped reading, so nothing is written and nothing is
-/// polled) cannot close itself: the hub shuts the socket down through this handle.
-#[derive(Clone)]
-pub struct ConnSocket(pub Arc<OwnedFd>);
-
-impl ConnSocket {
-    /// Takes a handle on an accepted connection; `HttpServer::on_connect` calls this.
-    pub fn of(conn: &dyn std::any::Any) -> Option<Self> {
-        use std::os::fd::AsFd;
-        let stream = conn.downcast_ref::<actix_web::rt::net::TcpStream>()?;
-        stream
-            .as_fd()
-            .try_clone_to_owned()
-            .ok()
-            .map(|fd| Self(Arc::new(fd)))
-    }
-
-    fn shutdown(&self) {
-        let socket = socket2::SockRef::from(&*self.0);
-        let _ = socket.shutdown(std::net::Shutdown::Both);
-    }
-}
 
 /// What the hub keeps of a live session.
 pub struct SessionEntry {
     pub addr: actix::Recipient<Shutdown>,
-    /// Milliseconds since the hub started, at the session's last sign of life.
-    pub alive: Arc<AtomicU64>,
-    pub socket: Option<ConnSocket>,
 }
 
 #[derive(Clone)]
@@ -56,7 +27,6 @@ struct Inner {
     sessions: Mutex<HashMap<SessionId, SessionEntry>>,
     next_session: AtomicU64,
     room_buffer: usize,
-    epoch: Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -74,7 +44,6 @@ impl Hub {
                 sessions: Mutex::new(HashMap::new()),
                 next_session: AtomicU64::new(1),
                 room_buffer,
-                epoch: Instant::now(),
             }),
         }
     }
@@ -134,54 +103,10 @@ impl Hub {
         lock(&self.inner.sessions).len()
     }
 
-    /// The hub's clock, for [`SessionEntry::alive`].
-    pub fn now_ms(&self) -> u64 {
-        self.inner.epoch.elapsed().as_millis() as u64
-    }
-
     /// Asks every session to close with 1001 (going away).
     pub fn shutdown_sessions(&self) {
         for entry in lock(&self.inner.sessions).values() {
             entry.addr.do_send(Shutdown);
         }
-    }
-
-    /// Cuts off every session that has shown no life for `stale`: its actor is not running
-    /// because its peer has stopped reading. Returns how many were cut off.
-    pub fn cut_stalled(&self, stale: Duration) -> usize {
-        let now = self.now_ms();
-        let stale = stale.as_millis() as u64;
-        let mut cut = 0;
-        for (id, entry) in lock(&self.inner.sessions).iter() {
-            let alive = entry.alive.load(Ordering::Relaxed);
-            if now.saturating_sub(alive) <= stale {
-                continue;
-            }
-            tracing::debug!(
-                session = id,
-                has_socket = entry.socket.is_some(),
-                "stale session"
-            );
-            if let Some(socket) = &entry.socket {
-                tracing::warn!(session = id, "cutting off a stalled session");
-                socket.shutdown();
-                cut += 1;
-            }
-        }
-        cut
-    }
-
-    /// Runs [`Hub::cut_stalled`] every `every` on the hub's thread.
-    pub fn start_watchdog(&self, every: Duration, stale: Duration) {
-        let hub = Arc::downgrade(&self.inner);
-        self.inner.arbiter.spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                let Some(inner) = hub.upgrade() else { break };
-                let n = Hub { inner }.cut_stalled(stale);
-                let _ = n;
-            }
-        });
     }
 }

@@ -62,8 +62,7 @@ pub async fn route(
         Some(token) => Some(state.auth.authenticate(&state.db, &token).await?),
         None => None,
     };
-    let socket = req.conn_data::<hub::ConnSocket>().cloned();
-    let session = WsSession::new(state.into_inner(), user, socket);
+    let session = WsSession::new(state.into_inner(), user);
     ws::WsResponseBuilder::new(session, &req, stream)
         .frame_size(CODEC_MAX_FRAME)
         .start()

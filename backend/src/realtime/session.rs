@@ -1,7 +1,7 @@
 //! The actor of one WebSocket session: authentication, frames in and out, the rooms it has
 //! joined (with catch-up), heartbeats, and closing when it is too slow or the server stops.
 
-use super::hub::{ConnSocket, SessionEntry, SessionId};
+use super::hub::{SessionEntry, SessionId};
 use super::room::{Subscribe, Subscription, Typing, Unsubscribe};
 use super::{CLOSE_TOO_SLOW, EventKind, SharedEvent};
 use crate::AppState;
@@ -21,7 +21,6 @@ use natter_shared::{
 };
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
@@ -36,11 +35,8 @@ pub struct WsSession {
     id: SessionId,
     state: Arc<AppState>,
     user: Option<AuthUser>,
-    socket: Option<ConnSocket>,
     /// Last frame from the client, for the heartbeat.
     heard: Instant,
-    /// Last time this actor ran, for the hub's watchdog.
-    alive: Arc<AtomicU64>,
     rooms: HashMap<RoomId, Joined>,
     /// Rooms being joined: the room may count this session before the answer arrives.
     joining: HashMap<RoomId, u64>,
@@ -73,16 +69,13 @@ struct RoomItem(RoomId, Result<SharedEvent, BroadcastStreamRecvError>);
 pub struct Shutdown;
 
 impl WsSession {
-    pub fn new(state: Arc<AppState>, user: Option<AuthUser>, socket: Option<ConnSocket>) -> Self {
+    pub fn new(state: Arc<AppState>, user: Option<AuthUser>) -> Self {
         let id = state.hub.next_session_id();
-        let alive = Arc::new(AtomicU64::new(state.hub.now_ms()));
         Self {
             id,
             state,
             user,
-            socket,
             heard: Instant::now(),
-            alive,
             rooms: HashMap::new(),
             joining: HashMap::new(),
             next_join: 0,
@@ -94,10 +87,6 @@ impl WsSession {
 
     fn settings(&self) -> &crate::config::Settings {
         &self.state.settings
-    }
-
-    fn touch(&self) {
-        self.alive.store(self.state.hub.now_ms(), Ordering::Relaxed);
     }
 
     fn send(&self, ctx: &mut ws::WebsocketContext<Self>, frame: &ServerFrame) {
@@ -593,14 +582,11 @@ impl Actor for WsSession {
             self.id,
             SessionEntry {
                 addr: ctx.address().recipient(),
-                alive: self.alive.clone(),
-                socket: self.socket.clone(),
             },
         );
         let every = Duration::from_millis(self.settings().heartbeat_ms);
         let timeout = Duration::from_millis(self.settings().client_timeout_ms);
         ctx.run_interval(every, move |act, ctx| {
-            act.touch();
             if act.heard.elapsed() > timeout {
                 tracing::info!(session = act.id, "no answer to pings: closing");
                 return act.close(ctx, CloseCode::Away, "no answer to pings");
@@ -638,7 +624,6 @@ impl Actor for WsSession {
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
     fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
         self.heard = Instant::now();
-        self.touch();
         match msg {
             Ok(ws::Message::Text(text)) => self.text(&text, ctx),
             Ok(ws::Message::Binary(_)) => self.error(
@@ -667,7 +652,6 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
 
 impl StreamHandler<RoomItem> for WsSession {
     fn handle(&mut self, RoomItem(room_id, item): RoomItem, ctx: &mut Self::Context) {
-        self.touch();
         let me = self.user.as_ref().map(|u| u.id);
         let limit = self.settings().room_buffer as usize;
         let Some(joined) = self.rooms.get_mut(&room_id) else {
