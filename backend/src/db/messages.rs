@@ -97,38 +97,24 @@ pub fn page(
     Ok(rows.into_iter().map(Message::from).collect())
 }
 
-/// Up to `limit` messages of a room with ids above `after`, oldest first: catch-up.
+/// Up to `limit` messages with ids above `after` (and below `before`), oldest first: of one
+/// room for catch-up, or of every room for what other processes on the database stored.
 pub fn after(
     conn: &mut DbConnection,
-    room: RoomId,
+    room: Option<RoomId>,
     after: MessageId,
-    limit: i64,
-) -> QueryResult<Vec<Message>> {
-    let rows: Vec<MessageRow> = messages::table
-        .inner_join(users::table)
-        .filter(messages::room_id.eq(room.0))
-        .filter(messages::id.gt(after.0))
-        .order(messages::id.asc())
-        .limit(limit)
-        .select(joined_select!())
-        .load(conn)?;
-    Ok(rows.into_iter().map(Message::from).collect())
-}
-
-/// Messages of every room with ids above `after` and below `before`, oldest first: what other
-/// processes on the same database stored.
-pub fn between(
-    conn: &mut DbConnection,
-    after: i64,
-    before: Option<i64>,
+    before: Option<MessageId>,
     limit: i64,
 ) -> QueryResult<Vec<Message>> {
     let mut q = messages::table
         .inner_join(users::table)
-        .filter(messages::id.gt(after))
+        .filter(messages::id.gt(after.0))
         .into_boxed();
+    if let Some(room) = room {
+        q = q.filter(messages::room_id.eq(room.0));
+    }
     if let Some(before) = before {
-        q = q.filter(messages::id.lt(before));
+        q = q.filter(messages::id.lt(before.0));
     }
     let rows: Vec<MessageRow> = q
         .order(messages::id.asc())

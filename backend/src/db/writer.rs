@@ -157,7 +157,13 @@ impl Tail {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         while *published + 1 < first {
-            match messages::between(conn, *published, Some(first), TAIL_PAGE) {
+            match messages::after(
+                conn,
+                None,
+                MessageId(*published),
+                Some(MessageId(first)),
+                TAIL_PAGE,
+            ) {
                 Ok(others) if !others.is_empty() => self.publish(&mut published, &others),
                 Ok(_) => break,
                 Err(e) => {
@@ -181,7 +187,7 @@ impl Tail {
             .published
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let others = messages::between(conn, *published, None, TAIL_PAGE)?;
+        let others = messages::after(conn, None, MessageId(*published), None, TAIL_PAGE)?;
         self.publish(&mut published, &others);
         Ok(())
     }

@@ -3,18 +3,13 @@
 
 use super::room::{Publish, Room};
 use super::session::Shutdown;
-use actix::{Actor, Addr, Arbiter, ArbiterHandle};
+use actix::{Actor, Addr, Arbiter, ArbiterHandle, Recipient};
 use natter_shared::{Message, RoomId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub type SessionId = u64;
-
-/// What the hub keeps of a live session.
-pub struct SessionEntry {
-    pub addr: actix::Recipient<Shutdown>,
-}
 
 #[derive(Clone)]
 pub struct Hub {
@@ -24,7 +19,8 @@ pub struct Hub {
 struct Inner {
     arbiter: ArbiterHandle,
     rooms: Mutex<HashMap<RoomId, Addr<Room>>>,
-    sessions: Mutex<HashMap<SessionId, SessionEntry>>,
+    /// Every live session, to close them on shutdown.
+    sessions: Mutex<HashMap<SessionId, Recipient<Shutdown>>>,
     next_session: AtomicU64,
     room_buffer: usize,
 }
@@ -83,16 +79,12 @@ impl Hub {
         }
     }
 
-    pub fn active_rooms(&self) -> usize {
-        lock(&self.inner.rooms).len()
-    }
-
     pub fn next_session_id(&self) -> SessionId {
         self.inner.next_session.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn register(&self, id: SessionId, entry: SessionEntry) {
-        lock(&self.inner.sessions).insert(id, entry);
+    pub fn register(&self, id: SessionId, session: Recipient<Shutdown>) {
+        lock(&self.inner.sessions).insert(id, session);
     }
 
     pub fn unregister(&self, id: SessionId) {
@@ -105,8 +97,8 @@ impl Hub {
 
     /// Asks every session to close with 1001 (going away).
     pub fn shutdown_sessions(&self) {
-        for entry in lock(&self.inner.sessions).values() {
-            entry.addr.do_send(Shutdown);
+        for session in lock(&self.inner.sessions).values() {
+            session.do_send(Shutdown);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The actor of one WebSocket session: authentication, frames in and out, the rooms it has
 //! joined (with catch-up), heartbeats, and closing when it is too slow or the server stops.
 
-use super::hub::{SessionEntry, SessionId};
+use super::hub::SessionId;
 use super::room::{Subscribe, Subscription, Typing, Unsubscribe};
 use super::{CLOSE_TOO_SLOW, EventKind, SharedEvent};
 use crate::AppState;
@@ -301,8 +301,16 @@ impl WsSession {
     ) {
         let db = self.state.db.clone();
         let fut = async move {
-            db.run(move |conn| Ok(messages::after(conn, room_id, after, REPLAY_PAGE)?))
-                .await
+            db.run(move |conn| {
+                Ok(messages::after(
+                    conn,
+                    Some(room_id),
+                    after,
+                    None,
+                    REPLAY_PAGE,
+                )?)
+            })
+            .await
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             if act
@@ -578,12 +586,7 @@ impl Actor for WsSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.state.hub.register(
-            self.id,
-            SessionEntry {
-                addr: ctx.address().recipient(),
-            },
-        );
+        self.state.hub.register(self.id, ctx.address().recipient());
         let every = Duration::from_millis(self.settings().heartbeat_ms);
         let timeout = Duration::from_millis(self.settings().client_timeout_ms);
         ctx.run_interval(every, move |act, ctx| {
