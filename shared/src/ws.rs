@@ -1,6 +1,6 @@
 //! WebSocket frames on `GET /ws`: JSON text tagged by `type`, one enum each way.
 
-use crate::api::{Message, User};
+use crate::api::{Message, Room, User};
 use crate::error::ErrorKind;
 use crate::ids::{MessageId, RoomId};
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,10 @@ pub enum ServerFrame {
         /// The `client_id` of the `send` this answers, if it had one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
+    },
+    /// A room the user may see was created (a public room, or a direct room with them).
+    Room {
+        room: Room,
     },
     Error {
         code: ErrorKind,

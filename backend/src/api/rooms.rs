@@ -51,6 +51,7 @@ pub async fn create(
         })
         .await?;
     tracing::info!(room_id = %room.id, "room created");
+    state.hub.announce_room(None, &room);
     Ok(HttpResponse::Created().json(room))
 }
 
@@ -72,7 +73,7 @@ pub async fn open_direct(
     body: web::Json<OpenDirect>,
 ) -> ApiResult<HttpResponse> {
     let peer_name = Username::parse(body.into_inner().username)?;
-    let (room, created) = state
+    let room = state
         .db
         .run(move |conn| {
             let peer = users::find_by_key(conn, &peer_name.key())?
@@ -86,10 +87,18 @@ pub async fn open_direct(
             }
             let (id, created) =
                 rooms::open_direct(conn, user.id, UserId(peer.id), Utc::now().naive_utc())?;
-            Ok((rooms::direct_room(id, peer.username), created))
+            Ok((
+                rooms::direct_room(id, peer.username),
+                created,
+                UserId(peer.id),
+            ))
         })
         .await?;
+    let (room, created, peer) = (room.0, room.1, room.2);
     let mut res = if created {
+        let theirs = rooms::direct_room(room.id.0, user.username.clone());
+        state.hub.announce_room(Some(peer), &theirs);
+        state.hub.announce_room(Some(user.id), &room);
         HttpResponse::Created()
     } else {
         HttpResponse::Ok()

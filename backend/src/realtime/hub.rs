@@ -1,10 +1,11 @@
 //! The hub: finds or starts the actor of a room, publishes stored messages to it, and knows
-//! every live session so that shutdown can close them.
+//! every live session, so that shutdown can close them and a new room can be announced to
+//! the users who may see it.
 
 use super::room::{Publish, Room};
-use super::session::Shutdown;
+use super::session::Signal;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, Recipient};
-use natter_shared::{Message, RoomId};
+use natter_shared::{Message, RoomId, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,10 +20,15 @@ pub struct Hub {
 struct Inner {
     arbiter: ArbiterHandle,
     rooms: Mutex<HashMap<RoomId, Addr<Room>>>,
-    /// Every live session, to close them on shutdown.
-    sessions: Mutex<HashMap<SessionId, Recipient<Shutdown>>>,
+    /// Every live session and, once it has authenticated, its user.
+    sessions: Mutex<HashMap<SessionId, Registered>>,
     next_session: AtomicU64,
     room_buffer: usize,
+}
+
+struct Registered {
+    user: Option<UserId>,
+    signals: Recipient<Signal>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -83,8 +89,21 @@ impl Hub {
         self.inner.next_session.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn register(&self, id: SessionId, session: Recipient<Shutdown>) {
-        lock(&self.inner.sessions).insert(id, session);
+    pub fn register(&self, id: SessionId, signals: Recipient<Signal>) {
+        lock(&self.inner.sessions).insert(
+            id,
+            Registered {
+                user: None,
+                signals,
+            },
+        );
+    }
+
+    /// Records whose session `id` is, once it has authenticated.
+    pub fn identify(&self, id: SessionId, user: UserId) {
+        if let Some(session) = lock(&self.inner.sessions).get_mut(&id) {
+            session.user = Some(user);
+        }
     }
 
     pub fn unregister(&self, id: SessionId) {
@@ -98,7 +117,17 @@ impl Hub {
     /// Asks every session to close with 1001 (going away).
     pub fn shutdown_sessions(&self) {
         for session in lock(&self.inner.sessions).values() {
-            session.do_send(Shutdown);
+            session.signals.do_send(Signal::Shutdown);
+        }
+    }
+
+    /// Tells every authenticated session of `user` (or of everyone, for `None`) that `room`
+    /// exists now, so that sidebars need not poll.
+    pub fn announce_room(&self, user: Option<UserId>, room: &natter_shared::Room) {
+        for session in lock(&self.inner.sessions).values() {
+            if session.user.is_some() && (user.is_none() || session.user == user) {
+                session.signals.do_send(Signal::RoomAdded(room.clone()));
+            }
         }
     }
 }

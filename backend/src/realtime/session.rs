@@ -63,10 +63,15 @@ struct Joined {
 #[rtype(result = "()")]
 struct RoomItem(RoomId, Result<SharedEvent, BroadcastStreamRecvError>);
 
-/// The server is stopping: close with 1001.
+/// What the hub tells a session from outside its rooms.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Shutdown;
+pub enum Signal {
+    /// The server is stopping: close with 1001.
+    Shutdown,
+    /// A room this session's user may see was created.
+    RoomAdded(natter_shared::Room),
+}
 
 impl WsSession {
     pub fn new(state: Arc<AppState>, user: Option<AuthUser>) -> Self {
@@ -134,6 +139,7 @@ impl WsSession {
 
     fn ready(&self, ctx: &mut ws::WebsocketContext<Self>) {
         if let Some(user) = &self.user {
+            self.state.hub.identify(self.id, user.id);
             self.send(
                 ctx,
                 &ServerFrame::Ready {
@@ -686,10 +692,13 @@ impl StreamHandler<RoomItem> for WsSession {
     fn finished(&mut self, _: &mut Self::Context) {}
 }
 
-impl Handler<Shutdown> for WsSession {
+impl Handler<Signal> for WsSession {
     type Result = ();
 
-    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
-        self.close(ctx, CloseCode::Away, "server shutting down");
+    fn handle(&mut self, signal: Signal, ctx: &mut Self::Context) {
+        match signal {
+            Signal::Shutdown => self.close(ctx, CloseCode::Away, "server shutting down"),
+            Signal::RoomAdded(room) => self.send(ctx, &ServerFrame::Room { room }),
+        }
     }
 }

@@ -661,3 +661,43 @@ async fn shutdown_closes_sockets_with_1001_and_keeps_what_was_stored() -> TestRe
     assert_eq!(history.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
     Ok(())
 }
+
+fn room_of(frame: ServerFrame) -> Room {
+    match frame {
+        ServerFrame::Room { room } => room,
+        other => panic!("expected a room, got {other:?}"),
+    }
+}
+
+#[actix_web::test]
+async fn new_rooms_are_announced_to_those_who_may_see_them() -> TestResult {
+    let app = TestApp::spawn().await;
+    let (alice, bob, carol) = (
+        app.user("alice").await,
+        app.user("bob").await,
+        app.user("carol").await,
+    );
+    let (mut a, mut b, mut c) = (
+        app.ws(&alice).await,
+        app.ws(&bob).await,
+        app.ws(&carol).await,
+    );
+    let is_room = |f: &ServerFrame| matches!(f, ServerFrame::Room { .. });
+
+    let general = app.create_room(&alice, "general").await;
+    for ws in [&mut a, &mut b, &mut c] {
+        assert_eq!(room_of(ws.until("room", is_room).await), general);
+    }
+
+    let dm: Room = app.open_dm(&alice, "bob").await.json()?;
+    assert_eq!(room_of(a.until("room", is_room).await), dm);
+    let bobs = room_of(b.until("room", is_room).await);
+    assert_eq!((bobs.id, bobs.name.as_str()), (dm.id, "alice"));
+    // Opening it again announces nothing; carol never hears of it: her next room is the next
+    // public one.
+    app.open_dm(&alice, "bob").await;
+    let later = app.create_room(&bob, "later").await;
+    assert_eq!(room_of(c.until("room", is_room).await), later);
+    assert_eq!(room_of(a.until("room", is_room).await), later);
+    Ok(())
+}
