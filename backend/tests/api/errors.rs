@@ -106,13 +106,31 @@ async fn the_built_app_is_served_for_every_path_outside_the_api() -> TestResult 
     let site = tempfile::tempdir()?;
     std::fs::write(site.path().join("index.html"), "<html>natter app</html>")?;
     std::fs::write(site.path().join("app.js"), "console.log(1)")?;
+    std::fs::write(site.path().join("app-465d3da3fa1de900_bg.wasm"), "wasm")?;
     let dir = site.path().to_path_buf();
     let app = TestApp::spawn_with(|s| s.static_dir = dir).await;
-    for path in ["/", "/rooms/general", "/dm/bob"] {
+    let cache = |res: &reqwest::Response| {
+        res.headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+    };
+    // The page is revalidated on each load, even at a path that looks hashed.
+    for path in ["/", "/rooms/general", "/dm/bob", "/dm/0123456789abcdef.x"] {
         let res = app.client.get(format!("{}{path}", app.addr)).send().await?;
         assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(cache(&res).as_deref(), Some("no-cache"), "{path}");
         assert!(res.text().await?.contains("natter app"), "{path}");
     }
+    // Hashed assets are kept for a year.
+    let wasm = app
+        .client
+        .get(format!("{}/app-465d3da3fa1de900_bg.wasm", app.addr))
+        .send()
+        .await?;
+    assert_eq!(
+        cache(&wasm).as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
     let js = app
         .client
         .get(format!("{}/app.js", app.addr))
