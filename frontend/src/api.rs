@@ -1,0 +1,138 @@
+//! The REST API under `/api`, typed with the shared wire types.
+
+use gloo_net::http::{Request, RequestBuilder, Response};
+use natter_shared::{
+    AuthResponse, CreateRoom, Credentials, ErrorBody, ErrorKind, Me, Message, MessageId,
+    OpenDirect, Room, RoomId, UsersPage,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// What a call can end in besides success: the server's error kind and text, or a network
+/// failure (`kind` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub kind: Option<ErrorKind>,
+    pub message: String,
+}
+
+impl ApiError {
+    fn network(e: impl std::fmt::Display) -> Self {
+        Self {
+            kind: None,
+            message: format!("cannot reach the server ({e}); check the connection and try again"),
+        }
+    }
+
+    /// The token is no good any more: the user must sign in again.
+    pub fn is_signed_out(&self) -> bool {
+        matches!(
+            self.kind,
+            Some(ErrorKind::InvalidToken | ErrorKind::MissingToken)
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+async fn answer<T: DeserializeOwned>(res: Result<Response, gloo_net::Error>) -> ApiResult<T> {
+    let res = res.map_err(ApiError::network)?;
+    if res.ok() {
+        return res.json::<T>().await.map_err(ApiError::network);
+    }
+    let status = res.status();
+    match res.json::<ErrorBody>().await {
+        Ok(body) => Err(ApiError {
+            kind: Some(body.error),
+            message: body.message,
+        }),
+        Err(_) => Err(ApiError {
+            kind: Some(ErrorKind::Internal),
+            message: format!("the server answered {status}; try again in a moment"),
+        }),
+    }
+}
+
+fn authed(builder: RequestBuilder, token: &str) -> RequestBuilder {
+    builder.header("Authorization", &format!("Bearer {token}"))
+}
+
+async fn get<T: DeserializeOwned>(path: &str, token: &str) -> ApiResult<T> {
+    answer(authed(Request::get(path), token).send().await).await
+}
+
+async fn post<T: DeserializeOwned>(
+    path: &str,
+    token: Option<&str>,
+    body: &impl Serialize,
+) -> ApiResult<T> {
+    let mut builder = Request::post(path);
+    if let Some(token) = token {
+        builder = authed(builder, token);
+    }
+    let request = builder.json(body).map_err(ApiError::network)?;
+    answer(request.send().await).await
+}
+
+pub async fn signup(credentials: &Credentials) -> ApiResult<AuthResponse> {
+    post("/api/auth/signup", None, credentials).await
+}
+
+pub async fn login(credentials: &Credentials) -> ApiResult<AuthResponse> {
+    post("/api/auth/login", None, credentials).await
+}
+
+pub async fn me(token: &str) -> ApiResult<Me> {
+    get("/api/me", token).await
+}
+
+pub async fn rooms(token: &str) -> ApiResult<Vec<Room>> {
+    get("/api/rooms", token).await
+}
+
+pub async fn create_room(token: &str, name: &str) -> ApiResult<Room> {
+    let body = CreateRoom {
+        name: name.to_owned(),
+    };
+    post("/api/rooms", Some(token), &body).await
+}
+
+pub async fn open_direct(token: &str, username: &str) -> ApiResult<Room> {
+    let body = OpenDirect {
+        username: username.to_owned(),
+    };
+    post("/api/dms", Some(token), &body).await
+}
+
+/// One page of users whose name contains `q`, after the cursor `after`.
+pub async fn users(token: &str, q: &str, after: Option<&str>) -> ApiResult<UsersPage> {
+    let mut path = format!("/api/users?limit=20&q={}", encode(q));
+    if let Some(after) = after {
+        path.push_str(&format!("&after={}", encode(after)));
+    }
+    get(&path, token).await
+}
+
+/// The newest `limit` messages of a room, or those before `before`; oldest first.
+pub async fn history(
+    token: &str,
+    room: RoomId,
+    before: Option<MessageId>,
+    limit: u32,
+) -> ApiResult<Vec<Message>> {
+    let mut path = format!("/api/rooms/{room}/messages?limit={limit}");
+    if let Some(before) = before {
+        path.push_str(&format!("&before={before}"));
+    }
+    get(&path, token).await
+}
+
+fn encode(s: &str) -> String {
+    String::from(js_sys::encode_uri_component(s))
+}

@@ -1,0 +1,448 @@
+//! The signed-in app's state: rooms, each room's timeline, presence, typing and unread
+//! counts, the connection. Frames from the socket and answers from the REST API land here;
+//! components only read these signals and call these methods.
+
+use crate::api::{self, ApiError};
+use crate::session::Session;
+use crate::socket::{self, Event, Link};
+use crate::timeline::Timeline;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use natter_shared::limits::DEFAULT_PAGE;
+use natter_shared::ws::{ClientFrame, ServerFrame};
+use natter_shared::{ErrorKind, Room, RoomId, RoomKind};
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+/// How long a "typing" stays shown without another.
+const TYPING_SHOWN_MS: f64 = 4000.0;
+/// How often this client tells the others it is typing, at most.
+const TYPING_EVERY_MS: f64 = 2000.0;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoomView {
+    pub timeline: Timeline,
+    pub online: BTreeSet<String>,
+    /// Who is typing, until when (ms since the epoch).
+    pub typing: Vec<(String, f64)>,
+    pub unread: u32,
+    pub loading: bool,
+    pub error: Option<String>,
+    typed_at: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Chat {
+    session: Session,
+    pub me: RwSignal<String>,
+    pub rooms: RwSignal<Vec<Room>>,
+    /// Whether the room list has been read once (a deep link to a missing room waits for it).
+    pub rooms_loaded: RwSignal<bool>,
+    pub views: RwSignal<HashMap<RoomId, RoomView>>,
+    pub active: RwSignal<Option<RoomId>>,
+    pub link: RwSignal<Link>,
+    /// A passing problem to show at the top (not tied to one message).
+    pub banner: RwSignal<Option<String>>,
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// A fresh `client_id` for a message: a random UUID.
+pub fn new_client_id() -> String {
+    web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .map(|c| c.random_uuid())
+        .unwrap_or_else(|| format!("{}-{}", now_ms(), js_sys::Math::random()))
+}
+
+impl Chat {
+    /// Starts the state of a signed-in user and connects.
+    pub fn start(session: Session) -> Self {
+        let me = session
+            .get_untracked()
+            .map(|s| s.user.username)
+            .unwrap_or_default();
+        let chat = Self {
+            session,
+            me: RwSignal::new(me),
+            rooms: RwSignal::new(Vec::new()),
+            rooms_loaded: RwSignal::new(false),
+            views: RwSignal::new(HashMap::new()),
+            active: RwSignal::new(None),
+            link: RwSignal::new(Link::Connecting),
+            banner: RwSignal::new(None),
+        };
+        if let Some(token) = session.token() {
+            socket::start(token, move |event| chat.on_event(event));
+        }
+        chat.refresh_rooms();
+        chat.check_token();
+        // Typing indicators fade on their own.
+        let _ = set_interval_with_handle(move || chat.expire_typing(), Duration::from_secs(1));
+        chat
+    }
+
+    pub fn stop(&self) {
+        socket::stop();
+    }
+
+    fn token(&self) -> String {
+        self.session.token().unwrap_or_default()
+    }
+
+    /// Shows a failed call, or signs out if the token is no longer good.
+    pub fn failed(&self, e: &ApiError) {
+        if e.is_signed_out() {
+            self.session
+                .sign_out(Some("Your session has ended. Please sign in again.".into()));
+        } else {
+            self.banner.set(Some(e.message.clone()));
+        }
+    }
+
+    /// A token that was revoked or expired while the page was closed ends the session now.
+    fn check_token(&self) {
+        let chat = *self;
+        let token = self.token();
+        spawn_local(async move {
+            if let Err(e) = api::me(&token).await
+                && e.is_signed_out()
+            {
+                chat.failed(&e);
+            }
+        });
+    }
+
+    fn on_event(&self, event: Event) {
+        match event {
+            Event::Link(link) => self.link.set(link),
+            Event::Refused(_) => self
+                .session
+                .sign_out(Some("Your session has ended. Please sign in again.".into())),
+            Event::Frame(frame) => self.on_frame(frame),
+        }
+    }
+
+    /// Changes one room's view; `R::default()` if the app is closing and the state is gone.
+    fn view_mut<R: Default>(&self, room: RoomId, f: impl FnOnce(&mut RoomView) -> R) -> R {
+        let mut f = Some(f);
+        let mut out = None;
+        self.views.update(|views| {
+            out = f.take().map(|f| f(views.entry(room).or_default()));
+        });
+        out.unwrap_or_default()
+    }
+
+    fn on_frame(&self, frame: ServerFrame) {
+        match frame {
+            ServerFrame::Ready { user } => {
+                self.me.set(user.username);
+                self.on_ready();
+            }
+            ServerFrame::Joined { room_id, online } => {
+                self.view_mut(room_id, |v| v.online = online.into_iter().collect());
+            }
+            ServerFrame::Message { message } => {
+                let room = message.room_id;
+                let mine = message.author == self.me.get_untracked();
+                let active = self.active.get_untracked() == Some(room) && page_visible();
+                let author = message.author.clone();
+                self.view_mut(room, |v| {
+                    v.typing.retain(|(who, _)| *who != author);
+                    if v.timeline.insert(message) && !mine && !active {
+                        v.unread += 1;
+                    }
+                });
+                self.update_title();
+            }
+            ServerFrame::Ack {
+                client_id: Some(client_id),
+                message_id,
+            } => self.views.update(|views| {
+                if let Some(v) = views
+                    .values_mut()
+                    .find(|v| v.timeline.has_pending(&client_id))
+                {
+                    v.timeline.ack(&client_id, message_id);
+                }
+            }),
+            ServerFrame::Ack {
+                client_id: None, ..
+            } => {}
+            ServerFrame::Presence {
+                room_id,
+                user,
+                online,
+            } => self.view_mut(room_id, |v| {
+                if online {
+                    v.online.insert(user);
+                } else {
+                    v.online.remove(&user);
+                }
+            }),
+            ServerFrame::Typing { room_id, user } => self.view_mut(room_id, |v| {
+                v.typing.retain(|(who, _)| *who != user);
+                v.typing.push((user, now_ms() + TYPING_SHOWN_MS));
+            }),
+            ServerFrame::Notice {
+                room_id,
+                body,
+                client_id,
+            } => self.view_mut(room_id, |v| {
+                if let Some(client_id) = client_id {
+                    v.timeline.drop_pending(&client_id);
+                }
+                v.timeline.add_note(&body);
+            }),
+            ServerFrame::Room { room } => self.add_room(room),
+            ServerFrame::Error {
+                code,
+                message,
+                client_id,
+                ..
+            } => match client_id {
+                Some(client_id) => self.views.update(|views| {
+                    if let Some(v) = views
+                        .values_mut()
+                        .find(|v| v.timeline.has_pending(&client_id))
+                    {
+                        v.timeline.fail(&client_id, &message);
+                    }
+                }),
+                None if code == ErrorKind::RateLimited => {
+                    self.banner.set(Some(format!("Slow down: {message}")))
+                }
+                None => self.banner.set(Some(message)),
+            },
+        }
+    }
+
+    /// (Re)connected: join every room, catching up from the last message seen, and send
+    /// what still waits for an ack (the server stores a `client_id` once).
+    fn on_ready(&self) {
+        let rooms: Vec<RoomId> = self
+            .rooms
+            .with_untracked(|r| r.iter().map(|r| r.id).collect());
+        for room in rooms {
+            self.join(room);
+        }
+        let pending: Vec<(RoomId, Vec<(String, String)>)> = self.views.with_untracked(|views| {
+            views
+                .iter()
+                .map(|(id, v)| (*id, v.timeline.pending()))
+                .collect()
+        });
+        for (room_id, messages) in pending {
+            for (body, client_id) in messages {
+                socket::send(&ClientFrame::Send {
+                    room_id,
+                    body,
+                    client_id: Some(client_id),
+                });
+            }
+        }
+        self.refresh_rooms();
+    }
+
+    /// Subscribes to a room; with its history loaded, from the last message seen, so that
+    /// nothing between the page and the live stream is missed.
+    fn join(&self, room_id: RoomId) {
+        let since = self.views.with_untracked(|views| {
+            views
+                .get(&room_id)
+                .filter(|v| v.timeline.loaded)
+                .map(|v| v.timeline.last_id().unwrap_or(natter_shared::MessageId(0)))
+        });
+        socket::send(&ClientFrame::Join { room_id, since });
+    }
+
+    pub fn refresh_rooms(&self) {
+        let chat = *self;
+        let token = self.token();
+        spawn_local(async move {
+            match api::rooms(&token).await {
+                Ok(rooms) => {
+                    for room in rooms {
+                        chat.add_room(room);
+                    }
+                    chat.rooms_loaded.set(true);
+                }
+                Err(e) => chat.failed(&e),
+            }
+        });
+    }
+
+    /// Adds a room to the sidebar (once) and joins it.
+    pub fn add_room(&self, room: Room) {
+        let id = room.id;
+        let added = self
+            .rooms
+            .try_update(|rooms| {
+                if rooms.iter().any(|r| r.id == id) {
+                    return false;
+                }
+                rooms.push(room);
+                rooms.sort_by_key(|r| (r.kind == RoomKind::Direct, r.name.to_lowercase()));
+                true
+            })
+            .unwrap_or(false);
+        if added {
+            self.join(id);
+        }
+    }
+
+    pub fn room(&self, id: RoomId) -> Option<Room> {
+        self.rooms
+            .with(|rooms| rooms.iter().find(|r| r.id == id).cloned())
+    }
+
+    /// Makes `room` the one shown: clears its unread count, reads its latest page once.
+    pub fn open(&self, room: RoomId) {
+        self.active.set(Some(room));
+        let first_time = self.view_mut(room, |v| {
+            v.unread = 0;
+            let first = !v.timeline.loaded && !v.loading;
+            if first {
+                v.loading = true;
+            }
+            first
+        });
+        self.update_title();
+        if !first_time {
+            return;
+        }
+        let chat = *self;
+        let token = self.token();
+        spawn_local(async move {
+            let page = api::history(&token, room, None, DEFAULT_PAGE).await;
+            chat.view_mut(room, |v| {
+                v.loading = false;
+                match &page {
+                    Ok(page) => {
+                        v.timeline
+                            .merge_page(page.clone(), DEFAULT_PAGE as usize, false);
+                        v.error = None;
+                    }
+                    Err(e) => v.error = Some(e.message.clone()),
+                }
+            });
+            match page {
+                // Join again from the page's last message: whatever came between the
+                // first join and the page read is replayed, and duplicates are dropped.
+                Ok(_) => chat.join(room),
+                Err(e) => chat.failed(&e),
+            }
+        });
+    }
+
+    /// Reads the page before the oldest message shown.
+    pub fn load_older(&self, room: RoomId) {
+        let before = self.view_mut(room, |v| {
+            if v.loading || v.timeline.complete || !v.timeline.loaded {
+                return None;
+            }
+            let first = v.timeline.first_id()?;
+            v.loading = true;
+            Some(first)
+        });
+        let Some(before) = before else { return };
+        let chat = *self;
+        let token = self.token();
+        spawn_local(async move {
+            let page = api::history(&token, room, Some(before), DEFAULT_PAGE).await;
+            chat.view_mut(room, |v| {
+                v.loading = false;
+                match &page {
+                    Ok(page) => {
+                        v.timeline
+                            .merge_page(page.clone(), DEFAULT_PAGE as usize, true);
+                    }
+                    Err(e) => v.error = Some(e.message.clone()),
+                }
+            });
+            if let Err(e) = page {
+                chat.failed(&e);
+            }
+        });
+    }
+
+    /// Shows the message at once as pending, and sends it if the socket is up (else on the
+    /// next `ready`).
+    pub fn send(&self, room_id: RoomId, body: String) {
+        let client_id = new_client_id();
+        let me = self.me.get_untracked();
+        self.view_mut(room_id, |v| v.timeline.add_pending(&me, &body, &client_id));
+        socket::send(&ClientFrame::Send {
+            room_id,
+            body,
+            client_id: Some(client_id),
+        });
+    }
+
+    /// Sends a failed message again with the same `client_id`.
+    pub fn retry(&self, room_id: RoomId, client_id: &str) {
+        if let Some((body, client_id)) = self.view_mut(room_id, |v| v.timeline.retry(client_id)) {
+            socket::send(&ClientFrame::Send {
+                room_id,
+                body,
+                client_id: Some(client_id),
+            });
+        }
+    }
+
+    /// Tells the room that this user is typing, at most every two seconds.
+    pub fn typing(&self, room_id: RoomId) {
+        let now = now_ms();
+        let due = self.views.with_untracked(|views| {
+            views
+                .get(&room_id)
+                .is_none_or(|v| now - v.typed_at > TYPING_EVERY_MS)
+        });
+        if due && socket::send(&ClientFrame::Typing { room_id }) {
+            self.views.update_untracked(|views| {
+                views.entry(room_id).or_default().typed_at = now;
+            });
+        }
+    }
+
+    fn expire_typing(&self) {
+        let now = now_ms();
+        let stale = self.views.with_untracked(|views| {
+            views
+                .values()
+                .any(|v| v.typing.iter().any(|(_, until)| *until < now))
+        });
+        if stale {
+            self.views.update(|views| {
+                for v in views.values_mut() {
+                    v.typing.retain(|(_, until)| *until >= now);
+                }
+            });
+        }
+    }
+
+    fn update_title(&self) {
+        let unread: u32 = self
+            .views
+            .with_untracked(|views| views.values().map(|v| v.unread).sum());
+        if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+            if unread == 0 {
+                doc.set_title("Natter");
+            } else {
+                doc.set_title(&format!("({unread}) Natter"));
+            }
+        }
+    }
+}
+
+fn page_visible() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_none_or(|d| d.visibility_state() == web_sys::VisibilityState::Visible)
+}
+
+pub fn use_chat() -> Chat {
+    expect_context::<Chat>()
+}

@@ -1,0 +1,203 @@
+//! The top: the sign-in page for visitors; for a signed-in user, the sidebar and the route
+//! (`/`, `/rooms/NAME`, `/dm/USERNAME`) in the main pane.
+
+use crate::api;
+use crate::chat::{Chat, use_chat};
+use crate::components::auth_page::AuthPage;
+use crate::components::pane::Pane;
+use crate::components::sidebar::Sidebar;
+use crate::session::{Session, use_session};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::hooks::{use_location, use_params_map};
+use leptos_router::path;
+use natter_shared::{RoomId, RoomKind, RoomName};
+
+#[component]
+pub fn App() -> impl IntoView {
+    let session = Session::restore();
+    provide_context(session);
+    view! {
+        <Router>
+            <Show when=move || session.is_signed_in() fallback=|| view! { <AuthPage /> }>
+                <Shell />
+            </Show>
+        </Router>
+    }
+}
+
+/// The signed-in app. Its state lives as long as the session: signing out drops it.
+#[component]
+fn Shell() -> impl IntoView {
+    let chat = Chat::start(use_session());
+    provide_context(chat);
+    on_cleanup(move || chat.stop());
+    // On a phone the sidebar and the pane take turns: any path but `/` shows the pane.
+    let location = use_location();
+    let has_room = move || location.pathname.with(|p| p != "/");
+    view! {
+        <div class="shell" class:has-room=has_room>
+            <Sidebar />
+            <main class="pane" id="main">
+                <Banner />
+                <Routes fallback=|| view! { <p class="empty">"There is nothing here."</p> }>
+                    <Route path=path!("/") view=Welcome />
+                    <Route path=path!("/rooms/:name") view=RoomByName />
+                    <Route path=path!("/dm/:username") view=DirectByName />
+                </Routes>
+            </main>
+        </div>
+    }
+}
+
+/// A passing problem, until dismissed.
+#[component]
+fn Banner() -> impl IntoView {
+    let chat = use_chat();
+    move || {
+        chat.banner.get().map(|text| {
+            view! {
+                <div class="banner" role="alert">
+                    <span>{text}</span>
+                    <button type="button" class="ghost" on:click=move |_| chat.banner.set(None)>
+                        "Dismiss"
+                    </button>
+                </div>
+            }
+        })
+    }
+}
+
+#[component]
+fn Welcome() -> impl IntoView {
+    let chat = use_chat();
+    chat.active.set(None);
+    view! {
+        <div class="empty welcome">
+            <h2>"Welcome to Natter"</h2>
+            <p>"Pick a room on the left, create one, or start a direct conversation."</p>
+            <p class="hint">"In a room, type " <kbd>"/help"</kbd> " for the chat commands."</p>
+        </div>
+    }
+}
+
+/// `/rooms/NAME`: the public room of that name (any case), or an offer to create it.
+#[component]
+fn RoomByName() -> impl IntoView {
+    let chat = use_chat();
+    let params = use_params_map();
+    let name = Memo::new(move |_| params.read().get("name").unwrap_or_default());
+    let found: Memo<Option<RoomId>> = Memo::new(move |_| {
+        let key = name.get().to_lowercase();
+        chat.rooms.with(|rooms| {
+            rooms
+                .iter()
+                .find(|r| r.kind == RoomKind::Public && r.name.to_lowercase() == key)
+                .map(|r| r.id)
+        })
+    });
+    Effect::new(move |_| {
+        if let Some(id) = found.get() {
+            chat.open(id);
+        }
+    });
+    move || match found.get() {
+        Some(id) => view! { <Pane room_id=id /> }.into_any(),
+        None if !chat.rooms_loaded.get() => {
+            view! { <p class="empty">"Loading rooms…"</p> }.into_any()
+        }
+        None => view! { <CreateOffer name=name.get() /> }.into_any(),
+    }
+}
+
+#[component]
+fn CreateOffer(name: String) -> impl IntoView {
+    let chat = use_chat();
+    let session = use_session();
+    let error = RwSignal::new(RoomName::parse(name.clone()).err().map(|e| e.message));
+    let valid = error.get_untracked().is_none();
+    let create = {
+        let name = name.clone();
+        move |_| {
+            let name = name.clone();
+            let token = session.token().unwrap_or_default();
+            spawn_local(async move {
+                match api::create_room(&token, &name).await {
+                    Ok(room) => chat.add_room(room),
+                    Err(e) if e.is_signed_out() => chat.failed(&e),
+                    Err(e) => error.set(Some(e.message)),
+                }
+            });
+        }
+    };
+    view! {
+        <div class="empty">
+            <h2>"No room named “" {name.clone()} "”"</h2>
+            <Show when=move || valid>
+                <button type="button" class="primary" on:click=create.clone()>
+                    "Create #" {name.clone()}
+                </button>
+            </Show>
+            {move || error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+        </div>
+    }
+}
+
+/// `/dm/USERNAME`: the direct conversation with that user, opened (or made) on the server.
+#[component]
+fn DirectByName() -> impl IntoView {
+    let chat = use_chat();
+    let session = use_session();
+    let params = use_params_map();
+    let username = Memo::new(move |_| params.read().get("username").unwrap_or_default());
+    let result: RwSignal<Option<Result<RoomId, String>>> = RwSignal::new(None);
+    Effect::new(move |_| {
+        let wanted = username.get();
+        let key = wanted.to_lowercase();
+        let known = chat.rooms.with_untracked(|rooms| {
+            rooms
+                .iter()
+                .find(|r| r.kind == RoomKind::Direct && r.name.to_lowercase() == key)
+                .map(|r| r.id)
+        });
+        if let Some(id) = known {
+            chat.open(id);
+            result.set(Some(Ok(id)));
+            return;
+        }
+        result.set(None);
+        let token = session.token().unwrap_or_default();
+        spawn_local(async move {
+            let answer = api::open_direct(&token, &wanted).await;
+            if username.get_untracked() != wanted {
+                return;
+            }
+            match answer {
+                Ok(room) => {
+                    let id = room.id;
+                    chat.add_room(room);
+                    chat.open(id);
+                    result.set(Some(Ok(id)));
+                }
+                Err(e) => {
+                    if e.is_signed_out() {
+                        chat.failed(&e);
+                    }
+                    result.set(Some(Err(e.message)));
+                }
+            }
+        });
+    });
+    move || match result.get() {
+        Some(Ok(id)) => view! { <Pane room_id=id /> }.into_any(),
+        Some(Err(message)) => view! {
+            <div class="empty">
+                <h2>"Cannot open this conversation"</h2>
+                <p class="field-error" role="alert">{message}</p>
+            </div>
+        }
+        .into_any(),
+        None => view! { <p class="empty">"Opening the conversation…"</p> }.into_any(),
+    }
+}

@@ -1,0 +1,9 @@
+//! The app's views.
+
+pub mod app;
+pub mod auth_page;
+pub mod composer;
+pub mod messages;
+pub mod pane;
+pub mod sidebar;
+pub mod user_picker;

@@ -1,0 +1,159 @@
+//! The sidebar: the connection, public rooms, direct conversations with unread counts, a form
+//! for a new room, the user picker for a new conversation, and who is signed in.
+
+use crate::api;
+use crate::chat::use_chat;
+use crate::components::user_picker::UserPicker;
+use crate::session::use_session;
+use crate::socket::Link;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::components::A;
+use leptos_router::hooks::use_navigate;
+use natter_shared::{Room, RoomKind, RoomName};
+
+#[component]
+pub fn Sidebar() -> impl IntoView {
+    let chat = use_chat();
+    let session = use_session();
+    let picking = RwSignal::new(false);
+    let list = move |kind: RoomKind| {
+        move || {
+            chat.rooms
+                .get()
+                .into_iter()
+                .filter(|r| r.kind == kind)
+                .collect::<Vec<_>>()
+        }
+    };
+    view! {
+        <nav class="sidebar" aria-label="Rooms and conversations">
+            <header class="sidebar-head">
+                <span class="brand">"Natter"</span>
+                <LinkState />
+            </header>
+            <section aria-labelledby="rooms-heading">
+                <h2 id="rooms-heading">"Rooms"</h2>
+                <ul class="room-list" id="rooms">
+                    <For each=list(RoomKind::Public) key=|r| r.id let:room>
+                        <RoomLink room=room />
+                    </For>
+                </ul>
+                <NewRoom />
+            </section>
+            <section aria-labelledby="dms-heading">
+                <h2 id="dms-heading">"Direct messages"</h2>
+                <ul class="room-list" id="dms">
+                    <For each=list(RoomKind::Direct) key=|r| r.id let:room>
+                        <RoomLink room=room />
+                    </For>
+                </ul>
+                <button type="button" class="ghost" id="new-dm" on:click=move |_| picking.set(true)>
+                    "+ New conversation"
+                </button>
+                <Show when=move || picking.get()>
+                    <UserPicker on_close=move || picking.set(false) />
+                </Show>
+            </section>
+            <footer class="sidebar-foot">
+                <span class="me">"Signed in as " <strong>{move || chat.me.get()}</strong></span>
+                <button type="button" class="ghost" id="sign-out"
+                    on:click=move |_| session.sign_out(None)>"Sign out"</button>
+            </footer>
+        </nav>
+    }
+}
+
+#[component]
+fn LinkState() -> impl IntoView {
+    let chat = use_chat();
+    let text = move || match chat.link.get() {
+        Link::Online => "online".to_owned(),
+        Link::Connecting => "connecting…".to_owned(),
+        Link::Retrying { in_secs: 0 } => "reconnecting…".to_owned(),
+        Link::Retrying { in_secs } => format!("offline, retrying in {in_secs} s"),
+    };
+    let class = move || match chat.link.get() {
+        Link::Online => "link online",
+        Link::Connecting => "link connecting",
+        Link::Retrying { .. } => "link offline",
+    };
+    let state = move || match chat.link.get() {
+        Link::Online => "online",
+        Link::Connecting => "connecting",
+        Link::Retrying { .. } => "offline",
+    };
+    view! { <span class=class id="link-state" data-link=state role="status">{text}</span> }
+}
+
+#[component]
+fn RoomLink(room: Room) -> impl IntoView {
+    let chat = use_chat();
+    let id = room.id;
+    let href = match room.kind {
+        RoomKind::Public => format!("/rooms/{}", room.name),
+        RoomKind::Direct => format!("/dm/{}", room.peer.as_deref().unwrap_or(&room.name)),
+    };
+    let label = match room.kind {
+        RoomKind::Public => format!("# {}", room.name),
+        RoomKind::Direct => format!("@ {}", room.name),
+    };
+    let unread = move || chat.views.with(|v| v.get(&id).map_or(0, |v| v.unread));
+    let current = move || (chat.active.get() == Some(id)).then_some("page");
+    view! {
+        <li>
+            <A href=href attr:aria-current=current attr:class="room-link" attr:data-room=room.name.clone()>
+                <span class="room-name">{label}</span>
+                <Show when=move || { unread() > 0 }>
+                    <span class="unread" aria-label=move || format!("{} unread", unread())>
+                        {unread}
+                    </span>
+                </Show>
+            </A>
+        </li>
+    }
+}
+
+#[component]
+fn NewRoom() -> impl IntoView {
+    let chat = use_chat();
+    let session = use_session();
+    let navigate = use_navigate();
+    let name = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let wanted = name.get_untracked();
+        if let Err(e) = RoomName::parse(wanted.trim()) {
+            error.set(Some(e.message));
+            return;
+        }
+        let token = session.token().unwrap_or_default();
+        let navigate = navigate.clone();
+        spawn_local(async move {
+            match api::create_room(&token, wanted.trim()).await {
+                Ok(room) => {
+                    let href = format!("/rooms/{}", room.name);
+                    chat.add_room(room);
+                    name.set(String::new());
+                    error.set(None);
+                    navigate(&href, Default::default());
+                }
+                Err(e) if e.is_signed_out() => chat.failed(&e),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    view! {
+        <form class="new-room" on:submit=submit>
+            <label for="new-room-name" class="visually-hidden">"New room name"</label>
+            <input id="new-room-name" placeholder="new-room" autocomplete="off"
+                aria-invalid=move || error.with(Option::is_some).to_string()
+                aria-describedby="new-room-error"
+                prop:value=move || name.get()
+                on:input=move |ev| name.set(event_target_value(&ev)) />
+            <button type="submit" class="ghost" id="create-room">"Create"</button>
+        </form>
+        {move || error.get().map(|e| view! { <p class="field-error" id="new-room-error" role="alert">{e}</p> })}
+    }
+}

@@ -1,0 +1,18 @@
+//! The Natter web app: a Leptos single-page app. `api` speaks REST, `socket` the WebSocket,
+//! `timeline` and `chat` hold the state, `components` draw it.
+
+pub mod api;
+pub mod chat;
+pub mod components;
+pub mod session;
+pub mod socket;
+pub mod time;
+pub mod timeline;
+
+use components::app::App;
+
+/// Mounts the app on the page's body.
+pub fn start() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(App);
+}

@@ -1,0 +1,391 @@
+//! One room's message list as the reader sees it: stored messages in id order, the reader's
+//! own messages waiting for their ack, and private notes (command replies). Pure logic, no
+//! DOM, so that the merging rules are unit-tested.
+//!
+//! The rules: a stored message appears once however often it arrives (history page, live
+//! frame, catch-up after a reconnect); an own message is one entry from the moment it is
+//! typed until it is stored, matched by its `client_id`.
+
+use chrono::{DateTime, Utc};
+use natter_shared::{Message, MessageId, MessageKind};
+
+/// Where an entry stands.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Status {
+    Stored,
+    /// Sent (or waiting for the connection), not yet acknowledged.
+    Pending,
+    /// Refused or undeliverable; can be retried with the same `client_id`.
+    Failed(String),
+    /// A private reply to this reader (a command's notice): never stored on the server.
+    Note,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: Option<MessageId>,
+    pub client_id: Option<String>,
+    pub author: String,
+    pub kind: MessageKind,
+    pub body: String,
+    /// `None` until the server has stored it.
+    pub created_at: Option<DateTime<Utc>>,
+    pub status: Status,
+    /// Sort position: stored entries by id; notes just after the last message seen when
+    /// they came; pending ones last, in the order sent.
+    order: (i64, u32),
+}
+
+impl Entry {
+    /// A key that stays the same while an own message goes from pending to stored, so the
+    /// list does not redraw it.
+    pub fn key(&self) -> String {
+        match (&self.client_id, self.id) {
+            (Some(client_id), _) => format!("c:{}:{client_id}", self.author),
+            (None, Some(id)) => format!("m:{id}"),
+            (None, None) => format!("n:{}:{}", self.order.0, self.order.1),
+        }
+    }
+
+    pub fn is_pending(&self) -> bool {
+        self.status == Status::Pending
+    }
+
+    fn stored(message: Message) -> Self {
+        Self {
+            order: (message.id.0, 0),
+            id: Some(message.id),
+            client_id: message.client_id,
+            author: message.author,
+            kind: message.kind,
+            body: message.body,
+            created_at: Some(message.created_at),
+            status: Status::Stored,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timeline {
+    entries: Vec<Entry>,
+    /// Whether the first page of history has been read.
+    pub loaded: bool,
+    /// Whether the oldest message of the room is in the list.
+    pub complete: bool,
+    seq: u32,
+}
+
+impl Timeline {
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The largest id received from the server: where a catch-up (`join` with `since`)
+    /// starts. An own message known only from its ack does not count, so that the catch-up
+    /// brings it (with the server's time) too.
+    pub fn last_id(&self) -> Option<MessageId> {
+        self.entries
+            .iter()
+            .rev()
+            .filter(|e| e.created_at.is_some())
+            .find_map(|e| e.id)
+    }
+
+    /// The smallest stored id: the cursor for older history.
+    pub fn first_id(&self) -> Option<MessageId> {
+        self.entries.iter().find_map(|e| e.id)
+    }
+
+    /// Adds a stored message; `false` when it was already there (then it is refreshed).
+    /// An own pending entry with the same author and `client_id` becomes this message.
+    pub fn insert(&mut self, message: Message) -> bool {
+        if let Some(client_id) = &message.client_id {
+            self.entries.retain(|e| {
+                !(e.id.is_none()
+                    && e.client_id.as_ref() == Some(client_id)
+                    && e.author == message.author)
+            });
+        }
+        let entry = Entry::stored(message);
+        match self.entries.binary_search_by(|e| e.order.cmp(&entry.order)) {
+            Ok(at) => {
+                self.entries[at] = entry;
+                false
+            }
+            Err(at) => {
+                self.entries.insert(at, entry);
+                true
+            }
+        }
+    }
+
+    /// Merges a page of history (oldest first). With `older`, a page shorter than `limit`
+    /// means the room's first message has been reached.
+    pub fn merge_page(&mut self, page: Vec<Message>, limit: usize, older: bool) -> usize {
+        let full = page.len() >= limit;
+        let added = page.into_iter().filter(|m| self.insert(m.clone())).count();
+        if !older {
+            self.loaded = true;
+        }
+        if !full {
+            self.complete = true;
+        }
+        added
+    }
+
+    /// Shows an own message at once, before the server has it.
+    pub fn add_pending(&mut self, author: &str, body: &str, client_id: &str) {
+        self.seq += 1;
+        self.entries.push(Entry {
+            id: None,
+            client_id: Some(client_id.to_owned()),
+            author: author.to_owned(),
+            kind: MessageKind::User,
+            body: body.to_owned(),
+            created_at: None,
+            status: Status::Pending,
+            order: (i64::MAX, self.seq),
+        });
+    }
+
+    /// A private reply, placed after the messages seen so far.
+    pub fn add_note(&mut self, body: &str) {
+        self.seq += 1;
+        let after = self
+            .entries
+            .iter()
+            .filter_map(|e| e.id)
+            .max()
+            .map_or(0, |id| id.0);
+        let order = (after, self.seq);
+        let at = self.entries.partition_point(|e| e.order <= order);
+        self.entries.insert(
+            at,
+            Entry {
+                id: None,
+                client_id: None,
+                author: natter_shared::limits::BOT_USERNAME.to_owned(),
+                kind: MessageKind::System,
+                body: body.to_owned(),
+                created_at: None,
+                status: Status::Note,
+                order,
+            },
+        );
+    }
+
+    fn pending_mut(&mut self, client_id: &str) -> Option<&mut Entry> {
+        self.entries
+            .iter_mut()
+            .find(|e| e.id.is_none() && e.client_id.as_deref() == Some(client_id))
+    }
+
+    /// Whether an own message with this `client_id` waits here.
+    pub fn has_pending(&self, client_id: &str) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.id.is_none() && e.client_id.as_deref() == Some(client_id))
+    }
+
+    /// The server stored the message with this `client_id` as `id`. Its `message` frame may
+    /// come before or after; either way one entry remains.
+    pub fn ack(&mut self, client_id: &str, id: MessageId) {
+        if self.entries.iter().any(|e| e.id == Some(id)) {
+            self.drop_pending(client_id);
+            return;
+        }
+        let Some(at) = self
+            .entries
+            .iter()
+            .position(|e| e.id.is_none() && e.client_id.as_deref() == Some(client_id))
+        else {
+            return;
+        };
+        let mut entry = self.entries.remove(at);
+        entry.id = Some(id);
+        entry.status = Status::Stored;
+        entry.order = (id.0, 0);
+        if let Err(at) = self.entries.binary_search_by(|e| e.order.cmp(&entry.order)) {
+            self.entries.insert(at, entry);
+        }
+    }
+
+    /// Removes an own message that turned out to be a command answered privately.
+    pub fn drop_pending(&mut self, client_id: &str) {
+        self.entries
+            .retain(|e| !(e.id.is_none() && e.client_id.as_deref() == Some(client_id)));
+    }
+
+    pub fn fail(&mut self, client_id: &str, reason: &str) {
+        if let Some(entry) = self.pending_mut(client_id) {
+            entry.status = Status::Failed(reason.to_owned());
+        }
+    }
+
+    /// Marks a failed message pending again; its body and `client_id`, to send once more.
+    pub fn retry(&mut self, client_id: &str) -> Option<(String, String)> {
+        let entry = self.pending_mut(client_id)?;
+        entry.status = Status::Pending;
+        Some((entry.body.clone(), client_id.to_owned()))
+    }
+
+    /// Own messages still waiting for their ack, in the order sent: resent after a reconnect.
+    pub fn pending(&self) -> Vec<(String, String)> {
+        self.entries
+            .iter()
+            .filter(|e| e.is_pending())
+            .filter_map(|e| Some((e.body.clone(), e.client_id.clone()?)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use natter_shared::RoomId;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn message(id: i64, author: &str, client_id: Option<&str>) -> Message {
+        Message {
+            id: MessageId(id),
+            room_id: RoomId(1),
+            author: author.into(),
+            kind: MessageKind::User,
+            body: format!("message {id}"),
+            created_at: Utc
+                .timestamp_opt(1_700_000_000 + id, 0)
+                .single()
+                .unwrap_or_default(),
+            client_id: client_id.map(Into::into),
+        }
+    }
+
+    fn ids(t: &Timeline) -> Vec<Option<i64>> {
+        t.entries().iter().map(|e| e.id.map(|id| id.0)).collect()
+    }
+
+    #[wasm_bindgen_test]
+    fn a_message_arriving_twice_is_shown_once_in_id_order() {
+        let mut t = Timeline::default();
+        assert!(t.insert(message(5, "bob", None)));
+        assert!(t.insert(message(3, "bob", None)));
+        assert!(
+            !t.insert(message(5, "bob", None)),
+            "the live copy of a replayed message"
+        );
+        assert!(t.insert(message(4, "carol", None)));
+        assert_eq!(ids(&t), [Some(3), Some(4), Some(5)]);
+        assert_eq!(
+            (t.first_id(), t.last_id()),
+            (Some(MessageId(3)), Some(MessageId(5)))
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn pages_merge_with_live_messages_and_mark_the_start() {
+        let mut t = Timeline::default();
+        t.insert(message(30, "bob", None));
+        let latest: Vec<Message> = (6..=30).map(|id| message(id, "bob", None)).collect();
+        assert_eq!(t.merge_page(latest, 25, false), 24, "30 was already there");
+        assert!(t.loaded && !t.complete);
+        let older: Vec<Message> = (1..=5).map(|id| message(id, "bob", None)).collect();
+        t.merge_page(older, 25, true);
+        assert!(t.complete, "a short older page is the room's start");
+        let expected: Vec<Option<i64>> = (1..=30).map(Some).collect();
+        assert_eq!(ids(&t), expected);
+    }
+
+    #[wasm_bindgen_test]
+    fn an_own_message_stays_one_entry_whether_ack_or_echo_comes_first() {
+        // Echo first, then the ack.
+        let mut t = Timeline::default();
+        t.add_pending("alice", "hi", "c-1");
+        assert!(t.entries()[0].is_pending());
+        let key = t.entries()[0].key();
+        t.insert(message(7, "alice", Some("c-1")));
+        t.ack("c-1", MessageId(7));
+        assert_eq!(ids(&t), [Some(7)]);
+        assert_eq!(t.entries()[0].status, Status::Stored);
+        assert_eq!(t.entries()[0].key(), key, "the row keeps its key");
+
+        // Ack first, then the echo.
+        let mut t = Timeline::default();
+        t.add_pending("alice", "hi", "c-2");
+        t.ack("c-2", MessageId(8));
+        assert_eq!(ids(&t), [Some(8)]);
+        assert_eq!(
+            t.last_id(),
+            None,
+            "an ack alone does not move the catch-up point"
+        );
+        assert!(!t.insert(message(8, "alice", Some("c-2"))));
+        assert_eq!(t.last_id(), Some(MessageId(8)));
+        assert_eq!(ids(&t), [Some(8)]);
+        assert!(
+            t.entries()[0].created_at.is_some(),
+            "the echo brings the server's time"
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn another_authors_client_id_does_not_confirm_mine() {
+        let mut t = Timeline::default();
+        t.add_pending("alice", "hi", "c-1");
+        t.insert(message(3, "bob", Some("c-1")));
+        assert_eq!(ids(&t), [Some(3), None]);
+        assert!(t.has_pending("c-1"));
+    }
+
+    #[wasm_bindgen_test]
+    fn pending_messages_stay_last_and_are_resent_in_order() {
+        let mut t = Timeline::default();
+        t.add_pending("alice", "one", "c-1");
+        t.add_pending("alice", "two", "c-2");
+        t.insert(message(9, "bob", None));
+        assert_eq!(ids(&t), [Some(9), None, None]);
+        let resend: Vec<String> = t.pending().into_iter().map(|(body, _)| body).collect();
+        assert_eq!(resend, ["one", "two"]);
+    }
+
+    #[wasm_bindgen_test]
+    fn a_failed_message_is_retried_with_its_client_id() {
+        let mut t = Timeline::default();
+        t.add_pending("alice", "hello", "c-1");
+        t.fail("c-1", "too many messages");
+        assert_eq!(
+            t.entries()[0].status,
+            Status::Failed("too many messages".into())
+        );
+        assert!(
+            t.pending().is_empty(),
+            "failed ones are not resent on their own"
+        );
+        assert_eq!(t.retry("c-1"), Some(("hello".into(), "c-1".into())));
+        assert!(t.entries()[0].is_pending());
+        assert_eq!(t.retry("unknown"), None);
+    }
+
+    #[wasm_bindgen_test]
+    fn a_command_answered_privately_becomes_a_note_after_what_was_seen() {
+        let mut t = Timeline::default();
+        t.insert(message(1, "bob", None));
+        t.add_pending("alice", "/help", "c-1");
+        t.drop_pending("c-1");
+        t.add_note("Commands: …");
+        t.insert(message(2, "bob", None));
+        let kinds: Vec<(Option<i64>, Status)> = t
+            .entries()
+            .iter()
+            .map(|e| (e.id.map(|i| i.0), e.status.clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (Some(1), Status::Stored),
+                (None, Status::Note),
+                (Some(2), Status::Stored)
+            ]
+        );
+    }
+}
