@@ -1,0 +1,397 @@
+//! The web app in headless Chromium against the real server: what people do with it.
+//! Needs the built app (`trunk build --release`) and chromedriver (scripts/setup).
+
+use anyhow::{Result, ensure};
+use natter::config::RateLimit;
+use natter_e2e::{Browser, Driver, PATIENCE, Server};
+use std::time::{Duration, Instant};
+
+const DESKTOP: (u32, u32) = (1280, 800);
+const PASSWORD: &str = "correct horse battery";
+
+async fn browser(driver: &Driver) -> Result<Browser> {
+    driver.browser(DESKTOP.0, DESKTOP.1).await
+}
+
+#[actix_web::test]
+async fn two_people_chat_live_in_a_room_one_of_them_created() -> Result<()> {
+    let server = Server::start().await?;
+    let driver = Driver::start().await?;
+    let (alice, bob) = (browser(&driver).await?, browser(&driver).await?);
+    alice
+        .enter(&server.url("/"), "alice", PASSWORD, true)
+        .await?;
+    bob.enter(&server.url("/"), "bob", PASSWORD, true).await?;
+
+    // Alice creates a room; it appears in Bob's sidebar live, and he opens it.
+    alice.type_into("#new-room-name", "lobby").await?;
+    alice.click("#create-room").await?;
+    alice.wait_path("/rooms/lobby").await?;
+    alice.wait_text("#room-title", "# lobby").await?;
+    bob.wait_text("#rooms", "lobby").await?;
+    bob.click("a[data-room='lobby']").await?;
+    bob.wait_path("/rooms/lobby").await?;
+    alice.wait_text("#online", "bob").await?;
+
+    // Typing shows to the other.
+    let composer = bob.wait_for("#composer-input").await?;
+    composer.send_keys("h").await?;
+    alice.wait_text("#typing", "bob is typing").await?;
+    composer.clear().await?;
+
+    // Both ways, live; own messages are set apart.
+    alice.say("hello bob").await?;
+    bob.wait_message("hello bob").await?;
+    bob.say("hi alice").await?;
+    alice.wait_message("hi alice").await?;
+    alice.wait_text(".message.own .body", "hello bob").await?;
+    ensure!(
+        !bob.texts(".message.own .body")
+            .await?
+            .contains(&"hello bob".to_owned()),
+        "alice's message is not bob's own"
+    );
+
+    // Markup is text: no element is made from a message.
+    let payload = "<img src=x onerror=alert(1)>";
+    alice.say(payload).await?;
+    bob.wait_message(payload).await?;
+    ensure!(
+        bob.client
+            .find_all(fantoccini::Locator::Css("#message-list img"))
+            .await?
+            .is_empty()
+    );
+
+    // The bot answers /now for everyone in the room.
+    alice.say("/now").await?;
+    bob.wait_text(".message.bot .body", "UTC").await?;
+    alice.wait_text(".message.bot .author", "natterbot").await?;
+
+    // A reload keeps the session and shows the history, once each.
+    bob.client.refresh().await?;
+    bob.wait_online().await?;
+    bob.wait_message("hello bob").await?;
+    bob.wait_message(payload).await?;
+    let bodies = bob.bodies().await?;
+    ensure!(
+        bodies.iter().filter(|b| *b == "hello bob").count() == 1,
+        "shown once: {bodies:?}"
+    );
+    ensure!(
+        bodies.first().map(String::as_str) == Some("hello bob"),
+        "oldest first: {bodies:?}"
+    );
+    alice.close().await?;
+    bob.close().await
+}
+
+#[actix_web::test]
+async fn sign_in_mistakes_are_shown_next_to_the_field() -> Result<()> {
+    let server = Server::start().await?;
+    server.sign_up("alice", PASSWORD).await?;
+    let driver = Driver::start().await?;
+    let page = browser(&driver).await?;
+    page.goto(&server.url("/")).await?;
+
+    page.type_into("#username", "alice").await?;
+    page.type_into("#password", "not the password").await?;
+    page.click("#submit").await?;
+    page.wait_text("#password-error", "username or password")
+        .await?;
+
+    page.click(".tabs button:nth-child(2)").await?;
+    page.type_into("#username", "alice").await?;
+    page.type_into("#password", "short").await?;
+    page.click("#submit").await?;
+    page.wait_text("#password-error", "8").await?;
+    page.type_into("#password", PASSWORD).await?;
+    page.click("#submit").await?;
+    page.wait_text("#username-error", "taken").await?;
+    page.close().await
+}
+
+#[actix_web::test]
+async fn a_direct_conversation_reaches_the_other_and_no_one_else() -> Result<()> {
+    let server = Server::start().await?;
+    for name in ["alice", "bob", "carol"] {
+        server.sign_up(name, PASSWORD).await?;
+    }
+    let driver = Driver::start().await?;
+    let (alice, bob, carol) = (
+        browser(&driver).await?,
+        browser(&driver).await?,
+        browser(&driver).await?,
+    );
+    for (page, name) in [(&alice, "alice"), (&bob, "bob"), (&carol, "carol")] {
+        page.enter(&server.url("/"), name, PASSWORD, false).await?;
+    }
+
+    // Alice finds Bob in the picker and writes to him.
+    alice.click("#new-dm").await?;
+    alice.type_into("#user-search", "bo").await?;
+    alice.click("button[data-user='bob']").await?;
+    alice.wait_path("/dm/bob").await?;
+    alice.say("just between us").await?;
+
+    // Bob sees the new conversation with an unread count, then the message.
+    bob.wait_text("#dms", "alice").await?;
+    bob.wait_text("#dms .unread", "1").await?;
+    bob.click("#dms a").await?;
+    bob.wait_path("/dm/alice").await?;
+    bob.wait_message("just between us").await?;
+
+    // Carol hears of a public room made after it, but never of the conversation.
+    let token = server.sign_up("dave", PASSWORD).await?;
+    server.create_room(&token, "later").await?;
+    carol.wait_text("#rooms", "later").await?;
+    ensure!(
+        carol.texts("#dms li").await?.is_empty(),
+        "carol sees no direct rooms"
+    );
+    // Deep links open direct conversations by name: Carol's with Bob is a new, empty one.
+    carol.goto(&server.url("/dm/bob")).await?;
+    carol.wait_text("#room-title", "@ bob").await?;
+    carol
+        .wait_text(".history-edge", "start of the room")
+        .await?;
+    ensure!(carol.bodies().await?.is_empty());
+    for page in [alice, bob, carol] {
+        page.close().await?;
+    }
+    Ok(())
+}
+
+#[actix_web::test]
+async fn after_a_restart_the_page_reconnects_and_catches_up() -> Result<()> {
+    let mut server = Server::start().await?;
+    let alice_token = server.sign_up("alice", PASSWORD).await?;
+    let bob_token = server.sign_up("bob", PASSWORD).await?;
+    let room = server.create_room(&alice_token, "news").await?;
+    let driver = Driver::start().await?;
+    let alice = browser(&driver).await?;
+    alice
+        .enter(&server.url("/rooms/news"), "alice", PASSWORD, false)
+        .await?;
+    alice.wait_text("#room-title", "# news").await?;
+    alice.say("before the restart").await?;
+    alice.wait_text(".message.own .meta time", ":").await?;
+
+    server.stop().await;
+    alice.wait_for("#link-state[data-link='offline']").await?;
+    alice.wait_text(".offline-bar", "retrying").await?;
+    // Sent while alice's server is down: through another server on the same database.
+    server
+        .with_sibling(|base| async move {
+            Server::post(&base, &bob_token, room, "sent while you were away").await
+        })
+        .await?;
+    // Written while offline: shown as pending, sent once the socket is back.
+    alice.say("typed while offline").await?;
+    alice
+        .wait_text(".message.pending .state", "sending")
+        .await?;
+
+    server.start_again(|_| {}).await?;
+    alice.wait_online().await?;
+    alice.wait_message("sent while you were away").await?;
+    alice.wait_message("typed while offline").await?;
+    let deadline = std::time::Instant::now() + natter_e2e::PATIENCE;
+    while !alice.texts(".message.pending").await?.is_empty() {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the pending message was never acked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let shown = alice.bodies().await?;
+    let stored = server.bodies(&alice_token, room).await?;
+    assert_eq!(
+        shown,
+        [
+            "before the restart",
+            "sent while you were away",
+            "typed while offline"
+        ]
+    );
+    assert_eq!(shown, stored, "the page shows what is stored, once each");
+    alice.close().await
+}
+
+#[actix_web::test]
+async fn a_token_the_server_no_longer_accepts_sends_the_user_to_sign_in() -> Result<()> {
+    let mut server = Server::start().await?;
+    server.sign_up("alice", PASSWORD).await?;
+    let driver = Driver::start().await?;
+    let alice = browser(&driver).await?;
+    alice
+        .enter(&server.url("/"), "alice", PASSWORD, false)
+        .await?;
+
+    // A new signing secret invalidates every token handed out before.
+    server
+        .start_again(|s| s.jwt_secret = Some("another secret of at least thirty-two bytes".into()))
+        .await?;
+    alice.wait_for("#username").await?;
+    alice.wait_text(".notice", "session has ended").await?;
+    alice
+        .enter(&server.url("/"), "alice", PASSWORD, false)
+        .await?;
+    alice.close().await
+}
+
+/// How far the message list is scrolled up from its end, in pixels.
+async fn gap_to_bottom(page: &Browser) -> Result<f64> {
+    let gap = page
+        .client
+        .execute(
+            "const m = document.querySelector('.messages'); \
+             return m.scrollHeight - m.scrollTop - m.clientHeight",
+            vec![],
+        )
+        .await?;
+    gap.as_f64()
+        .ok_or_else(|| anyhow::anyhow!("no number: {gap}"))
+}
+
+#[actix_web::test]
+async fn older_messages_load_as_the_reader_scrolls_up() -> Result<()> {
+    let server = Server::start().await?;
+    let token = server.sign_up("alice", PASSWORD).await?;
+    let room = server.create_room(&token, "archive").await?;
+    let base = server.url("");
+    for n in 1..=60 {
+        Server::post(&base, &token, room, &format!("note {n}")).await?;
+    }
+    let driver = Driver::start().await?;
+    let alice = browser(&driver).await?;
+    alice
+        .enter(&server.url("/rooms/archive"), "alice", PASSWORD, false)
+        .await?;
+    alice.wait_message("note 60").await?;
+    let first = alice.bodies().await?;
+    ensure!(
+        first.len() == 25 && first[0] == "note 36",
+        "the latest 25: {first:?}"
+    );
+
+    // Scrolling to the top reads the page before, and again, until the start.
+    let deadline = Instant::now() + PATIENCE;
+    while alice
+        .texts(".history-edge")
+        .await?
+        .iter()
+        .all(|t| !t.contains("start of the room"))
+    {
+        ensure!(
+            Instant::now() < deadline,
+            "never reached the start: {:?} {:?} {:?}",
+            alice.texts(".history-edge").await?,
+            alice.bodies().await?.len(),
+            alice
+                .client
+                .execute("const m = document.querySelector('.messages'); return [m.scrollTop, m.scrollHeight, m.clientHeight]", vec![])
+                .await?
+        );
+        alice
+            .client
+            .execute("document.querySelector('.messages').scrollTop = 0", vec![])
+            .await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let expected: Vec<String> = (1..=60).map(|n| format!("note {n}")).collect();
+    ensure!(
+        alice.bodies().await? == expected,
+        "all 60, in order, once each"
+    );
+
+    // A reader up in the history stays there when a message comes in...
+    Server::post(&base, &token, room, "note 61").await?;
+    alice.wait_message("note 61").await?;
+    ensure!(
+        gap_to_bottom(&alice).await? > 500.0,
+        "the list jumped to the end"
+    );
+    // ...and one at the bottom follows it.
+    alice
+        .client
+        .execute(
+            "const m = document.querySelector('.messages'); m.scrollTop = m.scrollHeight",
+            vec![],
+        )
+        .await?;
+    Server::post(&base, &token, room, "note 62").await?;
+    alice.wait_message("note 62").await?;
+    let deadline = Instant::now() + PATIENCE;
+    while gap_to_bottom(&alice).await? > 50.0 {
+        ensure!(
+            Instant::now() < deadline,
+            "the list did not follow the new message"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    alice.close().await
+}
+
+#[actix_web::test]
+async fn a_deep_link_to_a_missing_room_offers_to_create_it() -> Result<()> {
+    let server = Server::start().await?;
+    server.sign_up("alice", PASSWORD).await?;
+    let driver = Driver::start().await?;
+    let alice = browser(&driver).await?;
+    alice
+        .enter(&server.url("/rooms/picnic"), "alice", PASSWORD, false)
+        .await?;
+    alice.wait_text(".empty h2", "No room named").await?;
+    alice.click(".empty button.primary").await?;
+    alice.wait_text("#room-title", "# picnic").await?;
+    alice.wait_text("#rooms", "picnic").await?;
+    alice.close().await
+}
+
+#[actix_web::test]
+async fn a_refused_message_can_be_retried_and_is_stored_once() -> Result<()> {
+    let server = Server::start_with(|s| {
+        s.rate_limit = RateLimit {
+            per_second: 2.0,
+            burst: 1,
+        }
+    })
+    .await?;
+    let token = server.sign_up("alice", PASSWORD).await?;
+    let room = server.create_room(&token, "calm").await?;
+    let driver = Driver::start().await?;
+    let alice = browser(&driver).await?;
+    alice
+        .enter(&server.url("/rooms/calm"), "alice", PASSWORD, false)
+        .await?;
+    alice.say("first").await?;
+    alice.say("second").await?;
+    alice
+        .wait_text(".message.failed .state", "not sent")
+        .await?;
+
+    // Retry until the bucket lets it through; each click resends the same client_id.
+    let deadline = Instant::now() + PATIENCE;
+    while alice
+        .texts(".message.failed, .message.pending")
+        .await?
+        .len()
+        > 0
+    {
+        ensure!(
+            Instant::now() < deadline,
+            "the retried message was never stored"
+        );
+        if let Ok(button) = alice
+            .client
+            .find(fantoccini::Locator::Css(".message.failed .retry"))
+            .await
+        {
+            button.click().await?;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.bodies(&token, room).await?, ["first", "second"]);
+    alice.close().await
+}
