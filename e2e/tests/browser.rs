@@ -373,11 +373,10 @@ async fn a_refused_message_can_be_retried_and_is_stored_once() -> Result<()> {
 
     // Retry until the bucket lets it through; each click resends the same client_id.
     let deadline = Instant::now() + PATIENCE;
-    while alice
+    while !alice
         .texts(".message.failed, .message.pending")
         .await?
-        .len()
-        > 0
+        .is_empty()
     {
         ensure!(
             Instant::now() < deadline,
