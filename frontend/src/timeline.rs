@@ -47,6 +47,18 @@ impl Entry {
         }
     }
 
+    /// What the list keys its rows by: the identity plus everything that changes how a row
+    /// looks (its status, and the id and time the server's copy brings), so that a row is
+    /// drawn again when, and only when, one of those changes.
+    pub fn row_key(&self) -> (String, Status, Option<MessageId>, bool) {
+        (
+            self.key(),
+            self.status.clone(),
+            self.id,
+            self.created_at.is_some(),
+        )
+    }
+
     pub fn is_pending(&self) -> bool {
         self.status == Status::Pending
     }

@@ -92,7 +92,7 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                 {move || error().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
             </div>
             <ol class="message-list" role="log" aria-live="polite" aria-relevant="additions" id="message-list">
-                <For each=move || entries.get() key=|e| (e.key(), e.status.clone(), e.id) let:entry>
+                <For each=move || entries.get() key=|e| e.row_key() let:entry>
                     <MessageItem room_id=room_id entry=entry />
                 </For>
             </ol>
