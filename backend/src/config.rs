@@ -16,6 +16,8 @@ pub const DEFAULT_CLIENT_TIMEOUT_MS: u64 = 15_000;
 pub const DEFAULT_AUTH_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_ROOM_BUFFER: u32 = 4096;
 pub const DEFAULT_SMS_RATE_LIMIT: &str = "0.1/3";
+const DEFAULT_LOGIN_RATE_LIMIT: &str = "0.1/5";
+const DEFAULT_LOGIN_ADDR_RATE_LIMIT: &str = "1/20";
 pub const DEFAULT_SMS_WEBHOOK_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_JOB_MAX_ATTEMPTS: u32 = 5;
 pub const DEFAULT_JOB_BACKOFF_MS: u64 = 2_000;
@@ -118,6 +120,16 @@ pub struct Settings {
     #[arg(long, env = "NATTER_SMS_RATE_LIMIT", default_value = DEFAULT_SMS_RATE_LIMIT, global = true)]
     pub sms_rate_limit: RateLimit,
 
+    /// Failed logins per username: `RATE/BURST` per second (default: 5 at once, then one
+    /// every 10 s); `0` is off. Past it, logins for that name answer 429 with Retry-After.
+    #[arg(long, env = "NATTER_LOGIN_RATE_LIMIT", default_value = DEFAULT_LOGIN_RATE_LIMIT, global = true)]
+    pub login_rate_limit: RateLimit,
+
+    /// Failed logins per client address: `RATE/BURST` per second (default: 20 at once, then
+    /// one a second); `0` is off.
+    #[arg(long, env = "NATTER_LOGIN_ADDR_RATE_LIMIT", default_value = DEFAULT_LOGIN_ADDR_RATE_LIMIT, global = true)]
+    pub login_addr_rate_limit: RateLimit,
+
     /// Attempts a job gets before it is given up.
     #[arg(long, env = "NATTER_JOB_MAX_ATTEMPTS", default_value_t = DEFAULT_JOB_MAX_ATTEMPTS,
           value_parser = clap::value_parser!(u32).range(1..=100), global = true)]
@@ -172,6 +184,14 @@ impl Settings {
             sms_rate_limit: RateLimit {
                 per_second: 0.1,
                 burst: 3,
+            },
+            login_rate_limit: RateLimit {
+                per_second: 0.1,
+                burst: 5,
+            },
+            login_addr_rate_limit: RateLimit {
+                per_second: 1.0,
+                burst: 20,
             },
             job_max_attempts: DEFAULT_JOB_MAX_ATTEMPTS,
             job_backoff_ms: DEFAULT_JOB_BACKOFF_MS,
@@ -299,6 +319,10 @@ mod tests {
         let parsed: Option<RateLimit> = DEFAULT_SMS_RATE_LIMIT.parse().ok();
         let defaults = Settings::with_database(DatabaseUrl::Sqlite("x.db".into()));
         assert_eq!(parsed, Some(defaults.sms_rate_limit));
+        let login: Option<RateLimit> = DEFAULT_LOGIN_RATE_LIMIT.parse().ok();
+        assert_eq!(login, Some(defaults.login_rate_limit));
+        let addr: Option<RateLimit> = DEFAULT_LOGIN_ADDR_RATE_LIMIT.parse().ok();
+        assert_eq!(addr, Some(defaults.login_addr_rate_limit));
         let parsed: Option<RateLimit> = DEFAULT_RATE_LIMIT.parse().ok();
         assert_eq!(parsed, Some(defaults.rate_limit));
     }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod limiter;
 pub mod realtime;
 pub mod startup;
 pub mod telemetry;
@@ -19,9 +20,9 @@ use config::Settings;
 use db::Database;
 use db::writer::MessageWriter;
 use error::{ApiError, ApiResult};
+use limiter::RateLimiter;
 use natter_shared::{Room, RoomId, UserId};
 use realtime::Hub;
-use realtime::limiter::RateLimiter;
 
 /// What every handler and session can reach, behind an `Arc`.
 pub struct AppState {
@@ -35,6 +36,9 @@ pub struct AppState {
     pub bot_id: UserId,
     /// `/sms` per user.
     pub sms_limiter: RateLimiter,
+    /// Failed logins per username (its case-folded key) and per client address.
+    pub login_names: RateLimiter<String>,
+    pub login_addrs: RateLimiter<std::net::IpAddr>,
     /// Rung when a job is queued, so that the in-process worker starts on it at once.
     pub jobs_wake: std::sync::Arc<tokio::sync::Notify>,
 }

@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::db::Database;
 use crate::db::writer::MessageWriter;
 use crate::error::ApiError;
-use crate::realtime::limiter::RateLimiter;
+use crate::limiter::RateLimiter;
 use crate::realtime::{self, Hub};
 use crate::telemetry::RequestSpans;
 use crate::worker::Worker;
@@ -155,6 +155,8 @@ pub async fn open_state(settings: Settings, hub: Hub, deliver: bool) -> anyhow::
         let writer = MessageWriter::spawn(db.dedicated_connection()?, hub.clone(), poll)?;
         let limiter = RateLimiter::new(settings.rate_limit);
         let sms_limiter = RateLimiter::new(settings.sms_rate_limit);
+        let login_names = RateLimiter::new(settings.login_rate_limit);
+        let login_addrs = RateLimiter::new(settings.login_addr_rate_limit);
         let bot_id = db
             .run_blocking(|conn| Ok(crate::db::users::find_by_key(conn, BOT_USERNAME)?))?
             .map(|row| UserId(row.id))
@@ -168,6 +170,8 @@ pub async fn open_state(settings: Settings, hub: Hub, deliver: bool) -> anyhow::
             limiter,
             bot_id,
             sms_limiter,
+            login_names,
+            login_addrs,
             jobs_wake: Default::default(),
         })
     })

@@ -4,7 +4,7 @@ use crate::AppState;
 use crate::auth::AuthUser;
 use crate::db::users;
 use crate::error::{ApiError, ApiResult};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use natter_shared::{
     AuthResponse, Credentials, ErrorKind, Me, Password, PhoneNumber, UpdateMe, Username,
 };
@@ -32,11 +32,24 @@ pub async fn signup(
     }))
 }
 
+/// Checks the password. Failed attempts are counted per username and per client address;
+/// past either limit, logins answer 429 with `Retry-After` before any password is checked.
 pub async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<Credentials>,
 ) -> ApiResult<web::Json<AuthResponse>> {
     let Credentials { username, password } = body.into_inner();
+    let name_key = username.trim().to_lowercase();
+    let addr = req.peer_addr().map(|a| a.ip());
+    let throttled = state
+        .login_names
+        .peek(name_key.clone())
+        .and_then(|()| addr.map_or(Ok(()), |a| state.login_addrs.peek(a)));
+    if let Err(wait) = throttled {
+        tracing::warn!(?addr, "login throttled");
+        return Err(ApiError::rate_limited(wait));
+    }
     // A name that breaks the rules cannot exist: look nothing up, but spend the same time.
     let key = Username::parse(username).ok().map(|u| u.key());
     let row = match key {
@@ -56,6 +69,10 @@ pub async fn login(
     let row = match (ok, usable) {
         (true, Some(row)) => row,
         _ => {
+            let _ = state.login_names.check(name_key);
+            if let Some(addr) = addr {
+                let _ = state.login_addrs.check(addr);
+            }
             return Err(ApiError::new(
                 ErrorKind::InvalidCredentials,
                 "wrong username or password",

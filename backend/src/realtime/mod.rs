@@ -7,7 +7,6 @@
 //! with `since`: the database, not the ring, is the source of truth.
 
 pub mod hub;
-pub mod limiter;
 pub mod room;
 pub mod session;
 

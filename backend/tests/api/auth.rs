@@ -1,4 +1,5 @@
-use crate::helpers::{PASSWORD, TestApp, TestResult};
+use crate::helpers::{PASSWORD, TestApp, TestResult, answer};
+use natter::config::RateLimit;
 use natter_shared::{AuthResponse, ErrorKind, User};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -174,5 +175,50 @@ async fn the_generated_secret_is_private_and_kept() -> TestResult {
     let meta = std::fs::metadata(&path)?;
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::read(&path)?.len(), 64);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn failed_logins_are_throttled_per_username_then_per_address() -> TestResult {
+    let app = TestApp::spawn_with(|s| {
+        s.login_rate_limit = RateLimit {
+            per_second: 0.01,
+            burst: 3,
+        };
+        s.login_addr_rate_limit = RateLimit {
+            per_second: 0.01,
+            burst: 5,
+        };
+    })
+    .await;
+    app.user("alice").await;
+    app.user("bob").await;
+    for _ in 0..3 {
+        let wrong = app.login_as("alice", "not her password").await;
+        assert_eq!(wrong.error(), ErrorKind::InvalidCredentials);
+    }
+    // Alice's name is closed for a while, even to the right password (any case)...
+    let res = app
+        .client
+        .post(format!("{}/api/auth/login", app.addr))
+        .json(&json!({ "username": "ALICE", "password": PASSWORD }))
+        .send()
+        .await?;
+    assert!(res.headers().get("retry-after").is_some());
+    assert_eq!(answer(res).await.error(), ErrorKind::RateLimited);
+    // ...while Bob, from the same address, can still log in: good logins cost nothing.
+    assert_eq!(app.login_as("bob", PASSWORD).await.status, StatusCode::OK);
+
+    // Two more failures under other names use up the address's five.
+    for name in ["carol", "dave"] {
+        assert_eq!(
+            app.login_as(name, "whatever pass").await.error(),
+            ErrorKind::InvalidCredentials
+        );
+    }
+    assert_eq!(
+        app.login_as("bob", PASSWORD).await.error(),
+        ErrorKind::RateLimited
+    );
     Ok(())
 }
