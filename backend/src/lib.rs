@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod limiter;
 pub mod realtime;
+pub mod security;
 pub mod startup;
 pub mod telemetry;
 mod web_app;

@@ -10,7 +10,7 @@ use crate::limiter::RateLimiter;
 use crate::realtime::{self, Hub};
 use crate::telemetry::RequestSpans;
 use crate::worker::Worker;
-use crate::{AppState, api, web_app};
+use crate::{AppState, api, security, web_app};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
@@ -76,13 +76,15 @@ impl Application {
         };
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(security::cors))
+                .wrap(security::default_headers())
                 .wrap(api::json_errors())
                 .wrap(TracingLogger::<RequestSpans>::new())
                 .app_data(state.clone())
                 .route("/healthz", web::get().to(healthz))
                 .route("/ws", web::get().to(realtime::route))
                 .configure(api::routes)
-                .configure(|cfg| web_app::routes(cfg, static_dir.as_deref()))
+                .configure(|cfg| web_app::routes(cfg, static_dir.as_ref()))
         })
         .workers(workers)
         .on_connect(move |conn, _| cut_off_when_unread(conn, client_timeout))

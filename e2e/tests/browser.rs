@@ -108,6 +108,19 @@ async fn sign_in_mistakes_are_shown_next_to_the_field() -> Result<()> {
     page.type_into("#password", PASSWORD).await?;
     page.click("#submit").await?;
     page.wait_text("#username-error", "taken").await?;
+
+    // The page's Content-Security-Policy stops an injected inline script, while the app runs.
+    let ran = page
+        .client
+        .execute(
+            "const s = document.createElement('script'); \
+             s.textContent = 'window.injected = true'; \
+             document.body.appendChild(s); \
+             return window.injected === true",
+            vec![],
+        )
+        .await?;
+    ensure!(ran == serde_json::Value::Bool(false), "an inline script ran");
     page.close().await
 }
 

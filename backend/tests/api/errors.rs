@@ -146,3 +146,94 @@ async fn the_built_app_is_served_for_every_path_outside_the_api() -> TestResult 
     assert_eq!(answer(api).await.error(), ErrorKind::NotFound);
     Ok(())
 }
+
+#[actix_web::test]
+async fn the_page_carries_a_strict_policy_and_everything_nosniff() -> TestResult {
+    let site = tempfile::tempdir()?;
+    std::fs::write(
+        site.path().join("index.html"),
+        "<html><script type=\"module\">import init from '/a.js';</script></html>",
+    )?;
+    let dir = site.path().to_path_buf();
+    let app = TestApp::spawn_with(|s| s.static_dir = dir).await;
+    let page = app
+        .client
+        .get(format!("{}/rooms/general", app.addr))
+        .send()
+        .await?;
+    let header = |res: &reqwest::Response, name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let csp = header(&page, "content-security-policy").unwrap_or_default();
+    assert!(csp.contains("script-src 'self' 'sha256-"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(header(&page, "x-frame-options").as_deref(), Some("DENY"));
+    assert_eq!(
+        header(&page, "x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    let api = app
+        .client
+        .get(format!("{}/healthz", app.addr))
+        .send()
+        .await?;
+    assert_eq!(
+        header(&api, "x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert_eq!(header(&api, "content-security-policy"), None);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn cors_is_closed_except_to_listed_origins() -> TestResult {
+    let friend = "https://chat.example.org";
+    let app = TestApp::spawn_with(|s| s.allowed_origins = vec![friend.to_owned()]).await;
+    let alice = app.user("alice").await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/api/rooms", app.addr))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = preflight(friend).await?;
+    assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.as_bytes()),
+        Some(friend.as_bytes())
+    );
+    let stranger = preflight("https://evil.example").await?;
+    assert!(
+        stranger
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert!(!stranger.status().is_success());
+
+    let get = |origin: &'static str| {
+        app.client
+            .get(format!("{}/api/rooms", app.addr))
+            .bearer_auth(&alice.token)
+            .header("origin", origin)
+            .send()
+    };
+    let res = get(friend).await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("access-control-allow-origin").is_some());
+    let res = get("https://evil.example").await?;
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    Ok(())
+}
