@@ -81,13 +81,23 @@ fn create_admin(settings: &Settings, username: &str, password_stdin: bool) -> an
         first
     };
     let password = Password::parse(password).map_err(|e| anyhow::anyhow!("{e}"))?;
+    make_admin(settings, &username, &password)?;
+    Ok(())
+}
+
+/// Creates an admin account in the database of `settings`.
+pub fn make_admin(
+    settings: &Settings,
+    username: &Username,
+    password: &Password,
+) -> anyhow::Result<users::UserRow> {
     let db = Database::open(&settings.database_url)?;
     // Only the hash is needed here, never a token: any secret will do.
     let auth = Auth::new(&[0; 32], settings.bcrypt_cost)?;
     let hash = auth.hash_password_blocking(password.expose())?;
-    let row = db.run_blocking(|conn| users::create(conn, &username, &hash, true))?;
+    let row = db.run_blocking(|conn| users::create(conn, username, &hash, true))?;
     tracing::info!(user_id = row.id, username = %row.username, "admin created");
-    Ok(())
+    Ok(row)
 }
 
 /// `natter worker`: the job worker alone, until SIGINT or SIGTERM.

@@ -120,7 +120,10 @@ async fn sign_in_mistakes_are_shown_next_to_the_field() -> Result<()> {
             vec![],
         )
         .await?;
-    ensure!(ran == serde_json::Value::Bool(false), "an inline script ran");
+    ensure!(
+        ran == serde_json::Value::Bool(false),
+        "an inline script ran"
+    );
     page.close().await
 }
 

@@ -153,3 +153,28 @@ pub struct Health {
     pub status: String,
     pub database: String,
 }
+
+/// `POST /api/me/password`. Answers with a new token; every other token of the user stops
+/// working and their open sockets are closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// A user as admins see them: `GET /api/admin/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUser {
+    pub id: UserId,
+    pub username: String,
+    pub is_admin: bool,
+    pub is_active: bool,
+}
+
+/// One page of users for admins, deactivated ones included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUsersPage {
+    pub users: Vec<AdminUser>,
+    /// Pass as `after` for the next page; `None` on the last page.
+    pub next: Option<String>,
+}

@@ -6,7 +6,8 @@ use crate::db::users;
 use crate::error::{ApiError, ApiResult};
 use actix_web::{HttpRequest, HttpResponse, web};
 use natter_shared::{
-    AuthResponse, Credentials, ErrorKind, Me, Password, PhoneNumber, UpdateMe, Username,
+    AuthResponse, ChangePassword, Credentials, ErrorKind, Me, Password, PhoneNumber, UpdateMe,
+    Username,
 };
 
 pub async fn signup(
@@ -80,6 +81,55 @@ pub async fn login(
         }
     };
     let token = state.auth.issue_token(row.to_api().id, row.token_version)?;
+    Ok(web::Json(AuthResponse {
+        token,
+        user: row.to_api(),
+    }))
+}
+
+/// Changes the caller's password after checking the current one. Every token issued before
+/// stops working and the caller's open sockets close; the answer carries a new token.
+pub async fn change_password(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<ChangePassword>,
+) -> ApiResult<web::Json<AuthResponse>> {
+    let ChangePassword {
+        current_password,
+        new_password,
+    } = body.into_inner();
+    let new_password = Password::parse(new_password)?;
+    let id = user.id;
+    let row = state
+        .db
+        .run(move |conn| {
+            users::find_by_id(conn, id)?.ok_or_else(|| ApiError::not_found(format!("user {id}")))
+        })
+        .await?;
+    let fits = Password::parse(current_password.clone()).is_ok();
+    let ok = state
+        .auth
+        .verify_password(current_password, Some(row.password_hash))
+        .await?;
+    if !(ok && fits) {
+        return Err(ApiError::new(
+            ErrorKind::InvalidCredentials,
+            "the current password is wrong",
+        ));
+    }
+    let hash = state
+        .auth
+        .hash_password(new_password.expose().to_owned())
+        .await?;
+    let row = state
+        .db
+        .run(move |conn| Ok(users::set_password(conn, id, &hash)?))
+        .await?;
+    state
+        .hub
+        .disconnect_user(id, "password changed: sign in again");
+    tracing::info!(user_id = row.id, "password changed");
+    let token = state.auth.issue_token(id, row.token_version)?;
     Ok(web::Json(AuthResponse {
         token,
         user: row.to_api(),

@@ -1,5 +1,6 @@
 //! The REST API under `/api`: one route table, one module per resource, one function per action.
 
+mod admin;
 mod auth;
 mod messages;
 mod rooms;
@@ -25,6 +26,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/auth/signup").post(auth::signup))
             .service(web::resource("/auth/login").post(auth::login))
             .service(web::resource("/me").get(auth::me).patch(auth::update_me))
+            .service(web::resource("/me/password").post(auth::change_password))
+            .service(web::resource("/admin/users").get(admin::users))
+            .service(web::resource("/admin/users/{id}/deactivate").post(admin::deactivate))
+            .service(web::resource("/admin/users/{id}/reactivate").post(admin::reactivate))
             .service(web::resource("/users").get(users::list))
             .service(web::resource("/rooms").get(rooms::list).post(rooms::create))
             .service(web::resource("/rooms/{id}").get(rooms::get))

@@ -12,9 +12,9 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 pub struct UsersQuery {
     #[serde(default)]
-    q: String,
-    limit: Option<u32>,
-    after: Option<String>,
+    pub q: String,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
 }
 
 const DEFAULT_USERS_PAGE: u32 = 50;
@@ -24,7 +24,21 @@ pub async fn list(
     _user: AuthUser,
     query: web::Query<UsersQuery>,
 ) -> ApiResult<web::Json<UsersPage>> {
-    let UsersQuery { q, limit, after } = query.into_inner();
+    let (rows, next) = page(&state, query.into_inner(), false).await?;
+    Ok(web::Json(UsersPage {
+        users: rows.iter().map(users::UserRow::to_api).collect(),
+        next,
+    }))
+}
+
+/// One page of users matching the query (with `inactive`, deactivated ones too), and the
+/// cursor of the next page.
+pub async fn page(
+    state: &AppState,
+    query: UsersQuery,
+    inactive: bool,
+) -> ApiResult<(Vec<users::UserRow>, Option<String>)> {
+    let UsersQuery { q, limit, after } = query;
     let limit = super::page_limit(limit.unwrap_or(DEFAULT_USERS_PAGE))?;
     if q.chars().count() > *USERNAME_CHARS.end() {
         return Err(ApiError::new(
@@ -43,7 +57,15 @@ pub async fn list(
     }
     let mut rows = state
         .db
-        .run(move |conn| Ok(users::search(conn, &q, after.as_deref(), limit)?))
+        .run(move |conn| {
+            Ok(users::search_among(
+                conn,
+                &q,
+                after.as_deref(),
+                limit,
+                inactive,
+            )?)
+        })
         .await?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
@@ -51,8 +73,5 @@ pub async fn list(
     } else {
         None
     };
-    Ok(web::Json(UsersPage {
-        users: rows.iter().map(|(_, row)| row.to_api()).collect(),
-        next,
-    }))
+    Ok((rows.into_iter().map(|(_, row)| row).collect(), next))
 }

@@ -28,6 +28,15 @@ impl UserRow {
         }
     }
 
+    pub fn to_admin(&self) -> natter_shared::AdminUser {
+        natter_shared::AdminUser {
+            id: UserId(self.id),
+            username: self.username.clone(),
+            is_admin: self.is_admin,
+            is_active: self.is_active,
+        }
+    }
+
     pub fn to_api(&self) -> User {
         User {
             id: UserId(self.id),
@@ -80,6 +89,40 @@ pub fn create(
     })
 }
 
+/// Sets a new password hash and raises the token version: every token issued before stops
+/// working.
+pub fn set_password(conn: &mut DbConnection, id: UserId, hash: &str) -> QueryResult<UserRow> {
+    diesel::update(users::table.find(id.0))
+        .set((
+            users::password_hash.eq(hash),
+            users::token_version.eq(users::token_version + 1),
+        ))
+        .returning(UserRow::as_returning())
+        .get_result(conn)
+}
+
+/// Deactivates (raising the token version, so every token stops working) or reactivates a
+/// user; `None` if there is no such user. The chat bot is no user to change.
+pub fn set_active(
+    conn: &mut DbConnection,
+    id: UserId,
+    active: bool,
+) -> QueryResult<Option<UserRow>> {
+    let bump = if active { 0 } else { 1 };
+    diesel::update(
+        users::table
+            .find(id.0)
+            .filter(users::username_key.ne(natter_shared::limits::BOT_USERNAME)),
+    )
+    .set((
+        users::is_active.eq(active),
+        users::token_version.eq(users::token_version + bump),
+    ))
+    .returning(UserRow::as_returning())
+    .get_result(conn)
+    .optional()
+}
+
 /// Sets or clears a user's phone number.
 pub fn set_phone(conn: &mut DbConnection, id: UserId, phone: Option<&str>) -> QueryResult<UserRow> {
     diesel::update(users::table.find(id.0))
@@ -113,10 +156,23 @@ pub fn search(
     after: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<(String, UserRow)>> {
+    search_among(conn, query, after, limit, false)
+}
+
+/// Like [`search`], and with `inactive` deactivated users too (for admins).
+pub fn search_among(
+    conn: &mut DbConnection,
+    query: &str,
+    after: Option<&str>,
+    limit: i64,
+    inactive: bool,
+) -> QueryResult<Vec<(String, UserRow)>> {
     let mut q = users::table
-        .filter(users::is_active.eq(true))
         .filter(users::username_key.ne(natter_shared::limits::BOT_USERNAME))
         .into_boxed();
+    if !inactive {
+        q = q.filter(users::is_active.eq(true));
+    }
     if !query.is_empty() {
         q = q.filter(
             users::username_key

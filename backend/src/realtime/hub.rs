@@ -121,6 +121,15 @@ impl Hub {
         }
     }
 
+    /// Closes every socket of `user` (close 1008 with `reason`): their tokens were revoked.
+    pub fn disconnect_user(&self, user: UserId, reason: &'static str) {
+        for session in lock(&self.inner.sessions).values() {
+            if session.user == Some(user) {
+                session.signals.do_send(Signal::Revoked(reason));
+            }
+        }
+    }
+
     /// Tells every authenticated session of `user` (or of everyone, for `None`) that `room`
     /// exists now, so that sidebars need not poll.
     pub fn announce_room(&self, user: Option<UserId>, room: &natter_shared::Room) {

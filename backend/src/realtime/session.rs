@@ -71,6 +71,8 @@ pub enum Signal {
     Shutdown,
     /// A room this session's user may see was created.
     RoomAdded(natter_shared::Room),
+    /// The user's tokens were revoked (password changed, account deactivated): close 1008.
+    Revoked(&'static str),
 }
 
 impl WsSession {
@@ -699,6 +701,7 @@ impl Handler<Signal> for WsSession {
         match signal {
             Signal::Shutdown => self.close(ctx, CloseCode::Away, "server shutting down"),
             Signal::RoomAdded(room) => self.send(ctx, &ServerFrame::Room { room }),
+            Signal::Revoked(reason) => self.close(ctx, CloseCode::Policy, reason),
         }
     }
 }

@@ -143,6 +143,22 @@ impl TestApp {
             .await
     }
 
+    /// An admin, made the way `natter create-admin` makes one, and signed in.
+    pub async fn admin(&self, username: &str) -> TestUser {
+        let mut settings = Settings::with_database(DatabaseUrl::Sqlite(self.db_path()));
+        settings.bcrypt_cost = 4;
+        let name = natter_shared::Username::parse(username).expect("a valid name");
+        let password = natter_shared::Password::parse(PASSWORD).expect("a valid password");
+        natter::cli::make_admin(&settings, &name, &password).expect("the admin is created");
+        let res = self.login_as(username, PASSWORD).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let auth: AuthResponse = res.json().expect("an auth answer");
+        TestUser {
+            token: auth.token.clone(),
+            auth,
+        }
+    }
+
     /// Signs up `username` and returns the new user; panics on anything but 201.
     pub async fn user(&self, username: &str) -> TestUser {
         let res = self.signup_as(username, PASSWORD).await;

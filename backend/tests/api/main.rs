@@ -5,6 +5,7 @@
     reason = "in tests, a failed expectation is a failed test"
 )]
 
+mod admin;
 mod auth;
 mod bot;
 mod cli;
