@@ -102,7 +102,8 @@ pub fn make_admin(
 
 /// `natter worker`: the job worker alone, until SIGINT or SIGTERM.
 async fn run_worker(settings: Settings) -> anyhow::Result<()> {
-    let hub = crate::realtime::Hub::new(settings.room_buffer as usize);
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new()?);
+    let hub = crate::realtime::Hub::new(settings.room_buffer as usize, metrics);
     let state = crate::startup::open_state(settings, hub, false).await?;
     let worker = crate::worker::Worker::for_state(&state)?;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod limiter;
+pub mod metrics;
 pub mod realtime;
 pub mod security;
 pub mod startup;

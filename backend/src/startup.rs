@@ -59,7 +59,8 @@ impl Stopper {
 impl Application {
     /// Opens and migrates the database, loads the token secret and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let hub = Hub::new(settings.room_buffer as usize);
+        let metrics = Arc::new(crate::metrics::Metrics::new()?);
+        let hub = Hub::new(settings.room_buffer as usize, metrics);
         let state = web::Data::new(open_state(settings, hub.clone(), true).await?);
         let listener = TcpListener::bind(state.settings.addr)
             .with_context(|| format!("cannot listen on {}", state.settings.addr))?;
@@ -81,7 +82,10 @@ impl Application {
                 .wrap(api::json_errors())
                 .wrap(TracingLogger::<RequestSpans>::new())
                 .app_data(state.clone())
+                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
                 .route("/healthz", web::get().to(healthz))
+                .route("/readyz", web::get().to(readyz))
+                .route("/metrics", web::get().to(crate::metrics::expose))
                 .route("/ws", web::get().to(realtime::route))
                 .configure(api::routes)
                 .configure(|cfg| web_app::routes(cfg, static_dir.as_ref()))
@@ -179,6 +183,17 @@ pub async fn open_state(settings: Settings, hub: Hub, deliver: bool) -> anyhow::
     })
     .await
     .context("startup was interrupted")?
+}
+
+/// Ready for traffic: the database answers and the message writer runs; else 503, so that a
+/// load balancer sends new clients elsewhere.
+async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
+    if !state.writer.is_running() {
+        return Err(ApiError::unavailable(anyhow::anyhow!(
+            "the message writer has stopped"
+        )));
+    }
+    healthz(state).await
 }
 
 /// 200 when the server is up and its database answers; 503 otherwise.

@@ -83,6 +83,11 @@ impl MessageWriter {
         Ok(Self { tx })
     }
 
+    /// Whether the writer thread still takes messages.
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// Stores `message`; returns once it is committed.
     pub async fn store(&self, message: NewMessage) -> Result<Stored, ApiError> {
         let (reply, answer) = oneshot::channel();
@@ -152,6 +157,10 @@ impl Tail {
         let Some(first) = fresh.first().map(|m| m.id.0) else {
             return;
         };
+        self.hub
+            .metrics()
+            .messages_stored
+            .inc_by(fresh.len() as u64);
         let mut published = self
             .published
             .lock()

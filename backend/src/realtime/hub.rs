@@ -4,6 +4,7 @@
 
 use super::room::{Publish, Room};
 use super::session::Signal;
+use crate::metrics::Metrics;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, Recipient};
 use natter_shared::{Message, RoomId, UserId};
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ struct Inner {
     sessions: Mutex<HashMap<SessionId, Registered>>,
     next_session: AtomicU64,
     room_buffer: usize,
+    metrics: Arc<Metrics>,
 }
 
 struct Registered {
@@ -37,7 +39,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Hub {
     /// Starts the hub's thread, where room actors run. Needs a running actix `System`.
-    pub fn new(room_buffer: usize) -> Self {
+    pub fn new(room_buffer: usize, metrics: Arc<Metrics>) -> Self {
         let arbiter = Arbiter::new().handle();
         Self {
             inner: Arc::new(Inner {
@@ -46,6 +48,7 @@ impl Hub {
                 sessions: Mutex::new(HashMap::new()),
                 next_session: AtomicU64::new(1),
                 room_buffer,
+                metrics,
             }),
         }
     }
@@ -108,6 +111,16 @@ impl Hub {
 
     pub fn unregister(&self, id: SessionId) {
         lock(&self.inner.sessions).remove(&id);
+    }
+
+    /// The counters every part of the server adds to.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// How many rooms have an actor now.
+    pub fn active_rooms(&self) -> usize {
+        lock(&self.inner.rooms).len()
     }
 
     pub fn sessions(&self) -> usize {

@@ -37,10 +37,17 @@ impl Room {
         match serde_json::to_string(frame) {
             // No receivers is fine: nobody is listening.
             Ok(json) => {
-                let _ = self.tx.send(Arc::new(Event {
-                    kind,
-                    frame: json.into(),
-                }));
+                let is_message = matches!(kind, EventKind::Message(_));
+                let receivers = self
+                    .tx
+                    .send(Arc::new(Event {
+                        kind,
+                        frame: json.into(),
+                    }))
+                    .unwrap_or(0);
+                if is_message {
+                    self.hub.metrics().deliveries.inc_by(receivers as u64);
+                }
             }
             Err(e) => tracing::error!(error = %e, "cannot serialize a frame"),
         }

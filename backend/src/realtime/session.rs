@@ -672,6 +672,7 @@ impl StreamHandler<RoomItem> for WsSession {
             Ok(event) => event,
             Err(BroadcastStreamRecvError::Lagged(missed)) => {
                 tracing::info!(session = self.id, %room_id, missed, "session too slow: closing");
+                self.state.hub.metrics().slow_sessions_dropped.inc();
                 return self.close(
                     ctx,
                     CloseCode::Other(CLOSE_TOO_SLOW),
@@ -680,11 +681,14 @@ impl StreamHandler<RoomItem> for WsSession {
             }
         };
         match &mut joined.held {
-            Some(held) if held.len() >= limit => self.close(
-                ctx,
-                CloseCode::Other(CLOSE_TOO_SLOW),
-                "too slow: reconnect and join with since",
-            ),
+            Some(held) if held.len() >= limit => {
+                self.state.hub.metrics().slow_sessions_dropped.inc();
+                self.close(
+                    ctx,
+                    CloseCode::Other(CLOSE_TOO_SLOW),
+                    "too slow: reconnect and join with since",
+                )
+            }
             Some(held) => held.push(event),
             None => deliver(joined, me, &event, ctx),
         }

@@ -32,6 +32,8 @@ pub struct Worker {
     pub poll: Duration,
     /// Rung when a job is queued in this process, so that it starts at once.
     pub wake: Arc<Notify>,
+    /// Where failures are counted.
+    pub hub: crate::realtime::Hub,
 }
 
 impl Worker {
@@ -48,6 +50,7 @@ impl Worker {
             backoff: Duration::from_millis(s.job_backoff_ms),
             poll: Duration::from_millis(s.worker_poll_ms),
             wake: state.jobs_wake.clone(),
+            hub: state.hub.clone(),
         })
     }
 
@@ -158,9 +161,19 @@ impl Worker {
         match (&settled, &result) {
             (Ok(true), Ok(())) => tracing::info!(job = id, "job done"),
             (Ok(true), Err(e)) if last => {
+                self.hub
+                    .metrics()
+                    .jobs_failed
+                    .with_label_values(&["given_up"])
+                    .inc();
                 tracing::warn!(job = id, error = %e, "job failed for good")
             }
             (Ok(true), Err(e)) => {
+                self.hub
+                    .metrics()
+                    .jobs_failed
+                    .with_label_values(&["retry"])
+                    .inc();
                 tracing::info!(job = id, error = %e, attempt = job.attempts, "job failed; will retry")
             }
             (Ok(false), _) => {

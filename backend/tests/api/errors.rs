@@ -237,3 +237,49 @@ async fn cors_is_closed_except_to_listed_origins() -> TestResult {
     assert!(res.headers().get("access-control-allow-origin").is_none());
     Ok(())
 }
+
+#[actix_web::test]
+async fn readyz_and_metrics_report_the_server() -> TestResult {
+    let app = TestApp::spawn().await;
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.addr))
+        .send()
+        .await?;
+    assert_eq!(ready.status(), StatusCode::OK);
+
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    let mut socket = app.ws(&bob).await;
+    socket.join(room.id, None).await;
+    app.send(&alice, room.id, "counted").await;
+    socket
+        .until("the message", |f| {
+            matches!(f, natter_shared::ws::ServerFrame::Message { .. })
+        })
+        .await;
+
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.addr))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let value = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    assert_eq!(value("natter_messages_stored_total"), Some(1.0), "{text}");
+    assert_eq!(value("natter_deliveries_total"), Some(1.0), "{text}");
+    assert_eq!(value("natter_connections"), Some(1.0), "{text}");
+    assert_eq!(value("natter_rooms_active"), Some(1.0), "{text}");
+    assert_eq!(value("natter_jobs_waiting"), Some(0.0), "{text}");
+    assert!(
+        text.contains(r#"route="/api/rooms/{id}/messages",status="2xx""#),
+        "{text}"
+    );
+    assert!(text.contains("process_resident_memory_bytes"), "{text}");
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! What `/metrics` reports, in Prometheus' text format: live connections and rooms, messages
+//! stored, deliveries, slow sessions dropped, the job queue and its failures, request
+//! latency per route, and the process (CPU, memory, open files).
+//!
+//! Counters live in the hub, which every part that counts can reach; gauges that are cheap to
+//! read at scrape time (connections, rooms, queued jobs) are read then.
+
+use crate::AppState;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use diesel::prelude::*;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub messages_stored: IntCounter,
+    pub deliveries: IntCounter,
+    pub slow_sessions_dropped: IntCounter,
+    pub jobs_failed: IntCounterVec,
+    pub requests: HistogramVec,
+    pub connections: IntGauge,
+    pub rooms: IntGauge,
+    pub jobs_waiting: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new_custom(Some("natter".into()), None)?;
+        let counter = |name: &str, help: &str| -> prometheus::Result<IntCounter> {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let messages_stored = counter(
+            "messages_stored_total",
+            "Messages this process stored (acknowledged after commit).",
+        )?;
+        let deliveries = counter(
+            "deliveries_total",
+            "Message frames handed to subscribed sockets.",
+        )?;
+        let slow_sessions_dropped = counter(
+            "slow_sessions_dropped_total",
+            "Sockets closed with 4008 for falling a whole room buffer behind.",
+        )?;
+        let connections = gauge("connections", "Open WebSocket sessions.")?;
+        let rooms = gauge("rooms_active", "Rooms with at least one subscriber.")?;
+        let jobs_waiting = gauge(
+            "jobs_waiting",
+            "Jobs queued or running (the queue's depth).",
+        )?;
+        let jobs_failed = IntCounterVec::new(
+            Opts::new("job_failures_total", "Failed job attempts, by outcome."),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(jobs_failed.clone()))?;
+        let requests = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency, by method, route pattern and status class.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["method", "route", "status"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(Self {
+            registry,
+            messages_stored,
+            deliveries,
+            slow_sessions_dropped,
+            jobs_failed,
+            requests,
+            connections,
+            rooms,
+            jobs_waiting,
+        })
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "cannot encode the metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Times every request into the latency histogram, labelled by the route's pattern (never the
+/// raw path, so the label set stays small).
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().to_string();
+    let res = next.call(req).await?;
+    if let Some(state) = state {
+        let route = res
+            .request()
+            .match_pattern()
+            .filter(|p| p.starts_with("/api") || p.starts_with("/ws") || p.starts_with("/healthz"))
+            .unwrap_or_else(|| "other".to_owned());
+        let status = format!("{}xx", res.status().as_u16() / 100);
+        state
+            .hub
+            .metrics()
+            .requests
+            .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(res)
+}
+
+/// `GET /metrics`.
+pub async fn expose(state: web::Data<AppState>) -> HttpResponse {
+    let metrics = state.hub.metrics();
+    metrics.connections.set(state.hub.sessions() as i64);
+    metrics.rooms.set(state.hub.active_rooms() as i64);
+    let waiting = state
+        .db
+        .run(|conn| {
+            use crate::db::schema::jobs;
+            Ok(jobs::table
+                .filter(jobs::state.eq_any(["queued", "running"]))
+                .count()
+                .get_result::<i64>(conn)?)
+        })
+        .await;
+    match waiting {
+        Ok(n) => metrics.jobs_waiting.set(n),
+        Err(e) => tracing::warn!(error = %e, "cannot count the job queue for /metrics"),
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render())
+}
