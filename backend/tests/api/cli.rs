@@ -101,15 +101,17 @@ async fn a_bad_database_url_says_what_to_write() -> TestResult {
 }
 
 /// `natter serve` as a child process, with the address it printed.
-struct Served {
-    child: std::process::Child,
-    addr: String,
+pub struct Served {
+    pub child: std::process::Child,
+    pub addr: String,
 }
 
-fn serve(db: &Path) -> std::io::Result<Served> {
+/// Starts `natter serve` on `db` with extra environment `env`.
+pub fn serve(db: &Path, env: &[(&str, &str)]) -> std::io::Result<Served> {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
         .arg("serve")
+        .envs(env.iter().copied())
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
         .env("NATTER_ADDR", "127.0.0.1:0")
         .env("NATTER_BCRYPT_COST", "4")
@@ -140,7 +142,7 @@ async fn sigterm_closes_sockets_with_1001_and_exits_cleanly() -> TestResult {
     use futures::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let dir = tempfile::tempdir()?;
-    let mut served = serve(&dir.path().join("natter.db"))?;
+    let mut served = serve(&dir.path().join("natter.db"), &[])?;
     let client = reqwest::Client::new();
     let auth: AuthResponse = client
         .post(format!("http://{}/api/auth/signup", served.addr))

@@ -10,6 +10,7 @@ mod auth;
 mod bot;
 mod cli;
 mod errors;
+mod faults;
 mod helpers;
 mod jobs;
 mod messages;

@@ -1,0 +1,154 @@
+//! Faults: the real binary killed with SIGKILL in the middle of a burst.
+
+use crate::cli::serve;
+use crate::helpers::{PASSWORD, TestResult};
+use futures::{SinkExt, StreamExt};
+use natter_shared::ws::ServerFrame;
+use natter_shared::{AuthResponse, Message, MessageId, Room};
+use std::collections::HashMap;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+const BURST: usize = 20_000;
+/// Acks seen before the server is killed.
+const KILL_AFTER: usize = 300;
+
+async fn history(addr: &str, token: &str, room: i64) -> reqwest::Result<Vec<Message>> {
+    let client = reqwest::Client::new();
+    let mut all = Vec::new();
+    let mut before = String::new();
+    loop {
+        let page: Vec<Message> = client
+            .get(format!(
+                "http://{addr}/api/rooms/{room}/messages?limit=100{before}"
+            ))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let Some(oldest) = page.first() else {
+            return Ok(all);
+        };
+        before = format!("&before={}", oldest.id);
+        all.splice(0..0, page);
+    }
+}
+
+/// Sends the whole burst on one socket and collects acks until the socket ends or every
+/// message is acked: client id -> message id. `midway` hears when KILL_AFTER are acked.
+async fn burst(
+    addr: &str,
+    token: &str,
+    room: i64,
+    mut midway: Option<tokio::sync::oneshot::Sender<()>>,
+) -> TestResult<HashMap<String, MessageId>> {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={token}")).await?;
+    let (mut sink, mut stream) = ws.split();
+    let sender = tokio::spawn(async move {
+        for i in 0..BURST {
+            let frame = serde_json::json!({
+                "type": "send", "room_id": room, "body": format!("burst {i}"),
+                "client_id": format!("k-{i}"),
+            });
+            if sink.send(WsMessage::text(frame.to_string())).await.is_err() {
+                break; // the server is gone
+            }
+        }
+    });
+    let mut acked = HashMap::new();
+    while acked.len() < BURST {
+        match tokio::time::timeout(crate::ws_client::WAIT, stream.next()).await? {
+            Some(Ok(WsMessage::Text(text))) => {
+                if let Ok(ServerFrame::Ack {
+                    client_id: Some(id),
+                    message_id,
+                }) = serde_json::from_str(&text)
+                {
+                    acked.insert(id, message_id);
+                    if acked.len() >= KILL_AFTER
+                        && let Some(tx) = midway.take()
+                    {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break,
+        }
+    }
+    sender.abort();
+    Ok(acked)
+}
+
+#[actix_web::test]
+async fn a_server_killed_mid_burst_keeps_every_acked_message_once() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("natter.db");
+    let env = [("NATTER_RATE_LIMIT", "0")];
+    let mut first = serve(&db, &env)?;
+    let client = reqwest::Client::new();
+    let auth: AuthResponse = client
+        .post(format!("http://{}/api/auth/signup", first.addr))
+        .json(&serde_json::json!({ "username": "alice", "password": PASSWORD }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let room: Room = client
+        .post(format!("http://{}/api/rooms", first.addr))
+        .bearer_auth(&auth.token)
+        .json(&serde_json::json!({ "name": "crash" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+
+    // Kill the server once the burst is well under way: some messages acked, some not.
+    let addr = first.addr.clone();
+    let token = auth.token.clone();
+    let (midway, underway) = tokio::sync::oneshot::channel();
+    let sending =
+        tokio::spawn(async move { burst(&addr, &token, room.id.0, Some(midway)).await.ok() });
+    tokio::time::timeout(crate::ws_client::WAIT, underway).await??;
+    first.child.kill()?; // SIGKILL: no shutdown, no flush
+    first.child.wait()?;
+    let acked = sending.await?.unwrap_or_default();
+    assert!(
+        !acked.is_empty() && acked.len() < BURST,
+        "the kill fell mid-burst: {} acked",
+        acked.len()
+    );
+
+    // Every acked message is there, once, with the id its ack named.
+    let second = serve(&db, &env)?;
+    let stored = history(&second.addr, &auth.token, room.id.0).await?;
+    let by_client: HashMap<String, MessageId> = stored
+        .iter()
+        .filter_map(|m| Some((m.client_id.clone()?, m.id)))
+        .collect();
+    assert_eq!(
+        by_client.len(),
+        stored.len(),
+        "no client id is stored twice"
+    );
+    for (client_id, id) in &acked {
+        assert_eq!(by_client.get(client_id), Some(id), "{client_id} was acked");
+    }
+
+    // The client resends everything with the same client ids: nothing is stored twice.
+    let all_acked = burst(&second.addr, &auth.token, room.id.0, None).await?;
+    assert_eq!(all_acked.len(), BURST);
+    let stored = history(&second.addr, &auth.token, room.id.0).await?;
+    assert_eq!(stored.len(), BURST);
+    for (client_id, id) in &acked {
+        assert_eq!(
+            all_acked.get(client_id),
+            Some(id),
+            "a resend answers the first id"
+        );
+    }
+    let mut second = second;
+    second.child.kill()?;
+    second.child.wait()?;
+    Ok(())
+}
