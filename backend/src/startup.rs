@@ -158,7 +158,8 @@ pub async fn open_state(settings: Settings, hub: Hub, deliver: bool) -> anyhow::
             true => Some((db.dedicated_connection()?, TAIL_POLL)),
             false => None,
         };
-        let writer = MessageWriter::spawn(db.dedicated_connection()?, hub.clone(), poll)?;
+        let writer =
+            MessageWriter::spawn(db.dedicated_connection()?, db.guard(), hub.clone(), poll)?;
         let limiter = RateLimiter::new(settings.rate_limit);
         let sms_limiter = RateLimiter::new(settings.sms_rate_limit);
         let login_names = RateLimiter::new(settings.login_rate_limit);

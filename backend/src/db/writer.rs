@@ -62,6 +62,7 @@ impl MessageWriter {
     /// also looks that often for messages other processes stored.
     pub fn spawn(
         mut conn: DbConnection,
+        guard: super::FileGuard,
         hub: Hub,
         poll: Option<(DbConnection, Duration)>,
     ) -> anyhow::Result<Self> {
@@ -73,7 +74,7 @@ impl MessageWriter {
         let writer_tail = tail.clone();
         std::thread::Builder::new()
             .name("message-writer".into())
-            .spawn(move || run(conn, rx, &writer_tail))?;
+            .spawn(move || run(conn, rx, &writer_tail, &guard))?;
         if let Some((poll_conn, every)) = poll {
             let tail = Arc::downgrade(&tail);
             std::thread::Builder::new()
@@ -219,7 +220,7 @@ fn poll_others(mut conn: DbConnection, tail: Weak<Tail>, every: Duration) {
     }
 }
 
-fn run(mut conn: DbConnection, mut rx: mpsc::Receiver<Job>, tail: &Tail) {
+fn run(mut conn: DbConnection, mut rx: mpsc::Receiver<Job>, tail: &Tail, guard: &super::FileGuard) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.blocking_recv().map(|job| batch.push(job)).is_some() {
         while batch.len() < MAX_BATCH {
@@ -228,7 +229,17 @@ fn run(mut conn: DbConnection, mut rx: mpsc::Receiver<Job>, tail: &Tail) {
                 Err(_) => break,
             }
         }
-        write_batch(&mut conn, &mut batch, tail);
+        match guard.check() {
+            Ok(()) => write_batch(&mut conn, &mut batch, tail),
+            Err(e) => {
+                tracing::error!(error = %e, size = batch.len(), "not storing messages");
+                let reason = e.to_string();
+                for job in batch.drain(..) {
+                    let cause = anyhow::anyhow!("{reason}");
+                    let _ = job.reply.send(Err(ApiError::unavailable(cause)));
+                }
+            }
+        }
     }
     tracing::debug!("message writer stopped");
 }

@@ -152,3 +152,100 @@ async fn a_server_killed_mid_burst_keeps_every_acked_message_once() -> TestResul
     second.child.wait()?;
     Ok(())
 }
+
+/// Makes files immutable (even to root) until dropped: writes to them fail with EPERM.
+struct Immutable(Vec<std::path::PathBuf>);
+
+impl Immutable {
+    fn set(files: Vec<std::path::PathBuf>) -> std::io::Result<Self> {
+        chattr("+i", &files)?;
+        Ok(Self(files))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = chattr("-i", &self.0);
+    }
+}
+
+fn chattr(flag: &str, files: &[std::path::PathBuf]) -> std::io::Result<()> {
+    let status = std::process::Command::new("chattr")
+        .arg(flag)
+        .args(files)
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "chattr {flag} failed: {status}"
+        )))
+    }
+}
+
+#[actix_web::test]
+async fn a_read_only_or_vanished_database_gives_503_and_no_acks_then_recovers() -> TestResult {
+    use crate::helpers::TestApp;
+    use natter_shared::ErrorKind;
+    use serde_json::json;
+
+    let app = TestApp::spawn().await;
+    let (alice, _bob, room) = app.two_users_in_a_room().await;
+    let mut ws = app.ws(&alice).await;
+    ws.join(room.id, None).await;
+    let db = app.db_path();
+    let files: Vec<_> = ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| std::path::PathBuf::from(format!("{}{suffix}", db.display())))
+        .filter(|p| p.exists())
+        .collect();
+
+    // Read-only: REST answers 503, a socket gets an error frame for its send and no ack,
+    // and stays open.
+    let frozen = Immutable::set(files)?;
+    let post = |client_id: &str| {
+        app.post_message(
+            &alice,
+            room.id,
+            json!({ "body": "hello?", "client_id": client_id }),
+        )
+    };
+    assert_eq!(post("ro-1").await.error(), ErrorKind::StorageUnavailable);
+    ws.say(room.id, "hello?", "ro-2").await;
+    match ws.error().await {
+        ServerFrame::Error {
+            code, client_id, ..
+        } => {
+            assert_eq!(code, ErrorKind::StorageUnavailable);
+            assert_eq!(client_id.as_deref(), Some("ro-2"));
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    drop(frozen);
+
+    // Writable again: the same client ids go through, once.
+    let acked = ws.say_acked(room.id, "hello?", "ro-2").await;
+    assert_eq!(post("ro-1").await.status, reqwest::StatusCode::CREATED);
+    let stored = app.all_history(&alice, room.id).await;
+    let ids: Vec<_> = stored.iter().filter_map(|m| m.client_id.clone()).collect();
+    assert_eq!(ids, ["ro-2", "ro-1"]);
+    assert_eq!(stored[0].id, acked);
+
+    // The file moved away: nothing is written to the old one, /readyz says so.
+    let away = db.with_extension("away");
+    std::fs::rename(&db, &away)?;
+    assert_eq!(post("gone-1").await.error(), ErrorKind::StorageUnavailable);
+    ws.say(room.id, "anyone?", "gone-2").await;
+    assert!(matches!(ws.error().await, ServerFrame::Error { .. }));
+    let ready = reqwest::get(format!("{}/readyz", app.addr)).await?;
+    assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+
+    // Back in place: served again.
+    std::fs::rename(&away, &db)?;
+    assert_eq!(post("gone-1").await.status, reqwest::StatusCode::CREATED);
+    ws.say_acked(room.id, "anyone?", "gone-2").await;
+    let ready = reqwest::get(format!("{}/readyz", app.addr)).await?;
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
+    assert_eq!(app.all_history(&alice, room.id).await.len(), 4);
+    Ok(())
+}
