@@ -270,6 +270,7 @@ mod tests {
                 .single()
                 .unwrap_or_default(),
             client_id: client_id.map(Into::into),
+            edited_at: None,
         }
     }
 

@@ -129,6 +129,15 @@ pub struct Message {
     pub body: String,
     pub created_at: DateTime<Utc>,
     pub client_id: Option<String>,
+    /// When its author last edited it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<DateTime<Utc>>,
+}
+
+/// `PATCH /api/rooms/{room}/messages/{id}`: the author's new text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditMessage {
+    pub body: String,
 }
 
 /// `POST /api/rooms/{id}/messages`.

@@ -71,6 +71,19 @@ pub enum ServerFrame {
     Room {
         room: Room,
     },
+    /// An admin deleted a room, with its messages.
+    RoomDeleted {
+        room_id: RoomId,
+    },
+    /// Its author edited a message of a joined room: here it is as it is now.
+    Edited {
+        message: Message,
+    },
+    /// A message of a joined room was deleted (by its author or an admin).
+    Deleted {
+        room_id: RoomId,
+        message_id: MessageId,
+    },
     Error {
         code: ErrorKind,
         message: String,

@@ -8,10 +8,13 @@ use crate::db::writer::NewMessage;
 use crate::db::{messages, rooms};
 use crate::error::{ApiError, ApiResult};
 use actix_web::{HttpResponse, web};
+use chrono::Utc;
 use natter_shared::commands;
 use natter_shared::limits::DEFAULT_PAGE;
+use natter_shared::ws::ServerFrame;
 use natter_shared::{
-    ClientId, Message, MessageBody, MessageId, MessageKind, Notice, PostMessage, RoomId,
+    ClientId, EditMessage, ErrorKind, Message, MessageBody, MessageId, MessageKind, Notice,
+    PostMessage, RoomId,
 };
 use serde::Deserialize;
 
@@ -85,4 +88,91 @@ pub async fn post(
         })
         .await?;
     Ok(HttpResponse::Created().json(stored.message))
+}
+
+/// The message `id` of `room`, if the caller may see the room and it is not deleted; with its
+/// author's id and kind.
+async fn live_message(
+    state: &AppState,
+    user: &AuthUser,
+    room: RoomId,
+    id: MessageId,
+) -> ApiResult<(i64, String)> {
+    state.visible_room(room, user.id).await?;
+    state
+        .db
+        .run(move |conn| {
+            messages::author_of(conn, room, id)?
+                .ok_or_else(|| ApiError::not_found(format!("message {id}")))
+        })
+        .await
+}
+
+/// `PATCH /api/rooms/{room}/messages/{id}`: its author changes the text; subscribers get an
+/// `edited` frame.
+pub async fn edit(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64)>,
+    body: web::Json<EditMessage>,
+) -> ApiResult<web::Json<Message>> {
+    let (room, id) = path.into_inner();
+    let (room, id) = (RoomId(room), MessageId(id));
+    let body = MessageBody::parse(body.into_inner().body)?;
+    let (author, kind) = live_message(&state, &user, room, id).await?;
+    if author != user.id.0 || kind != messages::kind_to_db(MessageKind::User) {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "only its author may edit a message",
+        ));
+    }
+    let message = state
+        .db
+        .run(move |conn| {
+            Ok(messages::edit(
+                conn,
+                id,
+                body.as_str(),
+                Utc::now().naive_utc(),
+            )?)
+        })
+        .await?;
+    state.hub.broadcast(
+        room,
+        ServerFrame::Edited {
+            message: message.clone(),
+        },
+    );
+    Ok(web::Json(message))
+}
+
+/// `DELETE /api/rooms/{room}/messages/{id}`: its author or an admin removes it; its text is
+/// gone from history and subscribers get a `deleted` frame.
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> ApiResult<HttpResponse> {
+    let (room, id) = path.into_inner();
+    let (room, id) = (RoomId(room), MessageId(id));
+    let (author, _) = live_message(&state, &user, room, id).await?;
+    if author != user.id.0 && !user.is_admin {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "only its author or an admin may delete a message",
+        ));
+    }
+    state
+        .db
+        .run(move |conn| Ok(messages::delete(conn, id, Utc::now().naive_utc())?))
+        .await?;
+    tracing::info!(%room, message = %id, by = %user.id, "message deleted");
+    state.hub.broadcast(
+        room,
+        ServerFrame::Deleted {
+            room_id: room,
+            message_id: id,
+        },
+    );
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -32,7 +32,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/admin/users/{id}/reactivate").post(admin::reactivate))
             .service(web::resource("/users").get(users::list))
             .service(web::resource("/rooms").get(rooms::list).post(rooms::create))
-            .service(web::resource("/rooms/{id}").get(rooms::get))
+            .service(
+                web::resource("/rooms/{id}")
+                    .get(rooms::get)
+                    .delete(rooms::delete),
+            )
+            .service(
+                web::resource("/rooms/{room}/messages/{id}")
+                    .patch(messages::edit)
+                    .delete(messages::delete),
+            )
             .service(web::resource("/dms").post(rooms::open_direct))
             .service(
                 web::resource("/rooms/{id}/messages")

@@ -105,3 +105,29 @@ pub async fn open_direct(
     };
     Ok(res.json(room))
 }
+
+/// `DELETE /api/rooms/{id}`: an admin deletes a room and its messages; every socket hears
+/// of it and leaves it.
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    if !user.is_admin {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "only admins may delete rooms",
+        ));
+    }
+    let room = RoomId(path.into_inner());
+    let deleted = state
+        .db
+        .run(move |conn| Ok(rooms::delete(conn, room)?))
+        .await?;
+    if !deleted {
+        return Err(ApiError::not_found(format!("room {room}")));
+    }
+    tracing::info!(%room, by = %user.id, "room deleted");
+    state.hub.room_deleted(room);
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -16,6 +16,7 @@ pub struct MessageRow {
     pub body: String,
     pub client_id: Option<String>,
     pub created_at: NaiveDateTime,
+    pub edited_at: Option<NaiveDateTime>,
 }
 
 impl From<MessageRow> for Message {
@@ -28,6 +29,7 @@ impl From<MessageRow> for Message {
             body: row.body,
             created_at: row.created_at.and_utc(),
             client_id: row.client_id,
+            edited_at: row.edited_at.map(|at| at.and_utc()),
         }
     }
 }
@@ -69,6 +71,7 @@ macro_rules! joined_select {
             messages::body,
             messages::client_id,
             messages::created_at,
+            messages::edited_at,
         )
     };
 }
@@ -84,6 +87,7 @@ pub fn page(
     let mut q = messages::table
         .inner_join(users::table)
         .filter(messages::room_id.eq(room.0))
+        .filter(messages::deleted_at.is_null())
         .into_boxed();
     if let Some(before) = before {
         q = q.filter(messages::id.lt(before.0));
@@ -109,6 +113,7 @@ pub fn after(
     let mut q = messages::table
         .inner_join(users::table)
         .filter(messages::id.gt(after.0))
+        .filter(messages::deleted_at.is_null())
         .into_boxed();
     if let Some(room) = room {
         q = q.filter(messages::room_id.eq(room.0));
@@ -158,4 +163,45 @@ pub fn find_by_client_id(
         .first::<MessageRow>(conn)
         .optional()
         .map(|row| row.map(Message::from))
+}
+
+/// The author and kind of a live (not deleted) message of `room`.
+pub fn author_of(
+    conn: &mut DbConnection,
+    room: RoomId,
+    id: MessageId,
+) -> QueryResult<Option<(i64, String)>> {
+    messages::table
+        .find(id.0)
+        .filter(messages::room_id.eq(room.0))
+        .filter(messages::deleted_at.is_null())
+        .select((messages::author_id, messages::kind))
+        .first(conn)
+        .optional()
+}
+
+/// Replaces a message's text and marks it edited; the message as it is now.
+pub fn edit(
+    conn: &mut DbConnection,
+    id: MessageId,
+    body: &str,
+    at: NaiveDateTime,
+) -> QueryResult<Message> {
+    diesel::update(messages::table.find(id.0))
+        .set((messages::body.eq(body), messages::edited_at.eq(at)))
+        .execute(conn)?;
+    messages::table
+        .inner_join(users::table)
+        .filter(messages::id.eq(id.0))
+        .select(joined_select!())
+        .first::<MessageRow>(conn)
+        .map(Message::from)
+}
+
+/// Deletes a message: the row stays (its ids stay taken), its text goes.
+pub fn delete(conn: &mut DbConnection, id: MessageId, at: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(messages::table.find(id.0))
+        .set((messages::body.eq(""), messages::deleted_at.eq(at)))
+        .execute(conn)
+        .map(drop)
 }

@@ -166,3 +166,10 @@ pub fn open_direct(
         Ok((row.id, true))
     })
 }
+
+/// Deletes a room; its members and messages go with it. `false` if there was none.
+pub fn delete(conn: &mut DbConnection, id: RoomId) -> QueryResult<bool> {
+    diesel::delete(rooms::table.find(id.0))
+        .execute(conn)
+        .map(|n| n > 0)
+}

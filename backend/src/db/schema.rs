@@ -9,6 +9,8 @@ diesel::table! {
         body -> Text,
         client_id -> Nullable<Text>,
         created_at -> Timestamp,
+        edited_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 

@@ -300,6 +300,7 @@ fn store_one(conn: &mut DbConnection, m: &NewMessage) -> diesel::QueryResult<Sto
                 body: m.body.clone(),
                 created_at,
                 client_id: m.client_id.clone(),
+                edited_at: None,
             },
             fresh: true,
         });

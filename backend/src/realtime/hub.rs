@@ -2,7 +2,7 @@
 //! every live session, so that shutdown can close them and a new room can be announced to
 //! the users who may see it.
 
-use super::room::{Publish, Room};
+use super::room::{Broadcast, Publish, Room};
 use super::session::Signal;
 use crate::metrics::Metrics;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, Recipient};
@@ -85,6 +85,22 @@ impl Hub {
         let rooms = lock(&self.inner.rooms);
         if let Some(addr) = rooms.get(&message.room_id) {
             addr.do_send(Publish(message.clone()));
+        }
+    }
+
+    /// Hands a change (an edit, a deletion) to the room's subscribers, if any.
+    pub fn broadcast(&self, room: RoomId, frame: natter_shared::ws::ServerFrame) {
+        if let Some(addr) = lock(&self.inner.rooms).get(&room) {
+            addr.do_send(Broadcast(frame));
+        }
+    }
+
+    /// Tells every authenticated session that `room` was deleted.
+    pub fn room_deleted(&self, room: RoomId) {
+        for session in lock(&self.inner.sessions).values() {
+            if session.user.is_some() {
+                session.signals.do_send(Signal::RoomDeleted(room));
+            }
         }
     }
 

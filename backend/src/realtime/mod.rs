@@ -40,6 +40,8 @@ pub struct Event {
 pub enum EventKind {
     Message(MessageId),
     Presence,
+    /// A change to a message or room (edited, deleted): never held back as a duplicate.
+    Update,
     /// Typing by this user: not echoed to the typist's own sessions.
     Typing(UserId),
 }

@@ -158,6 +158,19 @@ impl Handler<Publish> for Room {
     }
 }
 
+/// A change to what the room shows (an edit, a deletion), for every subscriber.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub struct Broadcast(pub ServerFrame);
+
+impl Handler<Broadcast> for Room {
+    type Result = ();
+
+    fn handle(&mut self, Broadcast(frame): Broadcast, _: &mut Self::Context) {
+        self.broadcast(EventKind::Update, &frame);
+    }
+}
+
 /// Who is online here, by name.
 #[derive(ActixMessage)]
 #[rtype(result = "Vec<String>")]

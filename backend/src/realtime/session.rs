@@ -73,6 +73,8 @@ pub enum Signal {
     RoomAdded(natter_shared::Room),
     /// The user's tokens were revoked (password changed, account deactivated): close 1008.
     Revoked(&'static str),
+    /// An admin deleted a room: leave it and say so.
+    RoomDeleted(RoomId),
 }
 
 impl WsSession {
@@ -706,6 +708,15 @@ impl Handler<Signal> for WsSession {
             Signal::Shutdown => self.close(ctx, CloseCode::Away, "server shutting down"),
             Signal::RoomAdded(room) => self.send(ctx, &ServerFrame::Room { room }),
             Signal::Revoked(reason) => self.close(ctx, CloseCode::Policy, reason),
+            Signal::RoomDeleted(room_id) => {
+                self.may_post.remove(&room_id);
+                if let Some(old) = self.rooms.remove(&room_id) {
+                    ctx.cancel_future(old.stream);
+                    old.room
+                        .do_send(super::room::Unsubscribe { session: self.id });
+                }
+                self.send(ctx, &ServerFrame::RoomDeleted { room_id });
+            }
         }
     }
 }

@@ -220,3 +220,152 @@ async fn direct_rooms_carry_messages_between_their_members() -> TestResult {
     );
     Ok(())
 }
+
+#[actix_web::test]
+async fn authors_edit_and_delete_their_messages_and_subscribers_hear_of_it() -> TestResult {
+    use natter_shared::ws::ServerFrame;
+    let app = TestApp::spawn().await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    let mut watcher = app.ws(&bob).await;
+    watcher.join(room.id, None).await;
+    let first = app.send(&alice, room.id, "helo").await;
+    let second = app.send(&alice, room.id, "oops").await;
+    let path = |id: natter_shared::MessageId| format!("/api/rooms/{}/messages/{id}", room.id);
+
+    // Only the author edits; the edit is marked and reaches subscribers.
+    let by_bob = app
+        .request(
+            reqwest::Method::PATCH,
+            &path(first.id),
+            Some(&bob.token),
+            Some(&json!({ "body": "x" })),
+        )
+        .await;
+    assert_eq!(by_bob.error(), ErrorKind::Forbidden);
+    let empty = app
+        .request(
+            reqwest::Method::PATCH,
+            &path(first.id),
+            Some(&alice.token),
+            Some(&json!({ "body": "  " })),
+        )
+        .await;
+    assert_eq!(empty.error(), ErrorKind::InvalidMessageBody);
+    let edited = app
+        .request(
+            reqwest::Method::PATCH,
+            &path(first.id),
+            Some(&alice.token),
+            Some(&json!({ "body": "hello" })),
+        )
+        .await;
+    let edited: Message = edited.json()?;
+    assert_eq!(edited.body, "hello");
+    assert!(edited.edited_at.is_some());
+    match watcher
+        .until("edited", |f| matches!(f, ServerFrame::Edited { .. }))
+        .await
+    {
+        ServerFrame::Edited { message } => assert_eq!(message, edited),
+        other => panic!("expected an edit, got {other:?}"),
+    }
+
+    // Bob may not delete Alice's message; she may. Its text is gone from history.
+    let refused = app
+        .request(
+            reqwest::Method::DELETE,
+            &path(second.id),
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert_eq!(refused.error(), ErrorKind::Forbidden);
+    let gone = app
+        .request(
+            reqwest::Method::DELETE,
+            &path(second.id),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, reqwest::StatusCode::NO_CONTENT);
+    match watcher
+        .until("deleted", |f| matches!(f, ServerFrame::Deleted { .. }))
+        .await
+    {
+        ServerFrame::Deleted {
+            room_id,
+            message_id,
+        } => {
+            assert_eq!((room_id, message_id), (room.id, second.id))
+        }
+        other => panic!("expected a deletion, got {other:?}"),
+    }
+    let history = app.all_history(&alice, room.id).await;
+    assert_eq!(history, [edited]);
+    let again = app
+        .request(
+            reqwest::Method::DELETE,
+            &path(second.id),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(again.error(), ErrorKind::NotFound);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn admins_delete_any_message_and_whole_rooms() -> TestResult {
+    use natter_shared::ws::ServerFrame;
+    let app = TestApp::spawn().await;
+    let root = app.admin("root").await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    let message = app.send(&alice, room.id, "spam").await;
+    let path = format!("/api/rooms/{}/messages/{}", room.id, message.id);
+    let res = app
+        .request(reqwest::Method::DELETE, &path, Some(&root.token), None)
+        .await;
+    assert_eq!(res.status, reqwest::StatusCode::NO_CONTENT);
+    assert!(app.all_history(&alice, room.id).await.is_empty());
+
+    let mut socket = app.ws(&bob).await;
+    socket.join(room.id, None).await;
+    let room_path = format!("/api/rooms/{}", room.id);
+    let res = app
+        .request(
+            reqwest::Method::DELETE,
+            &room_path,
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(res.error(), ErrorKind::Forbidden);
+    let res = app
+        .request(reqwest::Method::DELETE, &room_path, Some(&root.token), None)
+        .await;
+    assert_eq!(res.status, reqwest::StatusCode::NO_CONTENT);
+    match socket
+        .until("room deleted", |f| {
+            matches!(f, ServerFrame::RoomDeleted { .. })
+        })
+        .await
+    {
+        ServerFrame::RoomDeleted { room_id } => assert_eq!(room_id, room.id),
+        other => panic!("expected a room deletion, got {other:?}"),
+    }
+    assert_eq!(
+        app.get(&room_path, &bob.token).await.error(),
+        ErrorKind::NotFound
+    );
+    // Sending there now is refused, and the socket stays open.
+    socket.say(room.id, "hello?", "late-1").await;
+    assert!(matches!(
+        socket.error().await,
+        ServerFrame::Error {
+            code: ErrorKind::NotFound,
+            ..
+        }
+    ));
+    Ok(())
+}
