@@ -120,6 +120,15 @@ impl Server {
         out
     }
 
+    /// Makes an admin the way `natter create-admin` does.
+    pub fn make_admin(&self, username: &str, password: &str) -> Result<()> {
+        let name = natter_shared::Username::parse(username).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let password =
+            natter_shared::Password::parse(password).map_err(|e| anyhow::anyhow!("{e}"))?;
+        natter::cli::make_admin(&self.settings, &name, &password)?;
+        Ok(())
+    }
+
     /// Signs up over REST, for tests that need a user without clicking through the form.
     pub async fn sign_up(&self, username: &str, password: &str) -> Result<String> {
         let res = reqwest::Client::new()

@@ -410,3 +410,66 @@ async fn a_refused_message_can_be_retried_and_is_stored_once() -> Result<()> {
     assert_eq!(server.bodies(&token, room).await?, ["first", "second"]);
     alice.close().await
 }
+
+#[actix_web::test]
+async fn edits_and_deletions_reach_the_room_and_admins_deactivate_accounts() -> Result<()> {
+    let server = Server::start().await?;
+    let token = server.sign_up("alice", PASSWORD).await?;
+    server.sign_up("bob", PASSWORD).await?;
+    server.make_admin("root", PASSWORD)?;
+    server.create_room(&token, "edits").await?;
+    let driver = Driver::start().await?;
+    let (alice, bob, root) = (
+        browser(&driver).await?,
+        browser(&driver).await?,
+        browser(&driver).await?,
+    );
+    alice
+        .enter(&server.url("/rooms/edits"), "alice", PASSWORD, false)
+        .await?;
+    bob.enter(&server.url("/rooms/edits"), "bob", PASSWORD, false)
+        .await?;
+
+    alice.say("teh first").await?;
+    alice.say("a mistake").await?;
+    bob.wait_message("a mistake").await?;
+
+    // Alice fixes her typo; Bob sees the new text, marked edited.
+    alice.click(".message.own .edit").await?;
+    alice.type_into("#edit-input", "the first").await?;
+    alice.click(".edit-form button.primary").await?;
+    bob.wait_message("the first").await?;
+    bob.wait_text(".message .meta", "(edited)").await?;
+
+    // She deletes the other one (confirming the browser's dialog); it leaves Bob's list.
+    let buttons = alice
+        .client
+        .find_all(fantoccini::Locator::Css(".message.own .delete"))
+        .await?;
+    ensure!(buttons.len() == 2, "a delete button on each own message");
+    buttons[1].click().await?;
+    alice.client.accept_alert().await?;
+    let deadline = Instant::now() + PATIENCE;
+    while bob.bodies().await?.contains(&"a mistake".to_owned()) {
+        ensure!(Instant::now() < deadline, "the deleted message stayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ensure!(bob.bodies().await? == ["the first"]);
+
+    // An admin deactivates Bob: his page goes back to sign-in at once, saying why.
+    root.enter(&server.url("/"), "root", PASSWORD, false)
+        .await?;
+    root.click("#admin-link").await?;
+    root.type_into("#admin-search", "bob").await?;
+    root.wait_text(".accounts tr[data-user='bob']", "active")
+        .await?;
+    root.click(".accounts tr[data-user='bob'] button").await?;
+    root.wait_text(".accounts tr[data-user='bob']", "deactivated")
+        .await?;
+    bob.wait_for("#username").await?;
+    bob.wait_text(".notice", "session has ended").await?;
+    for page in [alice, bob, root] {
+        page.close().await?;
+    }
+    Ok(())
+}

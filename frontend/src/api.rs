@@ -2,8 +2,8 @@
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use natter_shared::{
-    AuthResponse, CreateRoom, Credentials, ErrorBody, ErrorKind, Me, Message, MessageId,
-    OpenDirect, Room, RoomId, UsersPage,
+    AdminUser, AdminUsersPage, AuthResponse, CreateRoom, Credentials, EditMessage, ErrorBody,
+    ErrorKind, Me, Message, MessageId, OpenDirect, Room, RoomId, UserId, UsersPage,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -46,16 +46,29 @@ async fn answer<T: DeserializeOwned>(res: Result<Response, gloo_net::Error>) -> 
     if res.ok() {
         return res.json::<T>().await.map_err(ApiError::network);
     }
+    Err(refusal(res).await)
+}
+
+/// For answers without a body (204).
+async fn done(res: Result<Response, gloo_net::Error>) -> ApiResult<()> {
+    let res = res.map_err(ApiError::network)?;
+    if res.ok() {
+        return Ok(());
+    }
+    Err(refusal(res).await)
+}
+
+async fn refusal(res: Response) -> ApiError {
     let status = res.status();
     match res.json::<ErrorBody>().await {
-        Ok(body) => Err(ApiError {
+        Ok(body) => ApiError {
             kind: Some(body.error),
             message: body.message,
-        }),
-        Err(_) => Err(ApiError {
+        },
+        Err(_) => ApiError {
             kind: Some(ErrorKind::Internal),
             message: format!("the server answered {status}; try again in a moment"),
-        }),
+        },
     }
 }
 
@@ -131,6 +144,68 @@ pub async fn history(
         path.push_str(&format!("&before={before}"));
     }
     get(&path, token).await
+}
+
+/// Its author changes a message's text.
+pub async fn edit_message(
+    token: &str,
+    room: RoomId,
+    id: MessageId,
+    body: &str,
+) -> ApiResult<Message> {
+    let body = EditMessage {
+        body: body.to_owned(),
+    };
+    let request = authed(
+        Request::patch(&format!("/api/rooms/{room}/messages/{id}")),
+        token,
+    )
+    .json(&body)
+    .map_err(ApiError::network)?;
+    answer(request.send().await).await
+}
+
+/// Its author, or an admin, deletes a message.
+pub async fn delete_message(token: &str, room: RoomId, id: MessageId) -> ApiResult<()> {
+    done(
+        authed(
+            Request::delete(&format!("/api/rooms/{room}/messages/{id}")),
+            token,
+        )
+        .send()
+        .await,
+    )
+    .await
+}
+
+/// Admins: one page of every user, deactivated ones too.
+pub async fn admin_users(token: &str, q: &str, after: Option<&str>) -> ApiResult<AdminUsersPage> {
+    let mut path = format!("/api/admin/users?limit=20&q={}", encode(q));
+    if let Some(after) = after {
+        path.push_str(&format!("&after={}", encode(after)));
+    }
+    get(&path, token).await
+}
+
+/// Admins: deactivate (`active = false`) or reactivate a user.
+pub async fn set_active(token: &str, user: UserId, active: bool) -> ApiResult<AdminUser> {
+    let action = if active { "reactivate" } else { "deactivate" };
+    post(
+        &format!("/api/admin/users/{user}/{action}"),
+        Some(token),
+        &serde_json::json!({}),
+    )
+    .await
+}
+
+/// Admins: delete a room and its messages.
+pub async fn delete_room(token: &str, room: RoomId) -> ApiResult<()> {
+    done(
+        authed(Request::delete(&format!("/api/rooms/{room}")), token)
+            .send()
+            .await,
+    )
+    .await
 }
 
 fn encode(s: &str) -> String {

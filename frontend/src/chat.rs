@@ -35,6 +35,7 @@ pub struct RoomView {
 pub struct Chat {
     session: Session,
     pub me: RwSignal<String>,
+    pub is_admin: RwSignal<bool>,
     pub rooms: RwSignal<Vec<Room>>,
     /// Whether the room list has been read once (a deep link to a missing room waits for it).
     pub rooms_loaded: RwSignal<bool>,
@@ -60,13 +61,13 @@ pub fn new_client_id() -> String {
 impl Chat {
     /// Starts the state of a signed-in user and connects.
     pub fn start(session: Session) -> Self {
-        let me = session
-            .get_untracked()
-            .map(|s| s.user.username)
-            .unwrap_or_default();
+        let user = session.get_untracked().map(|s| s.user);
+        let is_admin = user.as_ref().is_some_and(|u| u.is_admin);
+        let me = user.map(|u| u.username).unwrap_or_default();
         let chat = Self {
             session,
             me: RwSignal::new(me),
+            is_admin: RwSignal::new(is_admin),
             rooms: RwSignal::new(Vec::new()),
             rooms_loaded: RwSignal::new(false),
             views: RwSignal::new(HashMap::new()),
@@ -138,6 +139,7 @@ impl Chat {
     fn on_frame(&self, frame: ServerFrame) {
         match frame {
             ServerFrame::Ready { user } => {
+                self.is_admin.set(user.is_admin);
                 self.me.set(user.username);
                 self.on_ready();
             }
@@ -197,6 +199,26 @@ impl Chat {
                 v.timeline.add_note(&body);
             }),
             ServerFrame::Room { room } => self.add_room(room),
+            ServerFrame::RoomDeleted { room_id } => {
+                self.rooms.update(|rooms| rooms.retain(|r| r.id != room_id));
+                self.views.update(|views| {
+                    views.remove(&room_id);
+                });
+                if self.active.get_untracked() == Some(room_id) {
+                    self.banner
+                        .set(Some("An admin deleted this room.".to_owned()));
+                }
+            }
+            ServerFrame::Edited { message } => {
+                let room = message.room_id;
+                self.view_mut(room, |v| {
+                    v.timeline.update(message);
+                });
+            }
+            ServerFrame::Deleted {
+                room_id,
+                message_id,
+            } => self.view_mut(room_id, |v| v.timeline.remove(message_id)),
             ServerFrame::Error {
                 code,
                 message,
@@ -390,6 +412,43 @@ impl Chat {
                 client_id: Some(client_id),
             });
         }
+    }
+
+    /// Sends an edit; the list shows it at once (subscribers get an `edited` frame).
+    pub fn edit(&self, room: RoomId, id: natter_shared::MessageId, body: String) {
+        let chat = *self;
+        let token = self.token();
+        spawn_local(async move {
+            match api::edit_message(&token, room, id, &body).await {
+                Ok(message) => chat.view_mut(room, |v| {
+                    v.timeline.update(message);
+                }),
+                Err(e) => chat.failed(&e),
+            }
+        });
+    }
+
+    /// Admins: deletes a room; every socket hears of it (`room_deleted`).
+    pub fn delete_room(&self, room: RoomId) {
+        let chat = *self;
+        let token = self.token();
+        spawn_local(async move {
+            if let Err(e) = api::delete_room(&token, room).await {
+                chat.failed(&e);
+            }
+        });
+    }
+
+    /// Deletes a message (own, or any for an admin).
+    pub fn delete(&self, room: RoomId, id: natter_shared::MessageId) {
+        let chat = *self;
+        let token = self.token();
+        spawn_local(async move {
+            match api::delete_message(&token, room, id).await {
+                Ok(()) => chat.view_mut(room, |v| v.timeline.remove(id)),
+                Err(e) => chat.failed(&e),
+            }
+        });
     }
 
     /// Tells the room that this user is typing, at most every two seconds.

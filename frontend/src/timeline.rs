@@ -30,6 +30,8 @@ pub struct Entry {
     pub body: String,
     /// `None` until the server has stored it.
     pub created_at: Option<DateTime<Utc>>,
+    /// When its author last changed it.
+    pub edited_at: Option<DateTime<Utc>>,
     pub status: Status,
     /// Sort position: stored entries by id; notes just after the last message seen when
     /// they came; pending ones last, in the order sent.
@@ -50,12 +52,21 @@ impl Entry {
     /// What the list keys its rows by: the identity plus everything that changes how a row
     /// looks (its status, and the id and time the server's copy brings), so that a row is
     /// drawn again when, and only when, one of those changes.
-    pub fn row_key(&self) -> (String, Status, Option<MessageId>, bool) {
+    pub fn row_key(
+        &self,
+    ) -> (
+        String,
+        Status,
+        Option<MessageId>,
+        bool,
+        Option<DateTime<Utc>>,
+    ) {
         (
             self.key(),
             self.status.clone(),
             self.id,
             self.created_at.is_some(),
+            self.edited_at,
         )
     }
 
@@ -72,6 +83,7 @@ impl Entry {
             kind: message.kind,
             body: message.body,
             created_at: Some(message.created_at),
+            edited_at: message.edited_at,
             status: Status::Stored,
         }
     }
@@ -155,6 +167,7 @@ impl Timeline {
             kind: MessageKind::User,
             body: body.to_owned(),
             created_at: None,
+            edited_at: None,
             status: Status::Pending,
             order: (i64::MAX, self.seq),
         });
@@ -180,10 +193,28 @@ impl Timeline {
                 kind: MessageKind::System,
                 body: body.to_owned(),
                 created_at: None,
+                edited_at: None,
                 status: Status::Note,
                 order,
             },
         );
+    }
+
+    /// Shows an edited message's new text; `false` if it is not in the list.
+    pub fn update(&mut self, message: Message) -> bool {
+        match self.entries.iter_mut().find(|e| e.id == Some(message.id)) {
+            Some(entry) => {
+                entry.body = message.body;
+                entry.edited_at = message.edited_at;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes a deleted message out of the list.
+    pub fn remove(&mut self, id: MessageId) {
+        self.entries.retain(|e| e.id != Some(id));
     }
 
     fn pending_mut(&mut self, client_id: &str) -> Option<&mut Entry> {
@@ -348,6 +379,26 @@ mod tests {
         t.insert(message(3, "bob", Some("c-1")));
         assert_eq!(ids(&t), [Some(3), None]);
         assert!(t.has_pending("c-1"));
+    }
+
+    #[wasm_bindgen_test]
+    fn edits_change_the_text_and_the_row_key_and_deletions_remove() {
+        let mut t = Timeline::default();
+        t.insert(message(1, "bob", None));
+        t.insert(message(2, "bob", None));
+        let before = t.entries()[0].row_key();
+        let mut edited = message(1, "bob", None);
+        edited.body = "fixed".into();
+        edited.edited_at = Some(edited.created_at);
+        assert!(t.update(edited));
+        assert_eq!(t.entries()[0].body, "fixed");
+        assert_ne!(t.entries()[0].row_key(), before, "the row is drawn again");
+        assert!(
+            !t.update(message(9, "bob", None)),
+            "not here: nothing to do"
+        );
+        t.remove(MessageId(2));
+        assert_eq!(ids(&t), [Some(1)]);
     }
 
     #[wasm_bindgen_test]

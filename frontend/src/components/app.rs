@@ -3,6 +3,7 @@
 
 use crate::api;
 use crate::chat::{Chat, use_chat};
+use crate::components::admin::AdminPage;
 use crate::components::auth_page::AuthPage;
 use crate::components::pane::Pane;
 use crate::components::sidebar::Sidebar;
@@ -45,6 +46,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/") view=Welcome />
                     <Route path=path!("/rooms/:name") view=RoomByName />
                     <Route path=path!("/dm/:username") view=DirectByName />
+                    <Route path=path!("/admin") view=AdminPage />
                 </Routes>
             </main>
         </div>

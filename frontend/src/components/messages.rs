@@ -128,6 +128,14 @@ fn MessageItem(room_id: RoomId, entry: Entry) -> impl IntoView {
     } else {
         entry.body.clone()
     };
+    let stored_id = entry.id.filter(|_| entry.status == Status::Stored);
+    let may_edit = mine && entry.kind == MessageKind::User && stored_id.is_some();
+    let may_delete = move || stored_id.is_some() && (mine || chat.is_admin.get());
+    let editing = RwSignal::new(false);
+    let draft = RwSignal::new(entry.body.clone());
+    let edited = entry.edited_at.map(|at| {
+        view! { <span class="state" title=time::full(at)>"(edited)"</span> }
+    });
     let time = entry.created_at.map(|at| {
         view! { <time datetime=at.to_rfc3339() title=time::full(at)>{time::clock(at)}</time> }
     });
@@ -149,14 +157,60 @@ fn MessageItem(room_id: RoomId, entry: Entry) -> impl IntoView {
         }
         Status::Stored => None,
     };
+    let save = move || {
+        let text = draft.get_untracked();
+        if let Some(id) = stored_id
+            && !text.trim().is_empty()
+        {
+            chat.edit(room_id, id, text);
+        }
+        editing.set(false);
+    };
+    let delete = move |_| {
+        let sure = web_sys::window()
+            .and_then(|w| {
+                w.confirm_with_message("Delete this message for everyone?")
+                    .ok()
+            })
+            .unwrap_or(false);
+        if let (true, Some(id)) = (sure, stored_id) {
+            chat.delete(room_id, id);
+        }
+    };
     view! {
         <li class=class.join(" ") data-id=entry.id.map(|id| id.to_string())>
             <div class="meta">
                 <span class="author">{entry.author.clone()}</span>
                 {time}
+                {edited}
                 {status}
+                <span class="actions">
+                    <Show when=move || may_edit && !editing.get()>
+                        <button type="button" class="ghost edit" on:click=move |_| editing.set(true)>
+                            "Edit"
+                        </button>
+                    </Show>
+                    <Show when=may_delete>
+                        <button type="button" class="ghost delete" on:click=delete>"Delete"</button>
+                    </Show>
+                </span>
             </div>
-            <p class="body">{body}</p>
+            <Show
+                when=move || editing.get()
+                fallback=move || view! { <p class="body">{body.clone()}</p> }
+            >
+                <form class="edit-form" on:submit=move |ev| { ev.prevent_default(); save(); }>
+                    <label class="visually-hidden" for="edit-input">"New text"</label>
+                    <textarea id="edit-input" prop:value=move || draft.get()
+                        on:input=move |ev| draft.set(event_target_value(&ev))
+                        on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                            if ev.key() == "Enter" && !ev.shift_key() { ev.prevent_default(); save(); }
+                            if ev.key() == "Escape" { editing.set(false); }
+                        }></textarea>
+                    <button type="submit" class="primary">"Save"</button>
+                    <button type="button" class="ghost" on:click=move |_| editing.set(false)>"Cancel"</button>
+                </form>
+            </Show>
         </li>
     }
 }

@@ -48,6 +48,18 @@ pub fn Pane(room_id: RoomId) -> impl IntoView {
             <header class="room-head">
                 <A href="/" attr:class="back" attr:aria-label="Back to the rooms">"‹"</A>
                 <h1 id="room-title">{title}</h1>
+                <Show when=move || {
+                    chat.is_admin.get() && room().is_some_and(|r| r.kind == RoomKind::Public)
+                }>
+                    <button type="button" class="ghost" id="delete-room" on:click=move |_| {
+                        let sure = web_sys::window()
+                            .and_then(|w| w.confirm_with_message("Delete this room and all its messages?").ok())
+                            .unwrap_or(false);
+                        if sure {
+                            chat.delete_room(room_id);
+                        }
+                    }>"Delete room"</button>
+                </Show>
                 <p class="online" id="online" aria-label="Online now">
                     <span class="dot" aria-hidden="true"></span>
                     {move || {

@@ -57,6 +57,9 @@ pub fn Sidebar() -> impl IntoView {
             </section>
             <footer class="sidebar-foot">
                 <span class="me">"Signed in as " <strong>{move || chat.me.get()}</strong></span>
+                <Show when=move || chat.is_admin.get()>
+                    <A href="/admin" attr:class="room-link" attr:id="admin-link">"Accounts (admin)"</A>
+                </Show>
                 <button type="button" class="ghost" id="sign-out"
                     on:click=move |_| session.sign_out(None)>"Sign out"</button>
             </footer>

@@ -1,0 +1,106 @@
+//! `/admin`: admins find accounts and deactivate or reactivate them.
+
+use crate::api;
+use crate::chat::use_chat;
+use crate::session::use_session;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use natter_shared::AdminUser;
+
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let chat = use_chat();
+    let session = use_session();
+    chat.active.set(None);
+    let query = RwSignal::new(String::new());
+    let users = RwSignal::new(Vec::<AdminUser>::new());
+    let next = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<String>);
+    let asked = StoredValue::new(0u64);
+
+    let fetch = move |more: bool| {
+        let q = query.get_untracked();
+        let after = if more { next.get_untracked() } else { None };
+        asked.update_value(|n| *n += 1);
+        let ticket = asked.get_value();
+        let token = session.token().unwrap_or_default();
+        spawn_local(async move {
+            let page = api::admin_users(&token, &q, after.as_deref()).await;
+            if asked.get_value() != ticket {
+                return;
+            }
+            match page {
+                Ok(page) => {
+                    if more {
+                        users.update(|u| u.extend(page.users));
+                    } else {
+                        users.set(page.users);
+                    }
+                    next.set(page.next);
+                    error.set(None);
+                }
+                Err(e) if e.is_signed_out() => chat.failed(&e),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    fetch(false);
+    let toggle = move |user: AdminUser| {
+        let token = session.token().unwrap_or_default();
+        spawn_local(async move {
+            match api::set_active(&token, user.id, !user.is_active).await {
+                Ok(changed) => users.update(|list| {
+                    if let Some(row) = list.iter_mut().find(|u| u.id == changed.id) {
+                        *row = changed;
+                    }
+                }),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    view! {
+        <section class="admin" aria-labelledby="admin-title">
+            <header class="room-head">
+                <h1 id="admin-title">"Accounts"</h1>
+            </header>
+            <div class="admin-body">
+                <label for="admin-search">"Find a user"</label>
+                <input id="admin-search" type="search" autocomplete="off"
+                    prop:value=move || query.get()
+                    on:input=move |ev| {
+                        query.set(event_target_value(&ev));
+                        fetch(false);
+                    } />
+                {move || error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+                <table class="accounts">
+                    <thead><tr><th>"User"</th><th>"Role"</th><th>"State"</th><th></th></tr></thead>
+                    <tbody>
+                        <For each=move || users.get() key=|u| (u.id, u.is_active) let:user>
+                            {
+                                let name = user.username.clone();
+                                let label = if user.is_active { "Deactivate" } else { "Reactivate" };
+                                let state = if user.is_active { "active" } else { "deactivated" };
+                                let role = if user.is_admin { "admin" } else { "user" };
+                                let row = user.clone();
+                                view! {
+                                    <tr data-user=name.clone()>
+                                        <td>{name.clone()}</td>
+                                        <td>{role}</td>
+                                        <td class=state>{state}</td>
+                                        <td>
+                                            <button type="button" class="ghost"
+                                                on:click=move |_| toggle(row.clone())>{label}</button>
+                                        </td>
+                                    </tr>
+                                }
+                            }
+                        </For>
+                    </tbody>
+                </table>
+                <Show when=move || next.with(Option::is_some)>
+                    <button type="button" class="ghost" on:click=move |_| fetch(true)>"More"</button>
+                </Show>
+            </div>
+        </section>
+    }
+}
