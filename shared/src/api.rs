@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// `POST /api/auth/signup` and `POST /api/auth/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Credentials {
     pub username: String,
     pub password: String,
@@ -14,6 +15,7 @@ pub struct Credentials {
 
 /// A signed-in user as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: UserId,
     pub username: String,
@@ -22,6 +24,7 @@ pub struct User {
 
 /// The signed-in user as they see themselves: `GET /api/me`, `PATCH /api/me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     pub id: UserId,
     pub username: String,
@@ -32,6 +35,7 @@ pub struct Me {
 
 /// `PATCH /api/me`: the fields to change. `"phone": null` removes the number.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateMe {
     #[serde(
         default,
@@ -61,6 +65,7 @@ mod double_option {
 
 /// The answer to signup and login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthResponse {
     pub token: String,
     pub user: User,
@@ -68,6 +73,7 @@ pub struct AuthResponse {
 
 /// `GET /api/users?q=&limit=&after=`: one page of users ordered by username.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsersPage {
     pub users: Vec<User>,
     /// Pass as `after` for the next page; `None` on the last page.
@@ -75,6 +81,7 @@ pub struct UsersPage {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RoomKind {
     /// Visible to every signed-in user.
@@ -85,6 +92,7 @@ pub enum RoomKind {
 
 /// A room as the caller sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Room {
     pub id: RoomId,
     /// A public room's name; for a direct room, the other member's username.
@@ -97,17 +105,20 @@ pub struct Room {
 
 /// `POST /api/rooms`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateRoom {
     pub name: String,
 }
 
 /// `POST /api/dms`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpenDirect {
     pub username: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     /// Written by a person.
@@ -120,6 +131,7 @@ pub enum MessageKind {
 
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub id: MessageId,
     pub room_id: RoomId,
@@ -136,12 +148,14 @@ pub struct Message {
 
 /// `PATCH /api/rooms/{room}/messages/{id}`: the author's new text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EditMessage {
     pub body: String,
 }
 
 /// `POST /api/rooms/{id}/messages`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PostMessage {
     pub body: String,
     #[serde(default)]
@@ -151,6 +165,7 @@ pub struct PostMessage {
 /// The answer to a command posted over REST that stores nothing (`/help`, `/who`, a refused
 /// command): the private reply a socket would get as a `notice` frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notice {
     pub room_id: RoomId,
     pub notice: String,
@@ -158,6 +173,7 @@ pub struct Notice {
 
 /// `GET /healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     pub status: String,
     pub database: String,
@@ -166,6 +182,7 @@ pub struct Health {
 /// `POST /api/me/password`. Answers with a new token; every other token of the user stops
 /// working and their open sockets are closed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangePassword {
     pub current_password: String,
     pub new_password: String,
@@ -173,6 +190,7 @@ pub struct ChangePassword {
 
 /// A user as admins see them: `GET /api/admin/users`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdminUser {
     pub id: UserId,
     pub username: String,
@@ -182,6 +200,7 @@ pub struct AdminUser {
 
 /// One page of users for admins, deactivated ones included.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdminUsersPage {
     pub users: Vec<AdminUser>,
     /// Pass as `after` for the next page; `None` on the last page.

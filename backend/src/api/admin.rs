@@ -20,6 +20,22 @@ fn require_admin(user: &AuthUser) -> ApiResult<()> {
 }
 
 /// Every user, deactivated ones included, a page at a time.
+#[utoipa::path(
+    get,
+    operation_id = "admin_users",
+    path = "/api/admin/users",
+    tag = "admin",
+    params(("q" = Option<String>, Query, description = "part of the username, any case"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 50)"), ("after" = Option<String>, Query, description = "the `next` of the page before")),
+    responses(
+        (status = 200, description = "a page", body = natter_shared::AdminUsersPage),
+        (status = 400, description = "a malformed query", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 403, description = "not an admin", body = natter_shared::ErrorBody),
+        (status = 422, description = "invalid_limit or invalid_cursor", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn users(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -33,6 +49,23 @@ pub async fn users(
     }))
 }
 
+/// Deactivates a user: no login, tokens revoked, sockets closed (admins only).
+#[utoipa::path(
+    post,
+    operation_id = "admin_deactivate",
+    path = "/api/admin/users/{id}/deactivate",
+    tag = "admin",
+    params(("id" = i64, Path, description = "the user id")),
+    responses(
+        (status = 200, description = "deactivated", body = natter_shared::AdminUser),
+        (status = 400, description = "a malformed id", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 403, description = "not an admin, or oneself", body = natter_shared::ErrorBody),
+        (status = 404, description = "no such user", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn deactivate(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -41,6 +74,23 @@ pub async fn deactivate(
     set_active(state, user, UserId(path.into_inner()), false).await
 }
 
+/// Lets a deactivated user log in again (admins only).
+#[utoipa::path(
+    post,
+    operation_id = "admin_reactivate",
+    path = "/api/admin/users/{id}/reactivate",
+    tag = "admin",
+    params(("id" = i64, Path, description = "the user id")),
+    responses(
+        (status = 200, description = "reactivated", body = natter_shared::AdminUser),
+        (status = 400, description = "a malformed id", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 403, description = "not an admin", body = natter_shared::ErrorBody),
+        (status = 404, description = "no such user", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn reactivate(
     state: web::Data<AppState>,
     user: AuthUser,

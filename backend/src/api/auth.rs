@@ -10,9 +10,26 @@ use natter_shared::{
     Username,
 };
 
+/// Creates an account and signs in.
+#[utoipa::path(
+    post,
+    operation_id = "auth_signup",
+    path = "/api/auth/signup",
+    tag = "accounts",
+    request_body = natter_shared::Credentials,
+    responses(
+        (status = 201, description = "signed up", body = natter_shared::AuthResponse),
+        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
+        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
+        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
+        (status = 409, description = "the username is taken", body = natter_shared::ErrorBody),
+        (status = 422, description = "a broken rule: invalid_username, reserved_username, invalid_password", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    )
+)]
 pub async fn signup(
     state: web::Data<AppState>,
-    body: web::Json<Credentials>,
+    body: super::body::Body<Credentials>,
 ) -> ApiResult<HttpResponse> {
     let Credentials { username, password } = body.into_inner();
     let username = Username::parse_for_signup(username)?;
@@ -35,10 +52,26 @@ pub async fn signup(
 
 /// Checks the password. Failed attempts are counted per username and per client address;
 /// past either limit, logins answer 429 with `Retry-After` before any password is checked.
+#[utoipa::path(
+    post,
+    operation_id = "auth_login",
+    path = "/api/auth/login",
+    tag = "accounts",
+    request_body = natter_shared::Credentials,
+    responses(
+        (status = 200, description = "signed in", body = natter_shared::AuthResponse),
+        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
+        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
+        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
+        (status = 401, description = "wrong username or password", body = natter_shared::ErrorBody),
+        (status = 429, description = "too many failed logins for this name or address; see Retry-After", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    )
+)]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<Credentials>,
+    body: super::body::Body<Credentials>,
 ) -> ApiResult<web::Json<AuthResponse>> {
     let Credentials { username, password } = body.into_inner();
     let name_key = username.trim().to_lowercase();
@@ -89,10 +122,27 @@ pub async fn login(
 
 /// Changes the caller's password after checking the current one. Every token issued before
 /// stops working and the caller's open sockets close; the answer carries a new token.
+#[utoipa::path(
+    post,
+    operation_id = "auth_change_password",
+    path = "/api/me/password",
+    tag = "accounts",
+    request_body = natter_shared::ChangePassword,
+    responses(
+        (status = 200, description = "changed; a new token", body = natter_shared::AuthResponse),
+        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
+        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
+        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 422, description = "the new password breaks the rules", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn change_password(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: web::Json<ChangePassword>,
+    body: super::body::Body<ChangePassword>,
 ) -> ApiResult<web::Json<AuthResponse>> {
     let ChangePassword {
         current_password,
@@ -137,6 +187,18 @@ pub async fn change_password(
 }
 
 /// The caller, with what only they see (their phone number).
+#[utoipa::path(
+    get,
+    operation_id = "auth_me",
+    path = "/api/me",
+    tag = "accounts",
+    responses(
+        (status = 200, description = "the caller", body = natter_shared::Me),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<Me>> {
     let row = state
         .db
@@ -148,10 +210,27 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Js
 }
 
 /// Changes the caller's own settings: for now the phone number that `/sms` uses.
+#[utoipa::path(
+    patch,
+    operation_id = "auth_update_me",
+    path = "/api/me",
+    tag = "accounts",
+    request_body = natter_shared::UpdateMe,
+    responses(
+        (status = 200, description = "updated", body = natter_shared::Me),
+        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
+        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
+        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 422, description = "an invalid phone number", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn update_me(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: web::Json<UpdateMe>,
+    body: super::body::Body<UpdateMe>,
 ) -> ApiResult<web::Json<Me>> {
     let UpdateMe { phone } = body.into_inner();
     let row = match phone {

@@ -27,6 +27,22 @@ pub struct HistoryQuery {
 /// The newest `limit` messages (25 by default) with ids below `before`, oldest first. The
 /// hottest read: the token's user, the room's visibility and the page come from one trip to
 /// the database.
+#[utoipa::path(
+    get,
+    operation_id = "messages_list",
+    path = "/api/rooms/{id}/messages",
+    tag = "messages",
+    params(("id" = i64, Path, description = "the room id"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 25)"), ("before" = Option<i64>, Query, description = "only ids below this")),
+    responses(
+        (status = 200, description = "a page", body = Vec<natter_shared::Message>),
+        (status = 400, description = "a malformed id or query", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 404, description = "no such room, or not the caller's", body = natter_shared::ErrorBody),
+        (status = 422, description = "invalid_limit", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     bearer: Bearer,
@@ -50,11 +66,32 @@ pub async fn list(
 }
 
 /// Stores a message; with a `client_id` seen before from this user, answers with that message.
+#[utoipa::path(
+    post,
+    operation_id = "messages_post",
+    path = "/api/rooms/{id}/messages",
+    tag = "messages",
+    params(("id" = i64, Path, description = "the room id")),
+    request_body = natter_shared::PostMessage,
+    responses(
+        (status = 201, description = "stored", body = natter_shared::Message),
+        (status = 200, description = "a command answered privately", body = natter_shared::Notice),
+        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
+        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
+        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 404, description = "no such room, or not the caller's", body = natter_shared::ErrorBody),
+        (status = 422, description = "invalid_message_body or invalid_client_id", body = natter_shared::ErrorBody),
+        (status = 429, description = "the rate limit; see Retry-After", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn post(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
-    body: web::Json<PostMessage>,
+    body: super::body::Body<PostMessage>,
 ) -> ApiResult<HttpResponse> {
     let room = RoomId(path.into_inner());
     let PostMessage { body, client_id } = body.into_inner();
@@ -110,11 +147,31 @@ async fn live_message(
 
 /// `PATCH /api/rooms/{room}/messages/{id}`: its author changes the text; subscribers get an
 /// `edited` frame.
+#[utoipa::path(
+    patch,
+    operation_id = "messages_edit",
+    path = "/api/rooms/{room}/messages/{id}",
+    tag = "messages",
+    params(("room" = i64, Path, description = "the room id"), ("id" = i64, Path, description = "the message id")),
+    request_body = natter_shared::EditMessage,
+    responses(
+        (status = 200, description = "edited", body = natter_shared::Message),
+        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
+        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
+        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 403, description = "not the author", body = natter_shared::ErrorBody),
+        (status = 404, description = "no such message or room", body = natter_shared::ErrorBody),
+        (status = 422, description = "invalid_message_body", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn edit(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<(i64, i64)>,
-    body: web::Json<EditMessage>,
+    body: super::body::Body<EditMessage>,
 ) -> ApiResult<web::Json<Message>> {
     let (room, id) = path.into_inner();
     let (room, id) = (RoomId(room), MessageId(id));
@@ -148,6 +205,22 @@ pub async fn edit(
 
 /// `DELETE /api/rooms/{room}/messages/{id}`: its author or an admin removes it; its text is
 /// gone from history and subscribers get a `deleted` frame.
+#[utoipa::path(
+    delete,
+    operation_id = "messages_delete",
+    path = "/api/rooms/{room}/messages/{id}",
+    tag = "messages",
+    params(("room" = i64, Path, description = "the room id"), ("id" = i64, Path, description = "the message id")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 400, description = "a malformed id", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 403, description = "neither author nor admin", body = natter_shared::ErrorBody),
+        (status = 404, description = "no such message or room", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,

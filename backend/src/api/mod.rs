@@ -2,6 +2,8 @@
 
 mod admin;
 mod auth;
+mod body;
+pub mod docs;
 mod messages;
 mod rooms;
 mod users;
@@ -23,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .app_data(json_config())
             .app_data(query_config())
             .app_data(path_config())
+            .configure(docs::routes)
             .service(web::resource("/auth/signup").post(auth::signup))
             .service(web::resource("/auth/login").post(auth::login))
             .service(web::resource("/me").get(auth::me).patch(auth::update_me))
@@ -143,7 +146,13 @@ pub fn json_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
             .unwrap_or("request failed")
             .to_lowercase();
         let (req, _) = res.into_parts();
-        let body: HttpResponse<BoxBody> = HttpResponse::build(status).json(ErrorBody {
+        let mut builder = HttpResponse::build(status);
+        if kind == ErrorKind::MethodNotAllowed
+            && let Some(allowed) = req.match_pattern().and_then(|p| docs::allowed_methods(&p))
+        {
+            builder.insert_header((header::ALLOW, allowed));
+        }
+        let body: HttpResponse<BoxBody> = builder.json(ErrorBody {
             error: kind,
             message,
         });

@@ -11,6 +11,18 @@ use natter_shared::limits::BOT_USERNAME;
 use natter_shared::{CreateRoom, ErrorKind, OpenDirect, Room, RoomId, RoomName, UserId, Username};
 
 /// Every public room, then the caller's direct rooms.
+#[utoipa::path(
+    get,
+    operation_id = "rooms_list",
+    path = "/api/rooms",
+    tag = "rooms",
+    responses(
+        (status = 200, description = "the rooms", body = Vec<natter_shared::Room>),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<Vec<Room>>> {
     let rooms = state
         .db
@@ -23,10 +35,29 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::
     Ok(web::Json(rooms))
 }
 
+/// Creates a public room.
+#[utoipa::path(
+    post,
+    operation_id = "rooms_create",
+    path = "/api/rooms",
+    tag = "rooms",
+    request_body = natter_shared::CreateRoom,
+    responses(
+        (status = 201, description = "created", body = natter_shared::Room),
+        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
+        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
+        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 409, description = "a room of that name exists", body = natter_shared::ErrorBody),
+        (status = 422, description = "an invalid room name", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: web::Json<CreateRoom>,
+    body: super::body::Body<CreateRoom>,
 ) -> ApiResult<HttpResponse> {
     let name = RoomName::parse(body.into_inner().name)?;
     let room = state
@@ -55,6 +86,22 @@ pub async fn create(
     Ok(HttpResponse::Created().json(room))
 }
 
+/// One room, if the caller may see it.
+#[utoipa::path(
+    get,
+    operation_id = "rooms_get",
+    path = "/api/rooms/{id}",
+    tag = "rooms",
+    params(("id" = i64, Path, description = "the room id")),
+    responses(
+        (status = 200, description = "the room", body = natter_shared::Room),
+        (status = 400, description = "a malformed id", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 404, description = "no such room, or not the caller's", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -67,10 +114,29 @@ pub async fn get(
 }
 
 /// The direct room of the caller and `username`, made on first use: 201 then, 200 after.
+#[utoipa::path(
+    post,
+    operation_id = "rooms_open_direct",
+    path = "/api/dms",
+    tag = "rooms",
+    request_body = natter_shared::OpenDirect,
+    responses(
+        (status = 200, description = "it existed", body = natter_shared::Room),
+        (status = 201, description = "made now", body = natter_shared::Room),
+        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
+        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
+        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 404, description = "no such user", body = natter_shared::ErrorBody),
+        (status = 422, description = "an invalid username, or oneself", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn open_direct(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: web::Json<OpenDirect>,
+    body: super::body::Body<OpenDirect>,
 ) -> ApiResult<HttpResponse> {
     let peer_name = Username::parse(body.into_inner().username)?;
     let room = state
@@ -108,6 +174,22 @@ pub async fn open_direct(
 
 /// `DELETE /api/rooms/{id}`: an admin deletes a room and its messages; every socket hears
 /// of it and leaves it.
+#[utoipa::path(
+    delete,
+    operation_id = "rooms_delete",
+    path = "/api/rooms/{id}",
+    tag = "admin",
+    params(("id" = i64, Path, description = "the room id")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 400, description = "a malformed id", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 403, description = "not an admin", body = natter_shared::ErrorBody),
+        (status = 404, description = "no such room", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -19,6 +19,22 @@ pub struct UsersQuery {
 
 const DEFAULT_USERS_PAGE: u32 = 50;
 
+/// Active users whose name contains `q`, a page at a time.
+#[utoipa::path(
+    get,
+    operation_id = "users_list",
+    path = "/api/users",
+    tag = "users",
+    params(("q" = Option<String>, Query, description = "part of the username, any case"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 50)"), ("after" = Option<String>, Query, description = "the `next` of the page before")),
+    responses(
+        (status = 200, description = "a page", body = natter_shared::UsersPage),
+        (status = 400, description = "a malformed query", body = natter_shared::ErrorBody),
+        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        (status = 422, description = "invalid_limit or invalid_cursor", body = natter_shared::ErrorBody),
+        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     _user: AuthUser,

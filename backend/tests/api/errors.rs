@@ -283,3 +283,67 @@ async fn readyz_and_metrics_report_the_server() -> TestResult {
     assert!(text.contains("process_resident_memory_bytes"), "{text}");
     Ok(())
 }
+
+#[actix_web::test]
+async fn the_openapi_document_and_docs_are_served_and_405_says_what_is_allowed() -> TestResult {
+    let app = TestApp::spawn().await;
+    let doc: serde_json::Value = app
+        .client
+        .get(format!("{}/api/openapi.json", app.addr))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    for path in [
+        "/api/auth/signup",
+        "/api/auth/login",
+        "/api/me",
+        "/api/me/password",
+        "/api/users",
+        "/api/rooms",
+        "/api/rooms/{id}",
+        "/api/dms",
+        "/api/rooms/{id}/messages",
+        "/api/rooms/{room}/messages/{id}",
+        "/api/admin/users",
+        "/api/admin/users/{id}/deactivate",
+        "/api/admin/users/{id}/reactivate",
+    ] {
+        assert!(paths.contains(&path), "{path} is documented: {paths:?}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
+    let page = app
+        .client
+        .get(format!("{}/api/docs/", app.addr))
+        .send()
+        .await?;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers().contains_key("content-security-policy"));
+    assert!(page.text().await?.contains("swagger-ui-bundle.js"));
+    let bundle = app
+        .client
+        .get(format!("{}/api/docs/swagger-ui-bundle.js", app.addr))
+        .send()
+        .await?;
+    assert_eq!(bundle.status(), StatusCode::OK);
+
+    let wrong = app
+        .client
+        .put(format!("{}/api/rooms", app.addr))
+        .send()
+        .await?;
+    assert_eq!(wrong.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        wrong.headers().get("allow").map(|v| v.as_bytes()),
+        Some(&b"GET, POST"[..])
+    );
+    Ok(())
+}
