@@ -119,11 +119,26 @@ impl Chat {
     fn on_event(&self, event: Event) {
         match event {
             Event::Link(link) => self.link.set(link),
-            Event::Refused(_) => self
-                .session
-                .sign_out(Some("Your session has ended. Please sign in again.".into())),
+            Event::Refused(_) => self.refused(),
             Event::Frame(frame) => self.on_frame(frame),
         }
+    }
+
+    /// The socket was closed with 1008. Usually the token was revoked; but the server may
+    /// also have failed to check it (its database briefly away), so ask before signing out,
+    /// and otherwise connect again.
+    fn refused(&self) {
+        let chat = *self;
+        let token = self.token();
+        spawn_local(async move {
+            match api::me(&token).await {
+                Err(e) if e.is_signed_out() => chat.failed(&e),
+                _ => set_timeout(
+                    move || socket::start(token, move |event| chat.on_event(event)),
+                    Duration::from_secs(2),
+                ),
+            }
+        });
     }
 
     /// Changes one room's view; `R::default()` if the app is closing and the state is gone.
