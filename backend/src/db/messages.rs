@@ -84,15 +84,14 @@ pub fn page(
     before: Option<MessageId>,
     limit: i64,
 ) -> QueryResult<Vec<Message>> {
-    let mut q = messages::table
+    // One fixed query (no `before` is "below the largest id"), so that diesel keeps it
+    // prepared: the hottest read is not parsed again on every request.
+    let before = before.map_or(i64::MAX, |b| b.0);
+    let mut rows: Vec<MessageRow> = messages::table
         .inner_join(users::table)
         .filter(messages::room_id.eq(room.0))
         .filter(messages::deleted_at.is_null())
-        .into_boxed();
-    if let Some(before) = before {
-        q = q.filter(messages::id.lt(before.0));
-    }
-    let mut rows: Vec<MessageRow> = q
+        .filter(messages::id.lt(before))
         .order(messages::id.desc())
         .limit(limit)
         .select(joined_select!())
