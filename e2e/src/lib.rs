@@ -12,6 +12,7 @@ use fantoccini::{Client, ClientBuilder, Locator, key::Key};
 use natter::config::{DatabaseUrl, RateLimit, Settings};
 use natter::startup::{Application, Stopper};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -202,7 +203,10 @@ impl Driver {
             "chromedriver is not on PATH: run scripts/setup (it installs chromium and chromium-driver)",
         )?;
         let port = free_port()?;
+        // Its own process group, which the browsers it starts inherit: dropping the driver
+        // kills the whole group, so no Chromium outlives a test, failed or not.
         let child = Command::new(exe)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -265,7 +269,14 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let killed = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        if !killed.is_ok_and(|s| s.success()) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
