@@ -473,3 +473,56 @@ async fn edits_and_deletions_reach_the_room_and_admins_deactivate_accounts() -> 
     }
     Ok(())
 }
+
+#[actix_web::test]
+async fn the_account_page_sets_the_phone_and_changes_the_password() -> Result<()> {
+    let server = Server::start().await?;
+    server.sign_up("alice", PASSWORD).await?;
+    let driver = Driver::start().await?;
+    let (here, elsewhere) = (browser(&driver).await?, browser(&driver).await?);
+    here.enter(&server.url("/"), "alice", PASSWORD, false)
+        .await?;
+    elsewhere
+        .enter(&server.url("/"), "alice", PASSWORD, false)
+        .await?;
+
+    here.click("#account-link").await?;
+    here.wait_path("/account").await?;
+    here.type_into("#phone", "12345").await?;
+    here.click("#save-phone").await?;
+    here.wait_text("#phone-note", "E.164").await?;
+    here.type_into("#phone", "+15551234567").await?;
+    here.click("#save-phone").await?;
+    here.wait_text("#phone-note", "+15551234567").await?;
+
+    here.type_into("#current-password", "not my password")
+        .await?;
+    here.type_into("#new-password", "a brand new secret")
+        .await?;
+    here.click("#change-password").await?;
+    here.wait_text("#password-note", "wrong").await?;
+    here.type_into("#current-password", PASSWORD).await?;
+    here.click("#change-password").await?;
+    here.wait_text("#password-note", "Changed").await?;
+
+    // This page carries on with the new token; the other device is signed out.
+    elsewhere.wait_text(".notice", "session has ended").await?;
+    here.wait_online().await?;
+    here.client.refresh().await?;
+    here.wait_online().await?;
+    // After a reload the saved number is read back from the server.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let phone = here.wait_for("#phone").await?.prop("value").await?;
+        if phone.as_deref() == Some("+15551234567") {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the phone was not kept: {phone:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    here.close().await?;
+    elsewhere.close().await
+}

@@ -2,8 +2,9 @@
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use natter_shared::{
-    AdminUser, AdminUsersPage, AuthResponse, CreateRoom, Credentials, EditMessage, ErrorBody,
-    ErrorKind, Me, Message, MessageId, OpenDirect, Room, RoomId, UserId, UsersPage,
+    AdminUser, AdminUsersPage, AuthResponse, ChangePassword, CreateRoom, Credentials, EditMessage,
+    ErrorBody, ErrorKind, Me, Message, MessageId, OpenDirect, Room, RoomId, UpdateMe, UserId,
+    UsersPage,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -144,6 +145,24 @@ pub async fn history(
         path.push_str(&format!("&before={before}"));
     }
     get(&path, token).await
+}
+
+/// Sets (or with `None` clears) the caller's phone number.
+pub async fn set_phone(token: &str, phone: Option<String>) -> ApiResult<Me> {
+    let body = UpdateMe { phone: Some(phone) };
+    let request = authed(Request::patch("/api/me"), token)
+        .json(&body)
+        .map_err(ApiError::network)?;
+    answer(request.send().await).await
+}
+
+/// A new password; the answer carries a new token (every other one stops working).
+pub async fn change_password(token: &str, current: &str, new: &str) -> ApiResult<AuthResponse> {
+    let body = ChangePassword {
+        current_password: current.to_owned(),
+        new_password: new.to_owned(),
+    };
+    post("/api/me/password", Some(token), &body).await
 }
 
 /// Its author changes a message's text.

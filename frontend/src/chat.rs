@@ -44,6 +44,9 @@ pub struct Chat {
     pub link: RwSignal<Link>,
     /// A passing problem to show at the top (not tied to one message).
     pub banner: RwSignal<Option<String>>,
+    /// Set while this page changes the password: the server then closes this user's
+    /// sockets (1008), and the page reconnects with the new token instead of signing out.
+    pub renewing: RwSignal<bool>,
 }
 
 fn now_ms() -> f64 {
@@ -74,6 +77,7 @@ impl Chat {
             active: RwSignal::new(None),
             link: RwSignal::new(Link::Connecting),
             banner: RwSignal::new(None),
+            renewing: RwSignal::new(false),
         };
         if let Some(token) = session.token() {
             socket::start(token, move |event| chat.on_event(event));
@@ -87,6 +91,15 @@ impl Chat {
 
     pub fn stop(&self) {
         socket::stop();
+    }
+
+    /// Connects again with the session's current token (after a password change).
+    pub fn reconnect(&self) {
+        self.renewing.set(false);
+        let chat = *self;
+        if let Some(token) = self.session.token() {
+            socket::start(token, move |event| chat.on_event(event));
+        }
     }
 
     fn token(&self) -> String {
@@ -128,6 +141,9 @@ impl Chat {
     /// also have failed to check it (its database briefly away), so ask before signing out,
     /// and otherwise connect again.
     fn refused(&self) {
+        if self.renewing.get_untracked() {
+            return;
+        }
         let chat = *self;
         let token = self.token();
         spawn_local(async move {

@@ -3,6 +3,7 @@
 
 use crate::api;
 use crate::chat::{Chat, use_chat};
+use crate::components::account::AccountPage;
 use crate::components::admin::AdminPage;
 use crate::components::auth_page::AuthPage;
 use crate::components::pane::Pane;
@@ -47,6 +48,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/rooms/:name") view=RoomByName />
                     <Route path=path!("/dm/:username") view=DirectByName />
                     <Route path=path!("/admin") view=AdminPage />
+                    <Route path=path!("/account") view=AccountPage />
                 </Routes>
             </main>
         </div>

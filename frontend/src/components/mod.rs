@@ -1,5 +1,6 @@
 //! The app's views.
 
+pub mod account;
 pub mod admin;
 pub mod app;
 pub mod auth_page;

@@ -1,0 +1,131 @@
+//! `/account`: the signed-in user's phone number (where `/sms` to them goes) and password.
+
+use crate::api;
+use crate::chat::use_chat;
+use crate::session::{Signed, use_session};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use natter_shared::{ErrorKind, Password, PhoneNumber};
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let chat = use_chat();
+    let session = use_session();
+    chat.active.set(None);
+    let token = move || session.token().unwrap_or_default();
+
+    let phone = RwSignal::new(String::new());
+    let phone_note = RwSignal::new(None::<(bool, String)>);
+    spawn_local(async move {
+        match api::me(&token()).await {
+            Ok(me) => phone.set(me.phone.unwrap_or_default()),
+            Err(e) => chat.failed(&e),
+        }
+    });
+    let save_phone = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let wanted = phone.get_untracked().trim().to_owned();
+        let value = if wanted.is_empty() {
+            None
+        } else {
+            match PhoneNumber::parse(wanted.clone()) {
+                Ok(_) => Some(wanted),
+                Err(e) => return phone_note.set(Some((false, e.message))),
+            }
+        };
+        spawn_local(async move {
+            match api::set_phone(&token(), value).await {
+                Ok(me) => {
+                    let saved = match &me.phone {
+                        Some(p) => format!("Saved: /sms to you goes to {p}."),
+                        None => "Removed: nobody can /sms you.".to_owned(),
+                    };
+                    phone.set(me.phone.unwrap_or_default());
+                    phone_note.set(Some((true, saved)));
+                }
+                Err(e) if e.is_signed_out() => chat.failed(&e),
+                Err(e) => phone_note.set(Some((false, e.message))),
+            }
+        });
+    };
+
+    let current = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let password_note = RwSignal::new(None::<(bool, String)>);
+    let change_password = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (old, fresh) = (current.get_untracked(), new.get_untracked());
+        if let Err(e) = Password::parse(fresh.clone()) {
+            return password_note.set(Some((false, e.message)));
+        }
+        chat.renewing.set(true);
+        spawn_local(async move {
+            let answer = api::change_password(&token(), &old, &fresh).await;
+            if answer.is_err() {
+                chat.renewing.set(false);
+            }
+            match answer {
+                Ok(auth) => {
+                    // The new token replaces the old one here; other devices are signed out.
+                    session.sign_in(Signed {
+                        token: auth.token,
+                        user: auth.user,
+                    });
+                    chat.reconnect();
+                    current.set(String::new());
+                    new.set(String::new());
+                    password_note.set(Some((
+                        true,
+                        "Changed. Your other devices have been signed out.".to_owned(),
+                    )));
+                }
+                Err(e) if e.kind == Some(ErrorKind::InvalidCredentials) => {
+                    password_note.set(Some((false, "The current password is wrong.".to_owned())))
+                }
+                Err(e) if e.is_signed_out() => chat.failed(&e),
+                Err(e) => password_note.set(Some((false, e.message))),
+            }
+        });
+    };
+    let note = |signal: RwSignal<Option<(bool, String)>>, id: &'static str| {
+        move || {
+            signal.get().map(|(ok, text)| {
+                let class = if ok { "notice" } else { "field-error" };
+                view! { <p class=class id=id role="status">{text}</p> }
+            })
+        }
+    };
+
+    view! {
+        <section class="admin" aria-labelledby="account-title">
+            <header class="room-head">
+                <h1 id="account-title">"Your account"</h1>
+            </header>
+            <div class="admin-body">
+                <form class="account-form" on:submit=save_phone>
+                    <h2>"Phone number"</h2>
+                    <p class="hint">"Where /sms to you is sent. Nobody else sees it."</p>
+                    <label for="phone">"Phone (E.164, e.g. +15551234567; empty removes it)"</label>
+                    <input id="phone" type="tel" autocomplete="tel"
+                        prop:value=move || phone.get()
+                        on:input=move |ev| phone.set(event_target_value(&ev)) />
+                    {note(phone_note, "phone-note")}
+                    <button type="submit" class="primary" id="save-phone">"Save"</button>
+                </form>
+                <form class="account-form" on:submit=change_password>
+                    <h2>"Password"</h2>
+                    <label for="current-password">"Current password"</label>
+                    <input id="current-password" type="password" autocomplete="current-password"
+                        prop:value=move || current.get()
+                        on:input=move |ev| current.set(event_target_value(&ev)) />
+                    <label for="new-password">"New password (8 to 72 bytes)"</label>
+                    <input id="new-password" type="password" autocomplete="new-password"
+                        prop:value=move || new.get()
+                        on:input=move |ev| new.set(event_target_value(&ev)) />
+                    {note(password_note, "password-note")}
+                    <button type="submit" class="primary" id="change-password">"Change password"</button>
+                </form>
+            </div>
+        </section>
+    }
+}
