@@ -141,6 +141,17 @@ impl WsSession {
         ctx.stop();
     }
 
+    /// The session fell a whole room buffer behind: close 4008, so that it catches up from
+    /// the database instead of holding memory.
+    fn too_slow(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        self.state.hub.metrics().slow_sessions_dropped.inc();
+        self.close(
+            ctx,
+            CloseCode::Other(CLOSE_TOO_SLOW),
+            "too slow: reconnect and join with since",
+        );
+    }
+
     fn ready(&self, ctx: &mut ws::WebsocketContext<Self>) {
         if let Some(user) = &self.user {
             self.state.hub.identify(self.id, user.id);
@@ -674,23 +685,11 @@ impl StreamHandler<RoomItem> for WsSession {
             Ok(event) => event,
             Err(BroadcastStreamRecvError::Lagged(missed)) => {
                 tracing::info!(session = self.id, %room_id, missed, "session too slow: closing");
-                self.state.hub.metrics().slow_sessions_dropped.inc();
-                return self.close(
-                    ctx,
-                    CloseCode::Other(CLOSE_TOO_SLOW),
-                    "too slow: reconnect and join with since",
-                );
+                return self.too_slow(ctx);
             }
         };
         match &mut joined.held {
-            Some(held) if held.len() >= limit => {
-                self.state.hub.metrics().slow_sessions_dropped.inc();
-                self.close(
-                    ctx,
-                    CloseCode::Other(CLOSE_TOO_SLOW),
-                    "too slow: reconnect and join with since",
-                )
-            }
+            Some(held) if held.len() >= limit => self.too_slow(ctx),
             Some(held) => held.push(event),
             None => deliver(joined, me, &event, ctx),
         }
