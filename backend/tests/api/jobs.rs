@@ -59,9 +59,11 @@ impl Webhook {
     }
 }
 
-/// `natter worker` as a child process on the app's database.
+/// `natter worker` as a child process on the app's database, once it has started: it says so
+/// on stderr, and from then on it stops cleanly on SIGTERM.
 fn worker_process(app: &TestApp, env: &[(&str, &str)]) -> std::io::Result<Child> {
-    Command::new(env!("CARGO_BIN_EXE_natter"))
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
         .arg("worker")
         .env(
             "DATABASE_URL",
@@ -69,10 +71,27 @@ fn worker_process(app: &TestApp, env: &[(&str, &str)]) -> std::io::Result<Child>
         )
         .env("NATTER_WORKER_POLL_MS", "50")
         .env("NATTER_JOB_BACKOFF_MS", "50")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,natter::worker=info")
+        .env("NO_COLOR", "1")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .spawn()
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("job worker started") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(WAIT)
+        .expect("the worker says it has started");
+    Ok(child)
 }
 
 fn stop(mut child: Child) -> TestResult {
