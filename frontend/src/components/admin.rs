@@ -2,6 +2,7 @@
 
 use crate::api;
 use crate::chat::use_chat;
+use crate::paged::Paged;
 use crate::session::use_session;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -12,36 +13,19 @@ pub fn AdminPage() -> impl IntoView {
     let chat = use_chat();
     let session = use_session();
     chat.active.set(None);
-    let query = RwSignal::new(String::new());
-    let users = RwSignal::new(Vec::<AdminUser>::new());
-    let next = RwSignal::new(None::<String>);
-    let error = RwSignal::new(None::<String>);
-    let asked = StoredValue::new(0u64);
-
+    let paged = Paged::<AdminUser>::new();
+    let Paged {
+        query,
+        items: users,
+        next,
+        error,
+        ..
+    } = paged;
     let fetch = move |more: bool| {
-        let q = query.get_untracked();
-        let after = if more { next.get_untracked() } else { None };
-        asked.update_value(|n| *n += 1);
-        let ticket = asked.get_value();
         let token = session.token().unwrap_or_default();
-        spawn_local(async move {
-            let page = api::admin_users(&token, &q, after.as_deref()).await;
-            if asked.get_value() != ticket {
-                return;
-            }
-            match page {
-                Ok(page) => {
-                    if more {
-                        users.update(|u| u.extend(page.users));
-                    } else {
-                        users.set(page.users);
-                    }
-                    next.set(page.next);
-                    error.set(None);
-                }
-                Err(e) if e.is_signed_out() => chat.failed(&e),
-                Err(e) => error.set(Some(e.message)),
-            }
+        paged.fetch(chat, more, move |q, after| async move {
+            let page = api::admin_users(&token, &q, after.as_deref()).await?;
+            Ok((page.users, page.next))
         });
     };
     fetch(false);

@@ -2,9 +2,9 @@
 
 use crate::api;
 use crate::chat::use_chat;
+use crate::paged::Paged;
 use crate::session::use_session;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
 use natter_shared::User;
 
@@ -13,42 +13,25 @@ pub fn UserPicker(on_close: impl Fn() + Clone + Send + Sync + 'static) -> impl I
     let chat = use_chat();
     let session = use_session();
     let navigate = use_navigate();
-    let query = RwSignal::new(String::new());
-    let users = RwSignal::new(Vec::<User>::new());
-    let next = RwSignal::new(None::<String>);
-    let error = RwSignal::new(None::<String>);
-    // Answers to an older query are dropped.
-    let asked = StoredValue::new(0u64);
-
+    let paged = Paged::<User>::new();
+    let Paged {
+        query,
+        items: users,
+        next,
+        error,
+        ..
+    } = paged;
     let fetch = move |more: bool| {
-        let q = query.get_untracked();
-        let after = if more { next.get_untracked() } else { None };
-        if more && after.is_none() {
-            return;
-        }
-        asked.update_value(|n| *n += 1);
-        let ticket = asked.get_value();
         let token = session.token().unwrap_or_default();
-        spawn_local(async move {
-            let page = api::users(&token, &q, after.as_deref()).await;
-            if asked.get_value() != ticket {
-                return;
-            }
-            match page {
-                Ok(page) => {
-                    let me = chat.me.get_untracked();
-                    let found = page.users.into_iter().filter(|u| u.username != me);
-                    if more {
-                        users.update(|u| u.extend(found));
-                    } else {
-                        users.set(found.collect());
-                    }
-                    next.set(page.next);
-                    error.set(None);
-                }
-                Err(e) if e.is_signed_out() => chat.failed(&e),
-                Err(e) => error.set(Some(e.message)),
-            }
+        paged.fetch(chat, more, move |q, after| async move {
+            let page = api::users(&token, &q, after.as_deref()).await?;
+            let me = chat.me.get_untracked();
+            let found = page
+                .users
+                .into_iter()
+                .filter(|u| u.username != me)
+                .collect();
+            Ok((found, page.next))
         });
     };
     fetch(false);
