@@ -73,14 +73,30 @@ impl Auth {
     }
 
     /// Checks a password against a stored hash, or against the dummy hash when there is
-    /// no user, on the blocking pool. A hash that is no bcrypt hash (the bot's) never matches.
+    /// no user, on the blocking pool. A hash that is no bcrypt hash (the bot's) never matches,
+    /// and neither does a password over 72 bytes: bcrypt reads only 72, and a longer one was
+    /// never accepted (the hash is checked all the same, so timing tells nothing).
     pub async fn verify_password(&self, password: String, hash: Option<String>) -> ApiResult<bool> {
+        let fits = natter_shared::Password::parse(password.clone()).is_ok();
         let (hash, real) = match hash {
             Some(h) => (h, true),
             None => (self.dummy_hash.clone(), false),
         };
         let ok = web::block(move || bcrypt::verify(password, &hash).unwrap_or(false)).await?;
-        Ok(ok && real)
+        Ok(ok && real && fits)
+    }
+
+    /// A fresh token for `user`, with the user: the answer to signing up, in, or a new
+    /// password.
+    pub fn signed_in(
+        &self,
+        row: &crate::db::users::UserRow,
+    ) -> ApiResult<natter_shared::AuthResponse> {
+        let user = row.to_api();
+        Ok(natter_shared::AuthResponse {
+            token: self.issue_token(user.id, row.token_version)?,
+            user,
+        })
     }
 
     pub fn issue_token(&self, user: UserId, version: i32) -> ApiResult<String> {
