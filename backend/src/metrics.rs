@@ -109,7 +109,6 @@ pub async fn track(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let method = req.method().to_string();
     let res = next.call(req).await?;
     if let Some(state) = state {
         let route = res
@@ -117,12 +116,19 @@ pub async fn track(
             .match_pattern()
             .filter(|p| p.starts_with("/api") || p.starts_with("/ws") || p.starts_with("/healthz"))
             .unwrap_or_else(|| "other".to_owned());
-        let status = format!("{}xx", res.status().as_u16() / 100);
+        let status = match res.status().as_u16() / 100 {
+            1 => "1xx",
+            2 => "2xx",
+            3 => "3xx",
+            4 => "4xx",
+            _ => "5xx",
+        };
+        let method = res.request().method().as_str();
         state
             .hub
             .metrics()
             .requests
-            .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+            .with_label_values(&[method, route.as_str(), status])
             .observe(started.elapsed().as_secs_f64());
     }
     Ok(res)
