@@ -1,38 +1,16 @@
 //! Faults: the real binary killed with SIGKILL in the middle of a burst.
 
 use crate::cli::serve;
-use crate::helpers::{PASSWORD, TestResult};
+use crate::helpers::{PASSWORD, TestResult, all_history_at};
 use futures::{SinkExt, StreamExt};
 use natter_shared::ws::ServerFrame;
-use natter_shared::{AuthResponse, Message, MessageId, Room};
+use natter_shared::{AuthResponse, MessageId, Room};
 use std::collections::HashMap;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const BURST: usize = 20_000;
 /// Acks seen before the server is killed.
 const KILL_AFTER: usize = 300;
-
-async fn history(addr: &str, token: &str, room: i64) -> reqwest::Result<Vec<Message>> {
-    let client = reqwest::Client::new();
-    let mut all = Vec::new();
-    let mut before = String::new();
-    loop {
-        let page: Vec<Message> = client
-            .get(format!(
-                "http://{addr}/api/rooms/{room}/messages?limit=100{before}"
-            ))
-            .bearer_auth(token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let Some(oldest) = page.first() else {
-            return Ok(all);
-        };
-        before = format!("&before={}", oldest.id);
-        all.splice(0..0, page);
-    }
-}
 
 /// Sends the whole burst on one socket and collects acks until the socket ends or every
 /// message is acked: client id -> message id. `midway` hears when KILL_AFTER are acked.
@@ -121,7 +99,7 @@ async fn a_server_killed_mid_burst_keeps_every_acked_message_once() -> TestResul
 
     // Every acked message is there, once, with the id its ack named.
     let second = serve(&db, &env)?;
-    let stored = history(&second.addr, &auth.token, room.id.0).await?;
+    let stored = all_history_at(&format!("http://{}", second.addr), &auth.token, room.id).await?;
     let by_client: HashMap<String, MessageId> = stored
         .iter()
         .filter_map(|m| Some((m.client_id.clone()?, m.id)))
@@ -138,7 +116,7 @@ async fn a_server_killed_mid_burst_keeps_every_acked_message_once() -> TestResul
     // The client resends everything with the same client ids: nothing is stored twice.
     let all_acked = burst(&second.addr, &auth.token, room.id.0, None).await?;
     assert_eq!(all_acked.len(), BURST);
-    let stored = history(&second.addr, &auth.token, room.id.0).await?;
+    let stored = all_history_at(&format!("http://{}", second.addr), &auth.token, room.id).await?;
     assert_eq!(stored.len(), BURST);
     for (client_id, id) in &acked {
         assert_eq!(

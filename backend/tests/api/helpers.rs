@@ -206,18 +206,9 @@ impl TestApp {
 impl TestApp {
     /// Every message of a room, oldest first, read back a page at a time.
     pub async fn all_history(&self, user: &TestUser, room: RoomId) -> Vec<Message> {
-        let mut all = Vec::new();
-        let mut before = String::new();
-        loop {
-            let page = self
-                .history(user, room, &format!("?limit=100{before}"))
-                .await;
-            let Some(oldest) = page.first() else {
-                return all;
-            };
-            before = format!("&before={}", oldest.id);
-            all.splice(0..0, page);
-        }
+        all_history_at(&self.addr, &user.token, room)
+            .await
+            .expect("the history is readable")
     }
 
     /// alice, bob and a room "general" that alice made.
@@ -238,4 +229,33 @@ pub async fn answer(res: reqwest::Response) -> Answer {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {status} {text:?}"))
     };
     Answer { status, body }
+}
+
+/// Every message of a room on the server at `base` (`http://host:port`), oldest first, read
+/// back a page at a time.
+pub async fn all_history_at(
+    base: &str,
+    token: &str,
+    room: RoomId,
+) -> reqwest::Result<Vec<Message>> {
+    let client = reqwest::Client::new();
+    let mut all = Vec::new();
+    let mut before = String::new();
+    loop {
+        let page: Vec<Message> = client
+            .get(format!(
+                "{base}/api/rooms/{room}/messages?limit=100{before}"
+            ))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let Some(oldest) = page.first() else {
+            return Ok(all);
+        };
+        before = format!("&before={}", oldest.id);
+        all.splice(0..0, page);
+    }
 }
