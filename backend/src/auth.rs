@@ -197,8 +197,12 @@ fn invalid_token() -> ApiError {
     )
 }
 
-/// The secret from the settings, or the one kept in `data_dir`, made on first start.
-pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+/// The secret from the settings, or the one kept in `data_dir`, made on first start. With no
+/// data folder (Postgres: several nodes must sign alike) the secret must be set.
+pub fn load_or_create_secret(
+    configured: Option<&str>,
+    data_dir: Option<&Path>,
+) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = configured {
         anyhow::ensure!(
             secret.len() >= 32,
@@ -206,6 +210,10 @@ pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> anyho
         );
         return Ok(secret.as_bytes().to_vec());
     }
+    let data_dir = data_dir.context(
+        "on Postgres every node must sign tokens with the same secret: \
+         set NATTER_JWT_SECRET (32 characters or more)",
+    )?;
     let path = data_dir.join(SECRET_FILE);
     if path.exists() {
         let secret = std::fs::read(&path)
@@ -295,16 +303,16 @@ mod tests {
     #[test]
     fn the_secret_is_made_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create_secret(None, dir.path()).unwrap();
-        let again = load_or_create_secret(None, dir.path()).unwrap();
+        let first = load_or_create_secret(None, Some(dir.path())).unwrap();
+        let again = load_or_create_secret(None, Some(dir.path())).unwrap();
         assert_eq!(first, again);
         assert_eq!(first.len(), 64);
         let configured = "x".repeat(32);
         assert_eq!(
-            load_or_create_secret(Some(&configured), dir.path()).unwrap(),
+            load_or_create_secret(Some(&configured), Some(dir.path())).unwrap(),
             configured.as_bytes()
         );
-        assert!(load_or_create_secret(Some("short"), dir.path()).is_err());
+        assert!(load_or_create_secret(Some("short"), Some(dir.path())).is_err());
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker => run_worker(cli.settings).await,
         Command::Migrate => {
             let db = Database::open(&cli.settings.database_url)?;
-            tracing::info!(path = %db.path().display(), "database is up to date");
+            tracing::info!(database = %db.url(), "database is up to date");
             Ok(())
         }
         Command::CreateAdmin {

@@ -31,7 +31,8 @@ pub struct Settings {
     #[arg(long, env = "NATTER_ADDR", default_value = DEFAULT_ADDR, global = true)]
     pub addr: SocketAddr,
 
-    /// Where the data lives: `sqlite://PATH` (the file and its folder are created).
+    /// Where the data lives: `sqlite://PATH` (the file and its folder are created) or
+    /// `postgres://USER@HOST:PORT/DB` (the database must exist; several nodes may share it).
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
     pub database_url: DatabaseUrl,
 
@@ -56,6 +57,15 @@ pub struct Settings {
     /// Redis for fan-out between several nodes; unset keeps fan-out in this process.
     #[arg(long, env = "REDIS_URL", global = true)]
     pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel, so that several deployments can share a Redis.
+    #[arg(
+        long,
+        env = "NATTER_REDIS_PREFIX",
+        default_value = "natter",
+        global = true
+    )]
+    pub redis_prefix: String,
 
     /// HTTP worker threads; 0 means one per core.
     #[arg(long, env = "NATTER_WORKERS", default_value_t = 0, global = true)]
@@ -172,6 +182,7 @@ impl Settings {
             bcrypt_cost: DEFAULT_BCRYPT_COST,
             rate_limit: RateLimit::default(),
             redis_url: None,
+            redis_prefix: "natter".into(),
             workers: 0,
             allowed_origins: Vec::new(),
             heartbeat_ms: DEFAULT_HEARTBEAT_MS,
@@ -201,13 +212,16 @@ impl Settings {
         }
     }
 
-    /// The folder that keeps the generated secret: the SQLite file's folder.
-    pub fn data_dir(&self) -> PathBuf {
+    /// The folder that keeps the generated secret: the SQLite file's folder. On Postgres
+    /// there is none: several nodes must sign with one secret, so it is set, not generated.
+    pub fn data_dir(&self) -> Option<PathBuf> {
         match &self.database_url {
-            DatabaseUrl::Sqlite(path) => path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            DatabaseUrl::Sqlite(path) => Some(
+                path.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            ),
+            DatabaseUrl::Postgres(_) => None,
         }
     }
 }
@@ -217,18 +231,45 @@ impl Settings {
 pub enum DatabaseUrl {
     /// `sqlite://PATH` or `sqlite:PATH`; a relative path is taken from the working folder.
     Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`, as libpq reads it.
+    Postgres(String),
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    /// The file, or the Postgres URL with any password hidden: fit for logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => {
+                let Some((scheme, rest)) = url.split_once("://") else {
+                    return f.write_str(url);
+                };
+                match rest.split_once('@') {
+                    Some((user, host)) if user.contains(':') => {
+                        let name = user.split(':').next().unwrap_or_default();
+                        write!(f, "{scheme}://{name}:***@{host}")
+                    }
+                    _ => f.write_str(url),
+                }
+            }
+        }
+    }
 }
 
 impl FromStr for DatabaseUrl {
     type Err = anyhow::Error;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(Self::Postgres(s.to_owned()));
+        }
         let path = s
             .strip_prefix("sqlite://")
             .or_else(|| s.strip_prefix("sqlite:"))
             .with_context(|| {
                 format!(
-                    "unsupported DATABASE_URL '{s}': use sqlite://PATH, e.g. {DEFAULT_DATABASE_URL}"
+                    "unsupported DATABASE_URL '{s}': use sqlite://PATH, e.g. {DEFAULT_DATABASE_URL}, \
+                     or postgres://USER@HOST:PORT/DATABASE"
                 )
             })?;
         if path.is_empty() {
@@ -302,6 +343,11 @@ mod tests {
         assert_eq!(url, Some(DatabaseUrl::Sqlite("data/natter.db".into())));
         let url: Option<DatabaseUrl> = "sqlite:///var/lib/natter.db".parse().ok();
         assert_eq!(url, Some(DatabaseUrl::Sqlite("/var/lib/natter.db".into())));
+        let url: Option<DatabaseUrl> = "postgres://natter:pw@db:5432/natter".parse().ok();
+        assert_eq!(
+            url.map(|u| u.to_string()),
+            Some("postgres://natter:***@db:5432/natter".into())
+        );
         assert!("mysql://x".parse::<DatabaseUrl>().is_err());
         assert!("sqlite://".parse::<DatabaseUrl>().is_err());
     }
@@ -309,9 +355,11 @@ mod tests {
     #[test]
     fn data_dir_is_the_database_folder() {
         let s = Settings::with_database(DatabaseUrl::Sqlite("data/natter.db".into()));
-        assert_eq!(s.data_dir(), PathBuf::from("data"));
+        assert_eq!(s.data_dir(), Some(PathBuf::from("data")));
         let s = Settings::with_database(DatabaseUrl::Sqlite("natter.db".into()));
-        assert_eq!(s.data_dir(), PathBuf::from("."));
+        assert_eq!(s.data_dir(), Some(PathBuf::from(".")));
+        let s = Settings::with_database(DatabaseUrl::Postgres("postgres://db/natter".into()));
+        assert_eq!(s.data_dir(), None);
     }
 
     #[test]

@@ -152,7 +152,10 @@ const TAIL_POLL: Duration = Duration::from_millis(250);
 pub async fn open_state(settings: Settings, hub: Hub, deliver: bool) -> anyhow::Result<AppState> {
     web::block(move || {
         let db = Database::open(&settings.database_url)?;
-        let secret = load_or_create_secret(settings.jwt_secret.as_deref(), &settings.data_dir())?;
+        let secret = load_or_create_secret(
+            settings.jwt_secret.as_deref(),
+            settings.data_dir().as_deref(),
+        )?;
         let auth = Auth::new(&secret, settings.bcrypt_cost)?;
         let poll = match deliver {
             true => Some((db.dedicated_connection()?, TAIL_POLL)),

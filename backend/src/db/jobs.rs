@@ -69,37 +69,56 @@ pub fn enqueue(
 
 /// Takes the next due job for `worker` until `lease_until`: a queued job whose time has come,
 /// or a running one whose lease has run out (its worker died). One statement, so two workers
-/// never take the same job. Counts the attempt.
+/// never take the same job; on Postgres the row is picked `FOR UPDATE SKIP LOCKED`, so that
+/// workers on many nodes pass each other's claims by instead of queueing behind them. (SQLite
+/// has one writer at a time, which does the same.) Counts the attempt.
 pub fn claim(
     conn: &mut DbConnection,
     worker: &str,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
 ) -> QueryResult<Option<ClaimedJob>> {
-    diesel::sql_query(
-        "UPDATE jobs
-            SET state = 'running', attempts = attempts + 1,
-                locked_by = ?1, locked_until = ?2, updated_at = ?3
-          WHERE id = (SELECT id FROM jobs
-                       WHERE (state = 'queued' AND run_at <= ?3)
-                          OR (state = 'running' AND locked_until < ?3)
-                       ORDER BY run_at, id
-                       LIMIT 1)
-      RETURNING id, kind, payload, attempts, max_attempts",
-    )
-    .bind::<Text, _>(worker)
-    .bind::<Timestamp, _>(lease_until)
-    .bind::<Timestamp, _>(now)
-    .get_result(conn)
-    .optional()
+    let sql = match conn {
+        DbConnection::Postgres(_) => CLAIM_POSTGRES,
+        DbConnection::Sqlite(_) => CLAIM_SQLITE,
+    };
+    diesel::sql_query(sql)
+        .bind::<Text, _>(worker)
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Timestamp, _>(now)
+        .get_result(conn)
+        .optional()
 }
 
-fn held_by(id: i64, worker: &str) -> jobs::BoxedQuery<'_, diesel::sqlite::Sqlite> {
-    jobs::table
-        .filter(jobs::id.eq(id))
-        .filter(jobs::state.eq("running"))
-        .filter(jobs::locked_by.eq(worker))
-        .into_boxed()
+const CLAIM_SQLITE: &str = "UPDATE jobs
+        SET state = 'running', attempts = attempts + 1,
+            locked_by = ?1, locked_until = ?2, updated_at = ?3
+      WHERE id = (SELECT id FROM jobs
+                   WHERE (state = 'queued' AND run_at <= ?3)
+                      OR (state = 'running' AND locked_until < ?3)
+                   ORDER BY run_at, id
+                   LIMIT 1)
+  RETURNING id, kind, payload, attempts, max_attempts";
+
+const CLAIM_POSTGRES: &str = "UPDATE jobs
+        SET state = 'running', attempts = attempts + 1,
+            locked_by = $1, locked_until = $2, updated_at = $3
+      WHERE id = (SELECT id FROM jobs
+                   WHERE (state = 'queued' AND run_at <= $3)
+                      OR (state = 'running' AND locked_until < $3)
+                   ORDER BY run_at, id
+                   LIMIT 1
+                   FOR UPDATE SKIP LOCKED)
+  RETURNING id, kind, payload, attempts, max_attempts";
+
+/// The job `id`, if `worker` still holds it.
+macro_rules! held_by {
+    ($id:expr, $worker:expr) => {
+        jobs::table
+            .filter(jobs::id.eq($id))
+            .filter(jobs::state.eq("running"))
+            .filter(jobs::locked_by.eq($worker))
+    };
 }
 
 /// Marks the job done, if `worker` still holds it. False when its lease was lost.
@@ -109,8 +128,7 @@ pub fn complete(
     worker: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let ids = held_by(id, worker).select(jobs::id);
-    diesel::update(jobs::table.filter(jobs::id.eq_any(ids)))
+    diesel::update(held_by!(id, worker))
         .set((
             jobs::state.eq("done"),
             jobs::locked_by.eq(None::<String>),
@@ -130,9 +148,8 @@ pub fn fail(
     run_at: Option<NaiveDateTime>,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let ids = held_by(id, worker).select(jobs::id);
     let state = if run_at.is_some() { "queued" } else { "failed" };
-    diesel::update(jobs::table.filter(jobs::id.eq_any(ids)))
+    diesel::update(held_by!(id, worker))
         .set((
             jobs::state.eq(state),
             jobs::run_at.eq(run_at.unwrap_or(now)),
@@ -168,7 +185,7 @@ pub fn record_sms(
     body: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    diesel::insert_into(sms_outbox::table)
+    crate::each_backend!(conn, |c| diesel::insert_into(sms_outbox::table)
         .values((
             sms_outbox::job_id.eq(job_id),
             sms_outbox::phone.eq(phone),
@@ -177,8 +194,8 @@ pub fn record_sms(
         ))
         .on_conflict(sms_outbox::job_id)
         .do_nothing()
-        .execute(conn)
-        .map(|n| n == 1)
+        .execute(c)
+        .map(|n| n == 1))
 }
 
 /// Every recorded SMS: job id, phone, body.

@@ -139,13 +139,13 @@ pub fn max_id(conn: &mut DbConnection) -> QueryResult<i64> {
 /// Inserts a message unless its author already stored one with the same client id.
 /// Returns the new row's id, or `None` when the client id was taken.
 pub fn insert_new(conn: &mut DbConnection, new: &NewMessageRow<'_>) -> QueryResult<Option<i64>> {
-    diesel::insert_into(messages::table)
+    crate::each_backend!(conn, |c| diesel::insert_into(messages::table)
         .values(new)
         .on_conflict((messages::author_id, messages::client_id))
         .do_nothing()
         .returning(messages::id)
-        .get_result(conn)
-        .optional()
+        .get_result(c)
+        .optional())
 }
 
 /// The message its author stored under `client_id`.

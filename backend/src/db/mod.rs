@@ -1,4 +1,4 @@
-//! Storage: the SQLite pool, migrations, one module of queries per table, and the message writer.
+//! Storage on SQLite or Postgres: the pool, migrations, one module of queries per table, and the message writer.
 //!
 //! Every function here takes `&mut DbConnection` and blocks; async code reaches them through
 //! [`Database::run`], which moves the call onto the blocking pool.
@@ -15,56 +15,144 @@ use crate::error::{ApiError, ApiResult};
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{ManageConnection, Pool, R2D2Connection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub type DbConnection = SqliteConnection;
-pub type DbPool = Pool<ConnectionManager<DbConnection>>;
+/// A connection to either engine. Queries written once with diesel's DSL run on both; the few
+/// that differ (upserts, job claims, write locks) match on the variant, see [`each_backend`].
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
 
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+pub type DbPool = Pool<Manager>;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// Runs one expression against the connection's own engine: the expression is compiled once
+/// per engine, with `$c` bound to the concrete connection. For the few statements diesel
+/// cannot build for both engines at once (`ON CONFLICT`, engine-specific SQL).
+#[macro_export]
+macro_rules! each_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgres($c) => $body,
+            $crate::db::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub use each_backend;
 
 /// How long a connection waits for another writer's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const POOL_SIZE: u32 = 16;
 
-/// Settings every connection gets, pooled or not. `synchronous = FULL` makes a commit
+/// Settings every SQLite connection gets, pooled or not. `synchronous = FULL` makes a commit
 /// durable before it returns: an acknowledged message survives a power cut, not only a crash.
+/// (Postgres commits durably by default.)
 fn configure(conn: &mut DbConnection) -> QueryResult<()> {
-    conn.batch_execute(&format!(
-        "PRAGMA busy_timeout = {};
-         PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON;",
-        BUSY_TIMEOUT.as_millis()
-    ))
-}
-
-#[derive(Debug)]
-struct Pragmas;
-
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for Pragmas {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        configure(conn).map_err(diesel::r2d2::Error::QueryError)
+    match conn {
+        DbConnection::Sqlite(conn) => conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {};
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;",
+            BUSY_TIMEOUT.as_millis()
+        )),
+        DbConnection::Postgres(_) => Ok(()),
     }
 }
 
-/// The database: a pool for reads and small writes, and the file it lives in.
+/// Makes pooled connections to the engine the URL names (diesel's own manager would try
+/// each engine in turn with any string).
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        let mut conn = establish(&self.url).map_err(diesel::r2d2::Error::ConnectionError)?;
+        configure(&mut conn).map_err(diesel::r2d2::Error::QueryError)?;
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+fn establish(url: &DatabaseUrl) -> ConnectionResult<DbConnection> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(path) => DbConnection::Sqlite(diesel::SqliteConnection::establish(
+            &path.to_string_lossy(),
+        )?),
+        DatabaseUrl::Postgres(url) => DbConnection::Postgres(diesel::PgConnection::establish(url)?),
+    })
+}
+
+/// Takes the database's write lock for the rest of the transaction: SQLite's (`BEGIN
+/// IMMEDIATE`), or on Postgres an advisory lock that every node's message writer shares. With
+/// it, message ids rise in commit order on both engines, even with several nodes writing.
+pub fn write_transaction<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    match conn {
+        DbConnection::Sqlite(sqlite) => {
+            // SQLite's `immediate_transaction`, spelled out so that `f` gets the enum back;
+            // transactions inside it become savepoints as usual.
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+            match f(conn) {
+                Ok(value) => {
+                    <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+                    Ok(value)
+                }
+                Err(e) => {
+                    <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+                    Err(e)
+                }
+            }
+        }
+        DbConnection::Postgres(_) => conn.transaction(|conn| {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(WRITE_LOCK)
+                .execute(conn)?;
+            f(conn)
+        }),
+    }
+}
+
+/// The advisory lock key of message writes on Postgres ("natter" in ASCII).
+const WRITE_LOCK: i64 = 0x6e61_7474_6572;
+
+/// The database: a pool for reads and small writes, and where it lives.
 #[derive(Clone)]
 pub struct Database {
     pool: DbPool,
-    path: PathBuf,
+    url: DatabaseUrl,
     guard: FileGuard,
 }
 
 /// The database file this process opened, to notice when it is gone or replaced: SQLite
 /// would go on writing to the open, unlinked file, and acknowledge messages nobody will
 /// ever read. Checked before every use; a stat costs a microsecond.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct FileGuard {
-    path: PathBuf,
-    id: (u64, u64),
+    /// The file and its (device, inode); none on Postgres.
+    file: Option<(PathBuf, (u64, u64))>,
 }
 
 impl FileGuard {
@@ -73,23 +161,25 @@ impl FileGuard {
         let meta =
             std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         Ok(Self {
-            path: path.to_path_buf(),
-            id: (meta.dev(), meta.ino()),
+            file: Some((path.to_path_buf(), (meta.dev(), meta.ino()))),
         })
     }
 
     /// `storage_unavailable` unless the file at the path is still the one opened.
     pub fn check(&self) -> ApiResult<()> {
         use std::os::unix::fs::MetadataExt;
-        match std::fs::metadata(&self.path) {
-            Ok(meta) if (meta.dev(), meta.ino()) == self.id => Ok(()),
+        let Some((path, id)) = &self.file else {
+            return Ok(());
+        };
+        match std::fs::metadata(path) {
+            Ok(meta) if (meta.dev(), meta.ino()) == *id => Ok(()),
             Ok(_) => Err(ApiError::unavailable(anyhow::anyhow!(
                 "the database file {} was replaced",
-                self.path.display()
+                path.display()
             ))),
             Err(e) => Err(ApiError::unavailable(anyhow::anyhow!(
                 "the database file {} is gone: {e}",
-                self.path.display()
+                path.display()
             ))),
         }
     }
@@ -98,29 +188,34 @@ impl FileGuard {
 impl Database {
     /// Opens (creating the file and its folder) and migrates the database. Blocks.
     pub fn open(url: &DatabaseUrl) -> anyhow::Result<Self> {
-        let DatabaseUrl::Sqlite(path) = url;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let DatabaseUrl::Sqlite(path) = url
+            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
         }
-        let mut conn = connect(path)?;
-        let applied = conn
-            .run_pending_migrations(MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("migrating {} failed: {e}", path.display()))?;
+        let mut conn = connect(url)?;
+        let applied = match &mut conn {
+            DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+            DbConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+        }
+        .map_err(|e| anyhow::anyhow!("migrating {url} failed: {e}"))?;
         for version in applied {
             tracing::info!(%version, "applied migration");
         }
-        let manager = ConnectionManager::<DbConnection>::new(path.to_string_lossy());
         let pool = Pool::builder()
             .max_size(POOL_SIZE)
             .connection_timeout(BUSY_TIMEOUT)
-            .connection_customizer(Box::new(Pragmas))
-            .build(manager)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+            .build(Manager { url: url.clone() })
+            .with_context(|| format!("cannot open {url}"))?;
+        let guard = match url {
+            DatabaseUrl::Sqlite(path) => FileGuard::new(path)?,
+            DatabaseUrl::Postgres(_) => FileGuard::default(),
+        };
         Ok(Self {
             pool,
-            path: path.clone(),
-            guard: FileGuard::new(path)?,
+            url: url.clone(),
+            guard,
         })
     }
 
@@ -129,13 +224,18 @@ impl Database {
         self.guard.clone()
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The database, for logs: the SQLite file, or the Postgres URL without its password.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.url, DatabaseUrl::Postgres(_))
     }
 
     /// A connection of its own, outside the pool, for a long-lived thread such as the writer.
     pub fn dedicated_connection(&self) -> anyhow::Result<DbConnection> {
-        connect(&self.path)
+        connect(&self.url)
     }
 
     /// Runs `f` with a pooled connection on the blocking pool.
@@ -165,9 +265,8 @@ impl Database {
     }
 }
 
-fn connect(path: &Path) -> anyhow::Result<DbConnection> {
-    let mut conn = DbConnection::establish(&path.to_string_lossy())
-        .with_context(|| format!("cannot open the database {}", path.display()))?;
-    configure(&mut conn).with_context(|| format!("cannot configure {}", path.display()))?;
+fn connect(url: &DatabaseUrl) -> anyhow::Result<DbConnection> {
+    let mut conn = establish(url).with_context(|| format!("cannot open the database {url}"))?;
+    configure(&mut conn).with_context(|| format!("cannot configure {url}"))?;
     Ok(conn)
 }

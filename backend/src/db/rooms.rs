@@ -47,10 +47,10 @@ pub fn direct_room(id: i64, peer: String) -> Room {
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewRoom<'_>) -> QueryResult<RoomRow> {
-    diesel::insert_into(rooms::table)
+    crate::each_backend!(conn, |c| diesel::insert_into(rooms::table)
         .values(new)
         .returning(RoomRow::as_returning())
-        .get_result(conn)
+        .get_result(c))
 }
 
 /// Every public room, by name.
@@ -131,7 +131,7 @@ pub fn open_direct(
     now: NaiveDateTime,
 ) -> QueryResult<(i64, bool)> {
     let key = direct_key(me, peer);
-    conn.immediate_transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         let existing = rooms::table
             .filter(rooms::direct_key.eq(&key))
             .select(rooms::id)
@@ -151,18 +151,14 @@ pub fn open_direct(
                 created_at: now,
             },
         )?;
-        diesel::insert_into(room_members::table)
-            .values(&[
-                (
+        for member in [me, peer] {
+            diesel::insert_into(room_members::table)
+                .values((
                     room_members::room_id.eq(row.id),
-                    room_members::user_id.eq(me.0),
-                ),
-                (
-                    room_members::room_id.eq(row.id),
-                    room_members::user_id.eq(peer.0),
-                ),
-            ])
-            .execute(conn)?;
+                    room_members::user_id.eq(member.0),
+                ))
+                .execute(conn)?;
+        }
         Ok((row.id, true))
     })
 }

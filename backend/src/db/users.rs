@@ -57,10 +57,10 @@ pub struct NewUser<'a> {
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewUser<'_>) -> QueryResult<UserRow> {
-    diesel::insert_into(users::table)
+    crate::each_backend!(conn, |c| diesel::insert_into(users::table)
         .values(new)
         .returning(UserRow::as_returning())
-        .get_result(conn)
+        .get_result(c))
 }
 
 /// Creates a user; a taken name (in any case) is `username_taken`.
@@ -92,13 +92,13 @@ pub fn create(
 /// Sets a new password hash and raises the token version: every token issued before stops
 /// working.
 pub fn set_password(conn: &mut DbConnection, id: UserId, hash: &str) -> QueryResult<UserRow> {
-    diesel::update(users::table.find(id.0))
+    crate::each_backend!(conn, |c| diesel::update(users::table.find(id.0))
         .set((
             users::password_hash.eq(hash),
             users::token_version.eq(users::token_version + 1),
         ))
         .returning(UserRow::as_returning())
-        .get_result(conn)
+        .get_result(c))
 }
 
 /// Deactivates (raising the token version, so every token stops working) or reactivates a
@@ -109,7 +109,7 @@ pub fn set_active(
     active: bool,
 ) -> QueryResult<Option<UserRow>> {
     let bump = if active { 0 } else { 1 };
-    diesel::update(
+    crate::each_backend!(conn, |c| diesel::update(
         users::table
             .find(id.0)
             .filter(users::username_key.ne(natter_shared::limits::BOT_USERNAME)),
@@ -119,16 +119,16 @@ pub fn set_active(
         users::token_version.eq(users::token_version + bump),
     ))
     .returning(UserRow::as_returning())
-    .get_result(conn)
+    .get_result(c))
     .optional()
 }
 
 /// Sets or clears a user's phone number.
 pub fn set_phone(conn: &mut DbConnection, id: UserId, phone: Option<&str>) -> QueryResult<UserRow> {
-    diesel::update(users::table.find(id.0))
+    crate::each_backend!(conn, |c| diesel::update(users::table.find(id.0))
         .set(users::phone.eq(phone))
         .returning(UserRow::as_returning())
-        .get_result(conn)
+        .get_result(c))
 }
 
 pub fn find_by_key(conn: &mut DbConnection, key: &str) -> QueryResult<Option<UserRow>> {

@@ -15,7 +15,7 @@ use super::DbConnection;
 use super::messages::{self, NewMessageRow};
 use crate::error::ApiError;
 use crate::realtime::Hub;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use diesel::Connection;
 use natter_shared::{ErrorKind, Message, MessageId, MessageKind, RoomId, UserId};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -246,7 +246,7 @@ fn run(mut conn: DbConnection, mut rx: mpsc::Receiver<Job>, tail: &Tail, guard: 
 
 fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, tail: &Tail) {
     let size = batch.len();
-    let outcome = conn.immediate_transaction(|conn| {
+    let outcome = super::write_transaction(conn, |conn| {
         Ok::<_, diesel::result::Error>(
             batch
                 .iter()
@@ -281,7 +281,8 @@ fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, tail: &Tail) {
 }
 
 fn store_one(conn: &mut DbConnection, m: &NewMessage) -> diesel::QueryResult<Stored> {
-    let created_at = Utc::now();
+    // Microseconds, as both engines keep them: the acked message equals the stored one.
+    let created_at = Utc::now().trunc_subsecs(6);
     let row = NewMessageRow {
         room_id: m.room_id.0,
         author_id: m.author_id.0,

@@ -1,4 +1,8 @@
-//! `TestApp`: the real server on port 0 over a fresh SQLite file, and typed REST helpers.
+//! `TestApp`: the real server on port 0 over a fresh database, and typed REST helpers.
+//!
+//! The database is a fresh SQLite file by default. With `NATTER_TEST_POSTGRES` set to a
+//! server's URL (e.g. `postgres://postgres@127.0.0.1:5432`), every app gets a database of its
+//! own on that server instead, dropped when the app is.
 
 use natter::config::{DatabaseUrl, RateLimit, Settings};
 use natter::startup::Application;
@@ -18,8 +22,107 @@ pub struct TestApp {
     pub addr: String,
     pub port: u16,
     pub client: reqwest::Client,
-    pub dir: TempDir,
     pub stopper: natter::startup::Stopper,
+    pub db: TestDb,
+    pub dir: TempDir,
+}
+
+/// A test's own database: a file in its folder, or a database on the test Postgres server.
+pub struct TestDb {
+    url: DatabaseUrl,
+    /// The Postgres server's maintenance URL and the database's name, to drop it afterwards.
+    postgres: Option<(String, String)>,
+}
+
+/// The secret every app on Postgres signs with (several nodes must share one).
+pub const POSTGRES_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+impl TestDb {
+    /// A fresh database: on `NATTER_TEST_POSTGRES` if set, else a SQLite file in `dir`.
+    pub fn fresh(dir: &std::path::Path) -> Self {
+        match std::env::var("NATTER_TEST_POSTGRES") {
+            Ok(server) if !server.is_empty() => Self::postgres(&server),
+            _ => Self {
+                url: DatabaseUrl::Sqlite(dir.join("natter.db")),
+                postgres: None,
+            },
+        }
+    }
+
+    /// A fresh database on the Postgres server at `server` (no database name in it).
+    pub fn postgres(server: &str) -> Self {
+        use diesel::{Connection, RunQueryDsl};
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let server = server.trim_end_matches('/');
+        let name = format!(
+            "natter_test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let admin = format!("{server}/postgres");
+        let mut conn = diesel::PgConnection::establish(&admin)
+            .unwrap_or_else(|e| panic!("the test Postgres server at {server} answers: {e}"));
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .expect("an old test database is dropped");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .expect("a test database is created");
+        Self {
+            url: DatabaseUrl::Postgres(format!("{server}/{name}")),
+            postgres: Some((admin, name)),
+        }
+    }
+
+    pub fn url(&self) -> DatabaseUrl {
+        self.url.clone()
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// Points `settings` at this database (with the shared secret on Postgres).
+    pub fn apply(&self, settings: &mut Settings) {
+        settings.database_url = self.url();
+        if self.is_postgres() {
+            settings.jwt_secret = Some(POSTGRES_JWT_SECRET.into());
+        }
+    }
+
+    /// `DATABASE_URL` and, on Postgres, `NATTER_JWT_SECRET` for a child process.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![(
+            "DATABASE_URL",
+            match &self.url {
+                DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+                DatabaseUrl::Postgres(url) => url.clone(),
+            },
+        )];
+        if self.is_postgres() {
+            env.push(("NATTER_JWT_SECRET", POSTGRES_JWT_SECRET.into()));
+        }
+        env
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        use diesel::{Connection, RunQueryDsl};
+        let Some((admin, name)) = &self.postgres else {
+            return;
+        };
+        let dropped = diesel::PgConnection::establish(admin)
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| {
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = dropped {
+            eprintln!("could not drop the test database {name}: {e}");
+        }
+    }
 }
 
 /// A signed-up user and their token.
@@ -76,8 +179,9 @@ impl TestApp {
             natter::telemetry::init("debug");
         }
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let mut settings =
-            Settings::with_database(DatabaseUrl::Sqlite(dir.path().join("natter.db")));
+        let db = TestDb::fresh(dir.path());
+        let mut settings = Settings::with_database(db.url());
+        db.apply(&mut settings);
         settings.addr = "127.0.0.1:0".parse().expect("an address");
         settings.bcrypt_cost = 4;
         settings.workers = 2;
@@ -94,13 +198,23 @@ impl TestApp {
             addr: format!("http://127.0.0.1:{port}"),
             port,
             client: reqwest::Client::new(),
-            dir,
             stopper,
+            db,
+            dir,
         }
     }
 
+    /// The app's database, for a second server or a direct look.
+    pub fn database_url(&self) -> DatabaseUrl {
+        self.db.url()
+    }
+
+    /// The SQLite file; panics on Postgres (for tests of what only a file can go through).
     pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("natter.db")
+        match self.db.url() {
+            DatabaseUrl::Sqlite(path) => path,
+            DatabaseUrl::Postgres(_) => panic!("this test needs the SQLite file"),
+        }
     }
 
     pub async fn request(
@@ -145,7 +259,7 @@ impl TestApp {
 
     /// An admin, made the way `natter create-admin` makes one, and signed in.
     pub async fn admin(&self, username: &str) -> TestUser {
-        let mut settings = Settings::with_database(DatabaseUrl::Sqlite(self.db_path()));
+        let mut settings = Settings::with_database(self.database_url());
         settings.bcrypt_cost = 4;
         let name = natter_shared::Username::parse(username).expect("a valid name");
         let password = natter_shared::Password::parse(PASSWORD).expect("a valid password");

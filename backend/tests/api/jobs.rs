@@ -1,7 +1,7 @@
 use crate::helpers::{TestApp, TestResult, TestUser};
 use crate::ws_client::{WAIT, WsClient};
 use actix_web::{App, HttpResponse, HttpServer, web};
-use natter::config::{DatabaseUrl, RateLimit, SmsProviderKind};
+use natter::config::{RateLimit, SmsProviderKind};
 use natter::db::{Database, jobs};
 use natter_shared::ws::ServerFrame;
 use natter_shared::{ErrorKind, Me, MessageKind, Room};
@@ -65,10 +65,7 @@ fn worker_process(app: &TestApp, env: &[(&str, &str)]) -> std::io::Result<Child>
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
         .arg("worker")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", app.db_path().display()),
-        )
+        .envs(app.db.env())
         .env("NATTER_WORKER_POLL_MS", "50")
         .env("NATTER_JOB_BACKOFF_MS", "50")
         .env("RUST_LOG", "warn,natter::worker=info")
@@ -116,7 +113,7 @@ async fn set_phone(app: &TestApp, user: &TestUser, phone: Value) -> crate::helpe
 }
 
 fn all_jobs(app: &TestApp) -> Vec<jobs::JobRow> {
-    let db = Database::open(&DatabaseUrl::Sqlite(app.db_path())).expect("the database opens");
+    let db = Database::open(&app.database_url()).expect("the database opens");
     db.run_blocking(|conn| Ok(jobs::all(conn)?)).expect("jobs")
 }
 
@@ -190,7 +187,7 @@ async fn sms_is_queued_sent_by_the_in_process_worker_and_reported() -> TestResul
     assert_eq!(notice(&mut a).await, "SMS to bob queued.");
     assert_eq!(bot_says(&mut a).await, "An SMS has been sent to bob.");
 
-    let db = Database::open(&DatabaseUrl::Sqlite(app.db_path()))?;
+    let db = Database::open(&app.database_url())?;
     let outbox = db.run_blocking(|conn| Ok(jobs::outbox(conn)?))?;
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].1, "+15551234567");
@@ -358,7 +355,7 @@ async fn a_job_whose_worker_died_is_taken_again_after_its_lease() -> TestResult 
     a.say(room.id, "/sms bob", "s1").await;
     assert_eq!(notice(&mut a).await, "SMS to bob queued.");
     // A worker that claims the job and dies: its lease runs out in 300 ms.
-    let db = Database::open(&DatabaseUrl::Sqlite(app.db_path()))?;
+    let db = Database::open(&app.database_url())?;
     let ghost = db.run_blocking(|conn| {
         let now = chrono::Utc::now().naive_utc();
         Ok(jobs::claim(
