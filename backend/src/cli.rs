@@ -105,6 +105,8 @@ async fn run_worker(settings: Settings) -> anyhow::Result<()> {
     let metrics = std::sync::Arc::new(crate::metrics::Metrics::new()?);
     let hub = crate::realtime::Hub::new(settings.room_buffer as usize, metrics);
     let state = crate::startup::open_state(settings, hub, false).await?;
+    // The bot's reports reach every node's sockets at once, not at their next database poll.
+    crate::startup::join_cluster(&state)?;
     let worker = crate::worker::Worker::for_state(&state)?;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let running = actix_web::rt::spawn(worker.run(stop_rx));

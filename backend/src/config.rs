@@ -23,6 +23,7 @@ pub const DEFAULT_JOB_MAX_ATTEMPTS: u32 = 5;
 pub const DEFAULT_JOB_BACKOFF_MS: u64 = 2_000;
 pub const DEFAULT_JOB_LEASE_MS: u64 = 60_000;
 pub const DEFAULT_WORKER_POLL_MS: u64 = 1_000;
+pub const DEFAULT_TAIL_POLL_MS: u64 = 250;
 
 /// Everything the server, the worker and the admin commands read from the outside.
 #[derive(Debug, Clone, Args)]
@@ -153,6 +154,12 @@ pub struct Settings {
     #[arg(long, env = "NATTER_JOB_LEASE_MS", default_value_t = DEFAULT_JOB_LEASE_MS, global = true)]
     pub job_lease_ms: u64,
 
+    /// How often a node reads the database for messages that other processes stored (other
+    /// nodes, a `natter worker`), in milliseconds. With Redis they are announced at once and
+    /// this only catches what a lost notice missed.
+    #[arg(long, env = "NATTER_TAIL_POLL_MS", default_value_t = DEFAULT_TAIL_POLL_MS, global = true)]
+    pub tail_poll_ms: u64,
+
     /// How often an idle worker looks for due jobs.
     #[arg(long, env = "NATTER_WORKER_POLL_MS", default_value_t = DEFAULT_WORKER_POLL_MS, global = true)]
     pub worker_poll_ms: u64,
@@ -208,6 +215,7 @@ impl Settings {
             job_backoff_ms: DEFAULT_JOB_BACKOFF_MS,
             job_lease_ms: DEFAULT_JOB_LEASE_MS,
             worker_poll_ms: DEFAULT_WORKER_POLL_MS,
+            tail_poll_ms: DEFAULT_TAIL_POLL_MS,
             run_worker: true,
         }
     }

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub connections: IntGauge,
     pub rooms: IntGauge,
     pub jobs_waiting: IntGauge,
+    /// 1 while connected to Redis (with `REDIS_URL`), else 0.
+    pub redis_up: IntGauge,
 }
 
 impl Metrics {
@@ -59,6 +61,10 @@ impl Metrics {
             "jobs_waiting",
             "Jobs queued or running (the queue's depth).",
         )?;
+        let redis_up = gauge(
+            "redis_up",
+            "1 while this node is connected to Redis (with REDIS_URL set), 0 otherwise.",
+        )?;
         let jobs_failed = IntCounterVec::new(
             Opts::new("job_failures_total", "Failed job attempts, by outcome."),
             &["outcome"],
@@ -88,6 +94,7 @@ impl Metrics {
             connections,
             rooms,
             jobs_waiting,
+            redis_up,
         })
     }
 

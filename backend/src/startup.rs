@@ -48,6 +48,8 @@ impl Stopper {
         tracing::info!(sessions = self.hub.sessions(), "shutting down");
         self.hub.shutdown_sessions();
         self.server.stop(true).await;
+        // Other nodes take this node's users offline now, not when its heartbeat runs out.
+        self.hub.relay(crate::realtime::cluster::Notice::NodeLeft);
         // The worker finishes the job in hand; jobs not started stay queued.
         let _ = self.worker_stop.send(true);
         if let Some(worker) = self.worker.lock().await.take() {
@@ -62,6 +64,7 @@ impl Application {
         let metrics = Arc::new(crate::metrics::Metrics::new()?);
         let hub = Hub::new(settings.room_buffer as usize, metrics);
         let state = web::Data::new(open_state(settings, hub.clone(), true).await?);
+        join_cluster(&state)?;
         let listener = TcpListener::bind(state.settings.addr)
             .with_context(|| format!("cannot listen on {}", state.settings.addr))?;
         let addr = listener.local_addr()?;
@@ -143,10 +146,6 @@ impl Application {
 }
 
 /// Everything the handlers share, made off the async executor (migrations and bcrypt block).
-/// How often the server looks for messages that other processes stored (a separate
-/// `natter worker` reporting an SMS), to deliver them live.
-const TAIL_POLL: Duration = Duration::from_millis(250);
-
 /// With `deliver`, this process has sockets: it also delivers messages that other processes
 /// store.
 pub async fn open_state(settings: Settings, hub: Hub, deliver: bool) -> anyhow::Result<AppState> {
@@ -158,7 +157,10 @@ pub async fn open_state(settings: Settings, hub: Hub, deliver: bool) -> anyhow::
         )?;
         let auth = Auth::new(&secret, settings.bcrypt_cost)?;
         let poll = match deliver {
-            true => Some((db.dedicated_connection()?, TAIL_POLL)),
+            true => Some((
+                db.dedicated_connection()?,
+                Duration::from_millis(settings.tail_poll_ms.max(1)),
+            )),
             false => None,
         };
         let writer =
@@ -187,6 +189,19 @@ pub async fn open_state(settings: Settings, hub: Hub, deliver: bool) -> anyhow::
     })
     .await
     .context("startup was interrupted")?
+}
+
+/// With `REDIS_URL`, starts relaying events to and from the other nodes.
+pub fn join_cluster(state: &AppState) -> anyhow::Result<()> {
+    if let Some(url) = &state.settings.redis_url {
+        realtime::cluster::start(
+            url,
+            &state.settings.redis_prefix,
+            state.hub.clone(),
+            state.writer.feed(),
+        )?;
+    }
+    Ok(())
 }
 
 /// Ready for traffic: the database answers and the message writer runs; else 503, so that a

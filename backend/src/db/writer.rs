@@ -8,8 +8,11 @@
 //!
 //! Publishing goes through [`Tail`], which hands rooms every message in id order, whoever
 //! stored it: this writer's from memory, and those of other processes on the same database
-//! (a `natter worker` reporting an SMS) read back from it. SQLite gives ids in commit order,
-//! so a gap below a fresh batch can only be messages already committed elsewhere.
+//! (a `natter worker` reporting an SMS, another node) from a notice through Redis or read
+//! back from the database. Ids rise in commit order on both engines: each batch holds the
+//! database's write lock ([`super::write_transaction`]) from before its first insert to its
+//! commit, and notes the last id committed before it (`prev`). So a gap between what was
+//! published and `prev` can only be messages already committed elsewhere, readable now.
 
 use super::DbConnection;
 use super::messages::{self, NewMessageRow};
@@ -54,6 +57,35 @@ struct Job {
 #[derive(Clone)]
 pub struct MessageWriter {
     tx: mpsc::Sender<Job>,
+    feed: Feed,
+}
+
+/// Where messages stored by other nodes come in, to be published here in id order.
+#[derive(Clone)]
+pub struct Feed {
+    tail: Weak<Tail>,
+    /// Wakes the thread that reads the database for what others stored.
+    poll: Option<std::sync::mpsc::SyncSender<()>>,
+}
+
+impl Feed {
+    /// Another node committed `messages` right after message `prev`.
+    pub fn remote(&self, prev: i64, messages: &[Message]) {
+        let Some(tail) = self.tail.upgrade() else {
+            return;
+        };
+        if !tail.remote(prev, messages) {
+            self.poll_now();
+        }
+    }
+
+    /// Reads what others stored now, not at the next tick.
+    pub fn poll_now(&self) {
+        if let Some(poll) = &self.poll {
+            // A full slot means a poll is due anyway.
+            let _ = poll.try_send(());
+        }
+    }
 }
 
 impl MessageWriter {
@@ -75,13 +107,24 @@ impl MessageWriter {
         std::thread::Builder::new()
             .name("message-writer".into())
             .spawn(move || run(conn, rx, &writer_tail, &guard))?;
+        let mut feed = Feed {
+            tail: Arc::downgrade(&tail),
+            poll: None,
+        };
         if let Some((poll_conn, every)) = poll {
+            let (wake, woken) = std::sync::mpsc::sync_channel(1);
+            feed.poll = Some(wake);
             let tail = Arc::downgrade(&tail);
             std::thread::Builder::new()
                 .name("message-tail".into())
-                .spawn(move || poll_others(poll_conn, tail, every))?;
+                .spawn(move || poll_others(poll_conn, tail, every, woken))?;
         }
-        Ok(Self { tx })
+        Ok(Self { tx, feed })
+    }
+
+    /// Where other nodes' messages come in.
+    pub fn feed(&self) -> Feed {
+        self.feed.clone()
     }
 
     /// Whether the writer thread still takes messages.
@@ -152,12 +195,12 @@ struct Tail {
 const TAIL_PAGE: i64 = 1000;
 
 impl Tail {
-    /// Publishes a batch this process just committed, after any messages of other processes
-    /// that were committed before it.
-    fn committed(&self, conn: &mut DbConnection, fresh: &[&Message]) {
-        let Some(first) = fresh.first().map(|m| m.id.0) else {
+    /// Publishes a batch this process just committed right after message `prev`, after any
+    /// messages of other processes up to `prev`; then tells the other nodes.
+    fn committed(&self, conn: &mut DbConnection, prev: i64, fresh: &[&Message]) {
+        if fresh.is_empty() {
             return;
-        };
+        }
         self.hub
             .metrics()
             .messages_stored
@@ -166,12 +209,12 @@ impl Tail {
             .published
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        while *published + 1 < first {
+        while *published < prev {
             match messages::after(
                 conn,
                 None,
                 MessageId(*published),
-                Some(MessageId(first)),
+                Some(MessageId(prev + 1)),
                 TAIL_PAGE,
             ) {
                 Ok(others) if !others.is_empty() => self.publish(&mut published, &others),
@@ -189,6 +232,38 @@ impl Tail {
                 *published = message.id.0;
             }
         }
+        drop(published);
+        if self.hub.is_clustered() {
+            self.hub.relay(crate::realtime::cluster::Notice::Messages {
+                prev,
+                messages: fresh.iter().map(|m| (*m).clone()).collect(),
+            });
+        }
+    }
+
+    /// Publishes another node's batch, committed right after message `prev`, unless this
+    /// node has missed something before it. False when the database must be read instead.
+    fn remote(&self, prev: i64, batch: &[Message]) -> bool {
+        let Some(last) = batch.last().map(|m| m.id.0) else {
+            return true;
+        };
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *published >= last {
+            return true;
+        }
+        if *published < prev {
+            return false;
+        }
+        for message in batch {
+            if message.id.0 > *published {
+                self.hub.publish(message);
+                *published = message.id.0;
+            }
+        }
+        true
     }
 
     /// Publishes whatever other processes committed since the last look.
@@ -210,9 +285,16 @@ impl Tail {
     }
 }
 
-fn poll_others(mut conn: DbConnection, tail: Weak<Tail>, every: Duration) {
+fn poll_others(
+    mut conn: DbConnection,
+    tail: Weak<Tail>,
+    every: Duration,
+    woken: std::sync::mpsc::Receiver<()>,
+) {
     loop {
-        std::thread::sleep(every);
+        if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = woken.recv_timeout(every) {
+            break;
+        }
         let Some(tail) = tail.upgrade() else { break };
         if let Err(e) = tail.poll(&mut conn) {
             tracing::warn!(error = %e, "cannot look for messages of other processes");
@@ -247,22 +329,23 @@ fn run(mut conn: DbConnection, mut rx: mpsc::Receiver<Job>, tail: &Tail, guard: 
 fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, tail: &Tail) {
     let size = batch.len();
     let outcome = super::write_transaction(conn, |conn| {
-        Ok::<_, diesel::result::Error>(
-            batch
-                .iter()
-                .map(|job| conn.transaction(|conn| store_one(conn, &job.message)))
-                .collect::<Vec<_>>(),
-        )
+        // The lock is held: every message below this one is committed, none is in flight.
+        let prev = messages::max_id(conn)?;
+        let results = batch
+            .iter()
+            .map(|job| conn.transaction(|conn| store_one(conn, &job.message)))
+            .collect::<Vec<_>>();
+        Ok::<_, diesel::result::Error>((prev, results))
     });
     match outcome {
-        Ok(results) => {
+        Ok((prev, results)) => {
             let fresh: Vec<&Message> = results
                 .iter()
                 .flatten()
                 .filter(|s| s.fresh)
                 .map(|s| &s.message)
                 .collect();
-            tail.committed(conn, &fresh);
+            tail.committed(conn, prev, &fresh);
             for (job, result) in batch.drain(..).zip(results) {
                 let _ = job
                     .reply

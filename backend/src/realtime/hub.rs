@@ -1,15 +1,20 @@
 //! The hub: finds or starts the actor of a room, publishes stored messages to it, and knows
 //! every live session, so that shutdown can close them and a new room can be announced to
 //! the users who may see it.
+//!
+//! With other nodes ([`super::cluster`]), each event that starts here goes to them too, and
+//! the hub keeps who is online in each room on the other nodes. The `*_here` methods reach
+//! this node's sockets only: they are what a notice from another node calls.
 
-use super::room::{Broadcast, Publish, Room};
+use super::cluster::{Link, Notice};
+use super::room::{Broadcast, Publish, RemotePresence, Room, Typing};
 use super::session::Signal;
 use crate::metrics::Metrics;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, Recipient};
 use natter_shared::{Message, RoomId, UserId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 pub type SessionId = u64;
 
@@ -26,6 +31,17 @@ struct Inner {
     next_session: AtomicU64,
     room_buffer: usize,
     metrics: Arc<Metrics>,
+    /// The way to the other nodes, once connected.
+    link: OnceLock<Link>,
+    /// Who is online in which room on this node (a user with any session there), by name.
+    local: Mutex<HashMap<(RoomId, UserId), String>>,
+    /// Who is online in which room on other nodes, and on which.
+    remote: Mutex<HashMap<RoomId, HashMap<UserId, RemoteUser>>>,
+}
+
+struct RemoteUser {
+    name: String,
+    nodes: HashSet<String>,
 }
 
 struct Registered {
@@ -49,6 +65,9 @@ impl Hub {
                 next_session: AtomicU64::new(1),
                 room_buffer,
                 metrics,
+                link: OnceLock::new(),
+                local: Mutex::new(HashMap::new()),
+                remote: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -88,15 +107,58 @@ impl Hub {
         }
     }
 
-    /// Hands a change (an edit, a deletion) to the room's subscribers, if any.
+    /// Sends on from now on every event that starts here to the other nodes.
+    pub fn connect(&self, link: Link) {
+        let _ = self.inner.link.set(link);
+    }
+
+    /// Tells the other nodes, if there are any.
+    pub fn relay(&self, notice: Notice) {
+        if let Some(link) = self.inner.link.get() {
+            link.send(notice);
+        }
+    }
+
+    /// Whether there are other nodes to tell.
+    pub fn is_clustered(&self) -> bool {
+        self.inner.link.get().is_some()
+    }
+
+    /// Hands a change (an edit, a deletion) to the room's subscribers, on every node.
     pub fn broadcast(&self, room: RoomId, frame: natter_shared::ws::ServerFrame) {
+        if self.is_clustered() {
+            self.relay(Notice::Frame {
+                room,
+                frame: frame.clone(),
+            });
+        }
+        self.broadcast_here(room, frame);
+    }
+
+    pub fn broadcast_here(&self, room: RoomId, frame: natter_shared::ws::ServerFrame) {
         if let Some(addr) = lock(&self.inner.rooms).get(&room) {
             addr.do_send(Broadcast(frame));
         }
     }
 
-    /// Tells every authenticated session that `room` was deleted.
+    /// Someone typed on another node.
+    pub fn typing_here(&self, room: RoomId, user: UserId, username: String) {
+        if let Some(addr) = lock(&self.inner.rooms).get(&room) {
+            addr.do_send(Typing {
+                user,
+                username,
+                relay: false,
+            });
+        }
+    }
+
+    /// Tells every authenticated session, on every node, that `room` was deleted.
     pub fn room_deleted(&self, room: RoomId) {
+        self.relay(Notice::RoomDeleted { room });
+        self.room_deleted_here(room);
+    }
+
+    pub fn room_deleted_here(&self, room: RoomId) {
         for session in lock(&self.inner.sessions).values() {
             if session.user.is_some() {
                 session.signals.do_send(Signal::RoomDeleted(room));
@@ -150,22 +212,178 @@ impl Hub {
         }
     }
 
-    /// Closes every socket of `user` (close 1008 with `reason`): their tokens were revoked.
-    pub fn disconnect_user(&self, user: UserId, reason: &'static str) {
+    /// Closes every socket of `user` on every node (close 1008 with `reason`): their tokens
+    /// were revoked.
+    pub fn disconnect_user(&self, user: UserId, reason: &str) {
+        self.relay(Notice::Revoked {
+            user,
+            reason: reason.to_owned(),
+        });
+        self.disconnect_user_here(user, reason);
+    }
+
+    pub fn disconnect_user_here(&self, user: UserId, reason: &str) {
         for session in lock(&self.inner.sessions).values() {
             if session.user == Some(user) {
-                session.signals.do_send(Signal::Revoked(reason));
+                session.signals.do_send(Signal::Revoked(reason.to_owned()));
             }
         }
     }
 
-    /// Tells every authenticated session of `user` (or of everyone, for `None`) that `room`
-    /// exists now, so that sidebars need not poll.
+    /// Tells every authenticated session of `user` (or of everyone, for `None`), on every
+    /// node, that `room` exists now, so that sidebars need not poll.
     pub fn announce_room(&self, user: Option<UserId>, room: &natter_shared::Room) {
+        if self.is_clustered() {
+            self.relay(Notice::RoomAdded {
+                user,
+                room: room.clone(),
+            });
+        }
+        self.announce_room_here(user, room);
+    }
+
+    pub fn announce_room_here(&self, user: Option<UserId>, room: &natter_shared::Room) {
         for session in lock(&self.inner.sessions).values() {
             if session.user.is_some() && (user.is_none() || session.user == user) {
                 session.signals.do_send(Signal::RoomAdded(room.clone()));
             }
+        }
+    }
+
+    /// A room actor saw `user`'s first session join (`online`) or last one leave: tell the
+    /// other nodes. Answers whether the user is online in the room on another node, in which
+    /// case the room says nothing to its own sockets.
+    pub fn presence_here(&self, room: RoomId, user: UserId, name: &str, online: bool) -> bool {
+        if self.is_clustered() {
+            {
+                let mut local = lock(&self.inner.local);
+                match online {
+                    true => local.insert((room, user), name.to_owned()),
+                    false => local.remove(&(room, user)),
+                };
+            }
+            self.relay(Notice::Presence {
+                room,
+                user,
+                name: name.to_owned(),
+                online,
+            });
+        }
+        self.online_elsewhere(room, user)
+    }
+
+    /// Whether `user` has a session in `room` on another node.
+    pub fn online_elsewhere(&self, room: RoomId, user: UserId) -> bool {
+        lock(&self.inner.remote)
+            .get(&room)
+            .is_some_and(|users| users.contains_key(&user))
+    }
+
+    /// Who is online in `room` on other nodes.
+    pub fn online_elsewhere_in(&self, room: RoomId) -> Vec<(UserId, String)> {
+        lock(&self.inner.remote)
+            .get(&room)
+            .map_or_else(Vec::new, |users| {
+                users.iter().map(|(id, u)| (*id, u.name.clone())).collect()
+            })
+    }
+
+    /// Who is online here, for another node that (re)connects.
+    pub fn local_presence(&self) -> Vec<(RoomId, UserId, String)> {
+        lock(&self.inner.local)
+            .iter()
+            .map(|((room, user), name)| (*room, *user, name.clone()))
+            .collect()
+    }
+
+    /// The other nodes this one knows to have users online.
+    pub fn remote_nodes(&self) -> Vec<String> {
+        let remote = lock(&self.inner.remote);
+        let nodes: HashSet<&String> = remote
+            .values()
+            .flat_map(|users| users.values().flat_map(|u| u.nodes.iter()))
+            .collect();
+        nodes.into_iter().cloned().collect()
+    }
+
+    /// `user` came online in `room` on `node`, or left it there.
+    pub fn remote_presence(
+        &self,
+        node: &str,
+        room: RoomId,
+        user: UserId,
+        name: String,
+        online: bool,
+    ) {
+        let changed = {
+            let mut remote = lock(&self.inner.remote);
+            let users = remote.entry(room).or_default();
+            let changed = match online {
+                true => {
+                    let entry = users.entry(user).or_insert_with(|| RemoteUser {
+                        name: name.clone(),
+                        nodes: HashSet::new(),
+                    });
+                    entry.nodes.insert(node.to_owned()) && entry.nodes.len() == 1
+                }
+                false => match users.get_mut(&user) {
+                    Some(entry) => {
+                        entry.nodes.remove(node);
+                        let gone = entry.nodes.is_empty();
+                        if gone {
+                            users.remove(&user);
+                        }
+                        gone
+                    }
+                    None => false,
+                },
+            };
+            if users.is_empty() {
+                remote.remove(&room);
+            }
+            changed
+        };
+        if changed {
+            self.remote_changed(room, user, name, online);
+        }
+    }
+
+    /// Replaces all that is known of `node`'s presence with `online`.
+    pub fn replace_node(&self, node: &str, online: Vec<(RoomId, UserId, String)>) {
+        let now: HashSet<(RoomId, UserId)> = online.iter().map(|(r, u, _)| (*r, *u)).collect();
+        let before: Vec<(RoomId, UserId, String)> = {
+            let remote = lock(&self.inner.remote);
+            remote
+                .iter()
+                .flat_map(|(room, users)| {
+                    users
+                        .iter()
+                        .filter(|(_, u)| u.nodes.contains(node))
+                        .map(|(user, u)| (*room, *user, u.name.clone()))
+                })
+                .collect()
+        };
+        for (room, user, name) in before {
+            if !now.contains(&(room, user)) {
+                self.remote_presence(node, room, user, name, false);
+            }
+        }
+        for (room, user, name) in online {
+            self.remote_presence(node, room, user, name, true);
+        }
+    }
+
+    /// Forgets a node that stopped; its users go offline where no other node has them.
+    /// Answers whether anything was known of it.
+    pub fn drop_node(&self, node: &str) -> bool {
+        let known = self.remote_nodes().iter().any(|n| n == node);
+        self.replace_node(node, Vec::new());
+        known
+    }
+
+    fn remote_changed(&self, room: RoomId, user: UserId, name: String, online: bool) {
+        if let Some(addr) = lock(&self.inner.rooms).get(&room) {
+            addr.do_send(RemotePresence { user, name, online });
         }
     }
 }

@@ -6,6 +6,7 @@
 //! behind is closed with [`CLOSE_TOO_SLOW`] and catches up from the database when it rejoins
 //! with `since`: the database, not the ring, is the source of truth.
 
+pub mod cluster;
 pub mod hub;
 pub mod room;
 pub mod session;

@@ -53,8 +53,14 @@ impl Room {
         }
     }
 
+    /// Who is online here, on this node or another, by name.
     fn online_names(&self) -> Vec<String> {
         let mut online: Vec<String> = self.online.values().map(|(name, _)| name.clone()).collect();
+        for (user, name) in self.hub.online_elsewhere_in(self.id) {
+            if !self.online.contains_key(&user) {
+                online.push(name);
+            }
+        }
         online.sort_by_key(|name| name.to_lowercase());
         online
     }
@@ -105,7 +111,9 @@ impl Handler<Subscribe> for Room {
             entry.1 += 1;
             if entry.1 == 1 {
                 let name = entry.0.clone();
-                self.presence(&name, true);
+                if !self.hub.presence_here(self.id, msg.user, &name, true) {
+                    self.presence(&name, true);
+                }
             }
         }
         MessageResult(Subscription {
@@ -134,7 +142,9 @@ impl Handler<Unsubscribe> for Room {
             if entry.1 == 0 {
                 let name = entry.0.clone();
                 self.online.remove(&user);
-                self.presence(&name, false);
+                if !self.hub.presence_here(self.id, user, &name, false) {
+                    self.presence(&name, false);
+                }
             }
         }
         if self.sessions.is_empty() {
@@ -190,16 +200,46 @@ impl Handler<Online> for Room {
 pub struct Typing {
     pub user: UserId,
     pub username: String,
+    /// Typed on this node: tell the other nodes too.
+    pub relay: bool,
 }
 
 impl Handler<Typing> for Room {
     type Result = ();
 
     fn handle(&mut self, msg: Typing, _: &mut Self::Context) {
+        if msg.relay && self.hub.is_clustered() {
+            self.hub.relay(super::cluster::Notice::Typing {
+                room: self.id,
+                user: msg.user,
+                name: msg.username.clone(),
+            });
+        }
         let frame = ServerFrame::Typing {
             room_id: self.id,
             user: msg.username,
         };
         self.broadcast(EventKind::Typing(msg.user), &frame);
+    }
+}
+
+/// A user came online in this room on another node (their first session anywhere else), or
+/// their last session on other nodes left. Sessions here hear of it only if the user has
+/// none on this node.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub struct RemotePresence {
+    pub user: UserId,
+    pub name: String,
+    pub online: bool,
+}
+
+impl Handler<RemotePresence> for Room {
+    type Result = ();
+
+    fn handle(&mut self, msg: RemotePresence, _: &mut Self::Context) {
+        if !self.online.contains_key(&msg.user) {
+            self.presence(&msg.name, msg.online);
+        }
     }
 }

@@ -72,7 +72,7 @@ pub enum Signal {
     /// A room this session's user may see was created.
     RoomAdded(natter_shared::Room),
     /// The user's tokens were revoked (password changed, account deactivated): close 1008.
-    Revoked(&'static str),
+    Revoked(String),
     /// An admin deleted a room: leave it and say so.
     RoomDeleted(RoomId),
 }
@@ -538,6 +538,7 @@ impl WsSession {
         joined.room.do_send(Typing {
             user: user.id,
             username: user.username,
+            relay: true,
         });
     }
 
@@ -706,7 +707,7 @@ impl Handler<Signal> for WsSession {
         match signal {
             Signal::Shutdown => self.close(ctx, CloseCode::Away, "server shutting down"),
             Signal::RoomAdded(room) => self.send(ctx, &ServerFrame::Room { room }),
-            Signal::Revoked(reason) => self.close(ctx, CloseCode::Policy, reason),
+            Signal::Revoked(reason) => self.close(ctx, CloseCode::Policy, &reason),
             Signal::RoomDeleted(room_id) => {
                 self.may_post.remove(&room_id);
                 if let Some(old) = self.rooms.remove(&room_id) {

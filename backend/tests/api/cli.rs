@@ -106,13 +106,20 @@ pub struct Served {
     pub addr: String,
 }
 
-/// Starts `natter serve` on `db` with extra environment `env`.
+/// Starts `natter serve` on the SQLite file `db` with extra environment `env`.
 pub fn serve(db: &Path, env: &[(&str, &str)]) -> std::io::Result<Served> {
+    let url = format!("sqlite://{}", db.display());
+    let mut all = vec![("DATABASE_URL", url.as_str())];
+    all.extend_from_slice(env);
+    serve_with(&all)
+}
+
+/// Starts `natter serve` with the environment `env`, which names the database.
+pub fn serve_with(env: &[(&str, &str)]) -> std::io::Result<Served> {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_natter"))
         .arg("serve")
         .envs(env.iter().copied())
-        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
         .env("NATTER_ADDR", "127.0.0.1:0")
         .env("NATTER_BCRYPT_COST", "4")
         .env("RUST_LOG", "info")

@@ -78,8 +78,16 @@ impl TestDb {
         self.url.clone()
     }
 
+    /// The same database, for a second server; dropping it drops nothing.
+    pub fn shared(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            postgres: None,
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
-        self.postgres.is_some()
+        matches!(self.url, DatabaseUrl::Postgres(_))
     }
 
     /// Points `settings` at this database (with the shared secret on Postgres).
@@ -175,11 +183,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let db = TestDb::fresh(dir.path());
+        Self::spawn_on(db, dir, customize).await
+    }
+
+    /// A server on `db` (which may be another server's, see [`TestDb::shared`]).
+    pub async fn spawn_on(db: TestDb, dir: TempDir, customize: impl FnOnce(&mut Settings)) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             natter::telemetry::init("debug");
         }
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let db = TestDb::fresh(dir.path());
         let mut settings = Settings::with_database(db.url());
         db.apply(&mut settings);
         settings.addr = "127.0.0.1:0".parse().expect("an address");

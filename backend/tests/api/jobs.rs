@@ -13,12 +13,12 @@ use tokio::sync::mpsc;
 
 /// A local SMS webhook that answers with the planned statuses in turn (then 200) and
 /// reports every call.
-struct Webhook {
-    url: String,
-    calls: mpsc::UnboundedReceiver<(i64, u16)>,
+pub struct Webhook {
+    pub url: String,
+    pub calls: mpsc::UnboundedReceiver<(i64, u16)>,
 }
 
-async fn webhook(plan: Vec<u16>) -> Webhook {
+pub async fn webhook(plan: Vec<u16>) -> Webhook {
     let (tx, calls) = mpsc::unbounded_channel();
     let plan = Arc::new(Mutex::new(plan.into_iter()));
     let server = HttpServer::new(move || {
@@ -51,7 +51,7 @@ async fn webhook(plan: Vec<u16>) -> Webhook {
 }
 
 impl Webhook {
-    async fn call(&mut self) -> (i64, u16) {
+    pub async fn call(&mut self) -> (i64, u16) {
         tokio::time::timeout(WAIT, self.calls.recv())
             .await
             .expect("the webhook is called in time")
@@ -102,7 +102,7 @@ fn stop(mut child: Child) -> TestResult {
     Ok(())
 }
 
-async fn set_phone(app: &TestApp, user: &TestUser, phone: Value) -> crate::helpers::Answer {
+pub async fn set_phone(app: &TestApp, user: &TestUser, phone: Value) -> crate::helpers::Answer {
     app.request(
         reqwest::Method::PATCH,
         "/api/me",
@@ -112,7 +112,7 @@ async fn set_phone(app: &TestApp, user: &TestUser, phone: Value) -> crate::helpe
     .await
 }
 
-fn all_jobs(app: &TestApp) -> Vec<jobs::JobRow> {
+pub fn all_jobs(app: &TestApp) -> Vec<jobs::JobRow> {
     let db = Database::open(&app.database_url()).expect("the database opens");
     db.run_blocking(|conn| Ok(jobs::all(conn)?)).expect("jobs")
 }
@@ -129,7 +129,7 @@ async fn sms_setup(app: &TestApp) -> (TestUser, TestUser, Room, WsClient) {
     (alice, bob, room, a)
 }
 
-async fn notice(ws: &mut WsClient) -> String {
+pub async fn notice(ws: &mut WsClient) -> String {
     match ws
         .until("notice", |f| matches!(f, ServerFrame::Notice { .. }))
         .await
@@ -140,7 +140,7 @@ async fn notice(ws: &mut WsClient) -> String {
 }
 
 /// The next bot message's body.
-async fn bot_says(ws: &mut WsClient) -> String {
+pub async fn bot_says(ws: &mut WsClient) -> String {
     match ws
         .until(
             "bot message",

@@ -1,4 +1,6 @@
-//! REST API tests: each starts the real server on port 0 with a fresh SQLite file.
+//! Server tests: each starts the real server on port 0 with a fresh database (a SQLite file,
+//! or a Postgres database with `NATTER_TEST_POSTGRES`); `cluster` runs several nodes on this
+//! machine's Postgres and Redis.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -9,6 +11,7 @@ mod admin;
 mod auth;
 mod bot;
 mod cli;
+mod cluster;
 mod errors;
 mod faults;
 mod helpers;

@@ -61,20 +61,31 @@ impl TestApp {
 
     /// A socket authenticated as `user`, past its `ready` frame.
     pub async fn ws(&self, user: &TestUser) -> WsClient {
+        WsClient::signed_in(self.port, user).await
+    }
+}
+
+impl WsClient {
+    /// A socket to the server on `port`, authenticated as `user`, past its `ready` frame.
+    pub async fn signed_in(port: u16, user: &TestUser) -> WsClient {
+        let mut req = format!("ws://127.0.0.1:{port}/ws")
+            .into_client_request()
+            .expect("a request");
         let auth = format!("Bearer {}", user.token);
-        let mut ws = self
-            .ws_connect("", &[("authorization", &auth)])
+        req.headers_mut()
+            .insert("authorization", auth.parse().expect("a header value"));
+        let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
             .await
+            .expect("the upgrade answers in time")
             .expect("the socket opens");
+        let mut ws = WsClient { stream };
         match ws.next().await {
             ServerFrame::Ready { user: me } => assert_eq!(me, user.auth.user),
             other => panic!("expected ready, got {other:?}"),
         }
         ws
     }
-}
 
-impl WsClient {
     pub async fn send(&mut self, frame: Value) {
         self.send_raw(Message::text(frame.to_string())).await;
     }

@@ -1,0 +1,470 @@
+//! Fan-out between nodes through Redis, when `REDIS_URL` is set.
+//!
+//! Every node publishes what happens on it (messages it stored, presence changes of its own
+//! sessions, typing, edits, deletions, new rooms, revoked sessions) on one pub/sub channel,
+//! and delivers what the others publish to its own sockets. Redis carries notices only; the
+//! database stays the source of truth:
+//!
+//! - Messages: each notice names the id the batch follows (`prev`). A node that has published
+//!   exactly up to `prev` delivers the batch from the notice; one that has missed something
+//!   (a notice lost while Redis was away) reads the gap from the database instead, in id order.
+//!   Every node also reads the database a few times a second, so messages arrive even with
+//!   Redis down, only later.
+//! - Presence: each node keeps its own online users in a Redis hash beside a heartbeat key
+//!   that expires. A node that dies stops beating; the others notice within
+//!   [`HEARTBEAT_TTL`] and take its users offline. A node that (re)connects reads every live
+//!   node's hash.
+//! - Everything else is best effort, as on one node: typing, edits and the like that happen
+//!   while Redis is away are not replayed (history shows edits and deletions anyway).
+//!
+//! While Redis is away a node keeps serving its own sockets and tries again with backoff.
+
+use super::hub::Hub;
+use crate::db::writer::Feed;
+use futures_util::StreamExt;
+use natter_shared::ws::ServerFrame;
+use natter_shared::{Message, Room, RoomId, UserId};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How often a node says it is alive.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// How long a node that stopped beating still counts as alive.
+pub const HEARTBEAT_TTL: Duration = Duration::from_secs(5);
+/// The longest wait between two attempts to reach Redis.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The most notices sent in one round trip.
+const MAX_PIPELINE: usize = 256;
+
+/// What one node tells the others.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Notice {
+    /// Messages stored in one commit, in id order, after message `prev`.
+    Messages {
+        prev: i64,
+        messages: Vec<Message>,
+    },
+    /// A user's first session in a room joined on the sending node, or its last one left.
+    Presence {
+        room: RoomId,
+        user: UserId,
+        name: String,
+        online: bool,
+    },
+    Typing {
+        room: RoomId,
+        user: UserId,
+        name: String,
+    },
+    /// A change to what a room shows (an edit, a deletion).
+    Frame {
+        room: RoomId,
+        frame: ServerFrame,
+    },
+    RoomDeleted {
+        room: RoomId,
+    },
+    /// A room that `user` (or, for none, everyone) may see now.
+    RoomAdded {
+        user: Option<UserId>,
+        room: Room,
+    },
+    /// The user's tokens were revoked: close their sockets.
+    Revoked {
+        user: UserId,
+        reason: String,
+    },
+    /// The sending node stops: its users are gone from every room.
+    NodeLeft,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    node: String,
+    #[serde(flatten)]
+    notice: Notice,
+}
+
+/// The sending end the hub holds: notices queue here and a task sends them on.
+#[derive(Clone)]
+pub struct Link {
+    tx: mpsc::UnboundedSender<Notice>,
+}
+
+impl Link {
+    pub fn send(&self, notice: Notice) {
+        // The task ends only with the process.
+        let _ = self.tx.send(notice);
+    }
+}
+
+/// Where this node's keys live in Redis.
+struct Keys {
+    node: String,
+    channel: String,
+    nodes: String,
+    prefix: String,
+}
+
+impl Keys {
+    fn heartbeat(&self, node: &str) -> String {
+        format!("{}:node:{node}", self.prefix)
+    }
+
+    fn presence(&self, node: &str) -> String {
+        format!("{}:presence:{node}", self.prefix)
+    }
+}
+
+fn field(room: RoomId, user: UserId) -> String {
+    format!("{room}:{user}")
+}
+
+fn parse_field(field: &str) -> Option<(RoomId, UserId)> {
+    let (room, user) = field.split_once(':')?;
+    Some((RoomId(room.parse().ok()?), UserId(user.parse().ok()?)))
+}
+
+/// Connects this node to the others through the Redis at `url`: the hub sends through the
+/// returned link from now on, and a task delivers what other nodes publish. Fails only on a
+/// URL that cannot be a Redis URL; an unreachable Redis is tried again in the background.
+/// Needs a running actix (tokio) runtime.
+pub fn start(url: &str, prefix: &str, hub: Hub, feed: Feed) -> anyhow::Result<()> {
+    let client = redis::Client::open(url)
+        .map_err(|e| anyhow::anyhow!("REDIS_URL '{url}' is not a Redis URL: {e}"))?;
+    let node = node_id();
+    let keys = Keys {
+        channel: format!("{prefix}:events"),
+        nodes: format!("{prefix}:nodes"),
+        prefix: prefix.to_owned(),
+        node: node.clone(),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    hub.connect(Link { tx });
+    tracing::info!(%node, redis = %client.get_connection_info().addr(), "joining the cluster");
+    actix_web::rt::spawn(run(client, keys, hub, feed, rx));
+    Ok(())
+}
+
+/// A name for this process, new on every start.
+fn node_id() -> String {
+    let mut raw = [0u8; 6];
+    let _ = getrandom::fill(&mut raw);
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    let tag: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    match host.is_empty() {
+        true => tag,
+        false => format!("{host}-{tag}"),
+    }
+}
+
+async fn run(
+    client: redis::Client,
+    keys: Keys,
+    hub: Hub,
+    feed: Feed,
+    mut rx: mpsc::UnboundedReceiver<Notice>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let mut connected = false;
+        let outcome = session(&client, &keys, &hub, &feed, &mut rx, &mut connected).await;
+        match outcome {
+            Ok(()) => {
+                // This node is stopping and has said so.
+                return;
+            }
+            Err(e) => {
+                if connected {
+                    backoff = Duration::from_millis(100);
+                }
+                hub.metrics().redis_up.set(0);
+                tracing::warn!(error = %e, retry_in = ?backoff, "Redis is unreachable; serving this node's sockets alone until it is back");
+            }
+        }
+        // Notices made meanwhile are dropped: messages come from the database, presence
+        // is rewritten whole on reconnect.
+        let deadline = tokio::time::sleep(backoff);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => break,
+                notice = rx.recv() => match notice {
+                    Some(Notice::NodeLeft) | None => return,
+                    Some(_) => {}
+                },
+            }
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One connection's life: announce this node, read the others, then relay both ways until
+/// something fails (an error) or this node stops (`Ok`).
+async fn session(
+    client: &redis::Client,
+    keys: &Keys,
+    hub: &Hub,
+    feed: &Feed,
+    rx: &mut mpsc::UnboundedReceiver<Notice>,
+    connected: &mut bool,
+) -> redis::RedisResult<()> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(&keys.channel).await?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    announce(&mut conn, keys, hub).await?;
+    read_others(&mut conn, keys, hub).await?;
+    *connected = true;
+    hub.metrics().redis_up.set(1);
+    tracing::info!(node = %keys.node, "connected to Redis");
+    // Whatever other nodes stored while this one could not hear them.
+    feed.poll_now();
+
+    let mut incoming = pubsub.on_message();
+    let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            msg = incoming.next() => {
+                let Some(msg) = msg else {
+                    return Err(redis::RedisError::from((
+                        redis::ErrorKind::Io,
+                        "the subscription ended",
+                    )));
+                };
+                let payload: Vec<u8> = msg.get_payload()?;
+                match serde_json::from_slice::<Envelope>(&payload) {
+                    Ok(envelope) if envelope.node != keys.node => {
+                        deliver(hub, feed, envelope.node, envelope.notice);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "an unreadable notice from Redis"),
+                }
+            }
+            notice = rx.recv() => {
+                let Some(first) = notice else { return Ok(()) };
+                let mut batch = vec![first];
+                while batch.len() < MAX_PIPELINE {
+                    match rx.try_recv() {
+                        Ok(notice) => batch.push(notice),
+                        Err(_) => break,
+                    }
+                }
+                let leaving = matches!(batch.last(), Some(Notice::NodeLeft));
+                send(&mut conn, keys, batch).await?;
+                if leaving {
+                    return Ok(());
+                }
+            }
+            _ = beat.tick() => {
+                heartbeat(&mut conn, keys).await?;
+                sweep(&mut conn, keys, hub).await?;
+            }
+        }
+    }
+}
+
+/// Publishes notices in one round trip, keeping this node's presence hash in step.
+async fn send(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: &Keys,
+    batch: Vec<Notice>,
+) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    let presence = keys.presence(&keys.node);
+    for notice in batch {
+        match &notice {
+            Notice::Presence {
+                room,
+                user,
+                name,
+                online: true,
+            } => {
+                pipe.hset(&presence, field(*room, *user), name).ignore();
+            }
+            Notice::Presence {
+                room,
+                user,
+                online: false,
+                ..
+            } => {
+                pipe.hdel(&presence, field(*room, *user)).ignore();
+            }
+            Notice::NodeLeft => {
+                pipe.del(&presence).ignore();
+                pipe.del(keys.heartbeat(&keys.node)).ignore();
+                pipe.srem(&keys.nodes, &keys.node).ignore();
+            }
+            _ => {}
+        }
+        let envelope = Envelope {
+            node: keys.node.clone(),
+            notice,
+        };
+        match serde_json::to_string(&envelope) {
+            Ok(json) => {
+                pipe.publish(&keys.channel, json).ignore();
+            }
+            Err(e) => tracing::error!(error = %e, "cannot serialize a notice"),
+        }
+    }
+    pipe.query_async::<()>(conn).await
+}
+
+/// Says this node is alive and writes its presence whole (after a reconnect, Redis may have
+/// lost it or kept a stale copy).
+async fn announce(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: &Keys,
+    hub: &Hub,
+) -> redis::RedisResult<()> {
+    let presence = keys.presence(&keys.node);
+    let mut pipe = redis::pipe();
+    pipe.atomic().del(&presence).ignore();
+    let online = hub.local_presence();
+    if !online.is_empty() {
+        let fields: Vec<(String, String)> = online
+            .into_iter()
+            .map(|(room, user, name)| (field(room, user), name))
+            .collect();
+        pipe.hset_multiple(&presence, &fields).ignore();
+    }
+    pipe.sadd(&keys.nodes, &keys.node).ignore();
+    pipe.query_async::<()>(conn).await?;
+    heartbeat(conn, keys).await
+}
+
+async fn heartbeat(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: &Keys,
+) -> redis::RedisResult<()> {
+    let ttl = HEARTBEAT_TTL.as_millis() as u64;
+    redis::pipe()
+        .pset_ex(keys.heartbeat(&keys.node), 1, ttl)
+        .ignore()
+        .pexpire(keys.presence(&keys.node), ttl as i64 * 2)
+        .ignore()
+        .query_async::<()>(conn)
+        .await
+}
+
+/// Reads the presence of every live node, replacing what this node knew of them.
+async fn read_others(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: &Keys,
+    hub: &Hub,
+) -> redis::RedisResult<()> {
+    let nodes: Vec<String> = conn.smembers(&keys.nodes).await?;
+    for node in nodes.into_iter().filter(|n| *n != keys.node) {
+        let alive: bool = conn.exists(keys.heartbeat(&node)).await?;
+        if !alive {
+            forget(conn, keys, hub, &node).await?;
+            continue;
+        }
+        let fields: HashMap<String, String> = conn.hgetall(keys.presence(&node)).await?;
+        let online = fields
+            .into_iter()
+            .filter_map(|(f, name)| parse_field(&f).map(|(room, user)| (room, user, name)))
+            .collect();
+        hub.replace_node(&node, online);
+    }
+    Ok(())
+}
+
+/// Takes the users of nodes that stopped beating offline.
+async fn sweep(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: &Keys,
+    hub: &Hub,
+) -> redis::RedisResult<()> {
+    let nodes: Vec<String> = conn.smembers(&keys.nodes).await?;
+    for node in hub.remote_nodes().into_iter().chain(nodes) {
+        if node == keys.node {
+            continue;
+        }
+        let alive: bool = conn.exists(keys.heartbeat(&node)).await?;
+        if !alive {
+            forget(conn, keys, hub, &node).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn forget(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: &Keys,
+    hub: &Hub,
+    node: &str,
+) -> redis::RedisResult<()> {
+    if hub.drop_node(node) {
+        tracing::info!(%node, "a node stopped beating: its users are offline");
+    }
+    redis::pipe()
+        .del(keys.presence(node))
+        .ignore()
+        .srem(&keys.nodes, node)
+        .ignore()
+        .query_async::<()>(conn)
+        .await
+}
+
+/// Hands what another node did to this node's sockets.
+fn deliver(hub: &Hub, feed: &Feed, node: String, notice: Notice) {
+    match notice {
+        Notice::Messages { prev, messages } => feed.remote(prev, &messages),
+        Notice::Presence {
+            room,
+            user,
+            name,
+            online,
+        } => hub.remote_presence(&node, room, user, name, online),
+        Notice::Typing { room, user, name } => hub.typing_here(room, user, name),
+        Notice::Frame { room, frame } => hub.broadcast_here(room, frame),
+        Notice::RoomDeleted { room } => hub.room_deleted_here(room),
+        Notice::RoomAdded { user, room } => hub.announce_room_here(user, &room),
+        Notice::Revoked { user, reason } => hub.disconnect_user_here(user, &reason),
+        Notice::NodeLeft => {
+            hub.drop_node(&node);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_round_trip() {
+        let f = field(RoomId(12), UserId(345));
+        assert_eq!(parse_field(&f), Some((RoomId(12), UserId(345))));
+        assert_eq!(parse_field("x:1"), None);
+        assert_eq!(parse_field("1"), None);
+    }
+
+    #[test]
+    fn notices_round_trip_with_their_node() -> serde_json::Result<()> {
+        let envelope = Envelope {
+            node: "a".into(),
+            notice: Notice::Typing {
+                room: RoomId(1),
+                user: UserId(2),
+                name: "bob".into(),
+            },
+        };
+        let json = serde_json::to_string(&envelope)?;
+        let back: Envelope = serde_json::from_str(&json)?;
+        assert_eq!(back.node, "a");
+        assert!(matches!(
+            back.notice,
+            Notice::Typing {
+                room: RoomId(1),
+                ..
+            }
+        ));
+        Ok(())
+    }
+}

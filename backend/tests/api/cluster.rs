@@ -1,0 +1,432 @@
+//! Several nodes on one Postgres and one Redis: this machine's Postgres
+//! (`NATTER_TEST_POSTGRES`, by default `postgres://postgres@127.0.0.1:5432`) with a database
+//! per test, and its Redis (`NATTER_TEST_REDIS`, by default `redis://127.0.0.1:6379`) with a
+//! key prefix per test; or a Redis the test starts on a port of its own, to kill it.
+
+use crate::cli::serve_with;
+use crate::helpers::{POSTGRES_JWT_SECRET, TestApp, TestDb, TestResult};
+use crate::jobs::{all_jobs, bot_says, notice, set_phone, webhook};
+use crate::ws_client::{WAIT, WsClient};
+use natter::config::{RateLimit, SmsProviderKind};
+use natter_shared::ws::ServerFrame;
+use natter_shared::{Message, MessageId};
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+
+/// One database and one Redis prefix that every node of a test shares.
+struct Cluster {
+    db: TestDb,
+    redis: String,
+    prefix: String,
+}
+
+impl Cluster {
+    fn new() -> Self {
+        Self::on_redis(
+            std::env::var("NATTER_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        )
+    }
+
+    fn on_redis(redis: String) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let server = std::env::var("NATTER_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        Self {
+            db: TestDb::postgres(&server),
+            redis,
+            prefix: format!(
+                "natter-test-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ),
+        }
+    }
+
+    /// A node: an in-process server on the shared database and Redis.
+    async fn node(&self) -> TestApp {
+        self.node_with(|_| {}).await
+    }
+
+    /// Nodes here read the database for other nodes' messages only when Redis tells them
+    /// to (or when they reconnect to it), so that what arrives came through Redis.
+    async fn node_with(&self, customize: impl FnOnce(&mut natter::config::Settings)) -> TestApp {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        TestApp::spawn_on(self.db.shared(), dir, |s| {
+            s.redis_url = Some(self.redis.clone());
+            s.redis_prefix = self.prefix.clone();
+            s.tail_poll_ms = 3_600_000;
+            customize(s);
+        })
+        .await
+    }
+
+    /// A node as a process of its own (`natter serve`), to be killed.
+    fn node_process(&self) -> std::io::Result<crate::cli::Served> {
+        let db = match self.db.url() {
+            natter::config::DatabaseUrl::Postgres(url) => url,
+            natter::config::DatabaseUrl::Sqlite(_) => unreachable!("clusters run on Postgres"),
+        };
+        serve_with(&[
+            ("DATABASE_URL", &db),
+            ("NATTER_JWT_SECRET", POSTGRES_JWT_SECRET),
+            ("REDIS_URL", &self.redis),
+            ("NATTER_REDIS_PREFIX", &self.prefix),
+        ])
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Heartbeats and presence expire by themselves; the list of nodes does not.
+        if let Ok(mut conn) = redis::Client::open(self.redis.as_str())
+            .and_then(|c| c.get_connection_with_timeout(std::time::Duration::from_secs(1)))
+        {
+            let _: redis::RedisResult<()> = redis::cmd("DEL")
+                .arg(format!("{}:nodes", self.prefix))
+                .query(&mut conn);
+        }
+    }
+}
+
+/// Every message frame until `n` have come, in the order they came.
+async fn messages(ws: &mut WsClient, n: usize) -> Vec<Message> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        if let ServerFrame::Message { message } = ws.next().await {
+            got.push(message);
+        }
+    }
+    got
+}
+
+/// The next message frame, skipping presence and typing.
+async fn next_message(ws: &mut WsClient) -> Message {
+    messages(ws, 1).await.remove(0)
+}
+
+fn assert_rising(got: &[Message]) {
+    for pair in got.windows(2) {
+        assert!(
+            pair[0].id < pair[1].id,
+            "ids rise, each once: {} then {}",
+            pair[0].id,
+            pair[1].id
+        );
+    }
+}
+
+/// Waits for a presence frame about `user`.
+async fn presence_of(ws: &mut WsClient, user: &str, online: bool) {
+    ws.until(&format!("{user} online={online}"), |f| {
+        matches!(f, ServerFrame::Presence { user: u, online: o, .. } if u == user && *o == online)
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn messages_sent_on_two_nodes_reach_both_in_id_order_exactly_once() -> TestResult {
+    const EACH: usize = 150;
+    let cluster = Cluster::new();
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let alice = a.user("alice").await;
+    let bob = b.user("bob").await;
+    let room = a.create_room(&alice, "general").await;
+    let mut on_a = a.ws(&alice).await;
+    on_a.join(room.id, None).await;
+    let mut on_b = b.ws(&bob).await;
+    on_b.join(room.id, None).await;
+
+    // Both nodes write at once: their batches interleave in the database.
+    for i in 0..EACH {
+        on_a.say(room.id, &format!("from a {i}"), &format!("a{i}"))
+            .await;
+        on_b.say(room.id, &format!("from b {i}"), &format!("b{i}"))
+            .await;
+    }
+    let seen_on_b = messages(&mut on_b, 2 * EACH).await;
+    let seen_on_a = messages(&mut on_a, 2 * EACH).await;
+    assert_rising(&seen_on_b);
+    assert_eq!(
+        seen_on_a, seen_on_b,
+        "both nodes deliver the same, in the same order"
+    );
+    let stored = a.all_history(&alice, room.id).await;
+    assert_eq!(seen_on_b, stored, "what is delivered is what is stored");
+
+    // Nothing comes twice: the next message after all of them is the next one sent.
+    let last = b.send(&bob, room.id, "the end").await;
+    assert_eq!(next_message(&mut on_a).await, last);
+    assert_eq!(next_message(&mut on_b).await, last);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn presence_and_typing_span_nodes() -> TestResult {
+    let cluster = Cluster::new();
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let carol = a.user("carol").await;
+    let room = a.create_room(&alice, "general").await;
+    let mut bob_b = b.ws(&bob).await;
+    bob_b.join(room.id, None).await;
+
+    // alice's first tab, on node A: bob on B sees her come online.
+    let mut tab_a = a.ws(&alice).await;
+    tab_a.join(room.id, None).await;
+    presence_of(&mut bob_b, "alice", true).await;
+    // Someone joining on B now sees her too.
+    let mut carol_b = b.ws(&carol).await;
+    let online = carol_b.join(room.id, None).await;
+    assert_eq!(online, ["alice", "bob", "carol"]);
+
+    // Typing on A shows on B.
+    tab_a
+        .send(json!({ "type": "typing", "room_id": room.id }))
+        .await;
+    bob_b
+        .until(
+            "alice typing",
+            |f| matches!(f, ServerFrame::Typing { user, .. } if user == "alice"),
+        )
+        .await;
+
+    // Her second tab, on B, then closing the first: she stays online throughout.
+    let mut tab_b = b.ws(&alice).await;
+    tab_b.join(room.id, None).await;
+    tab_a.close().await;
+    // What bob hears next is her message from the tab still open, not that she left.
+    let said = b.send(&alice, room.id, "still here").await;
+    let next = bob_b
+        .until("a presence or message frame", |f| {
+            matches!(
+                f,
+                ServerFrame::Presence { .. } | ServerFrame::Message { .. }
+            )
+        })
+        .await;
+    assert_eq!(next, ServerFrame::Message { message: said });
+
+    // Closing the last tab takes her offline, on both nodes.
+    let mut carol_a = a.ws(&carol).await;
+    carol_a.join(room.id, None).await;
+    tab_b.close().await;
+    presence_of(&mut bob_b, "alice", false).await;
+    presence_of(&mut carol_a, "alice", false).await;
+    Ok(())
+}
+
+#[actix_web::test]
+async fn a_node_that_dies_is_cleaned_up_by_the_others() -> TestResult {
+    let cluster = Cluster::new();
+    let a = cluster.node().await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let room = a.create_room(&alice, "general").await;
+    let mut bob_a = a.ws(&bob).await;
+    bob_a.join(room.id, None).await;
+
+    let mut doomed = cluster.node_process()?;
+    let port: u16 = doomed.addr.rsplit(':').next().unwrap_or_default().parse()?;
+    let mut alice_there = WsClient::signed_in(port, &alice).await;
+    alice_there.join(room.id, None).await;
+    presence_of(&mut bob_a, "alice", true).await;
+
+    // No goodbye: its heartbeat stops, and node A notices.
+    doomed.child.kill()?;
+    doomed.child.wait()?;
+    presence_of(&mut bob_a, "alice", false).await;
+    let mut again = a.ws(&alice).await;
+    let online = again.join(room.id, None).await;
+    assert_eq!(online, ["alice", "bob"]);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn a_job_is_sent_once_with_workers_on_two_nodes() -> TestResult {
+    const JOBS: usize = 20;
+    let mut hook = webhook(Vec::new()).await;
+    let settings = |s: &mut natter::config::Settings| {
+        s.sms_provider = SmsProviderKind::Webhook;
+        s.sms_webhook_url = Some(hook.url.clone());
+        s.sms_rate_limit = RateLimit::OFF;
+        s.worker_poll_ms = 20;
+    };
+    let cluster = Cluster::new();
+    let a = cluster.node_with(settings).await;
+    let b = cluster.node_with(settings).await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    assert_eq!(set_phone(&a, &bob, json!("+15551234567")).await.status, 200);
+    let room = a.create_room(&alice, "general").await;
+    let mut on_b = b.ws(&bob).await;
+    on_b.join(room.id, None).await;
+    // Queued on both nodes, so that both workers are woken.
+    let mut on_a = a.ws(&alice).await;
+    let mut alice_b = b.ws(&alice).await;
+    on_a.join(room.id, None).await;
+    alice_b.join(room.id, None).await;
+    for i in 0..JOBS {
+        let ws = if i % 2 == 0 { &mut on_a } else { &mut alice_b };
+        ws.say(room.id, "/sms bob", &format!("s{i}")).await;
+        assert_eq!(notice(ws).await, "SMS to bob queued.");
+    }
+    let mut sent: HashMap<i64, usize> = HashMap::new();
+    for _ in 0..JOBS {
+        let (job, _) = hook.call().await;
+        *sent.entry(job).or_default() += 1;
+    }
+    for _ in 0..JOBS {
+        assert_eq!(bot_says(&mut on_b).await, "An SMS has been sent to bob.");
+    }
+    assert_eq!(sent.len(), JOBS);
+    assert!(sent.values().all(|n| *n == 1), "{sent:?}");
+    assert!(hook.calls.try_recv().is_err(), "no call beyond one per job");
+    let jobs = all_jobs(&a);
+    assert_eq!(jobs.len(), JOBS);
+    assert!(jobs.iter().all(|j| j.state == "done" && j.attempts == 1));
+    Ok(())
+}
+
+/// A Redis of the test's own, on a port of its own, to kill and start again.
+struct OwnRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    fn start() -> TestResult<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.restart()?;
+        Ok(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) -> TestResult {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("redis-server must be installed: {e}"))?;
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + WAIT;
+        let client = redis::Client::open(self.url())?;
+        loop {
+            let pong = client
+                .get_connection_with_timeout(std::time::Duration::from_millis(200))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if pong.is_ok() {
+                return Ok(());
+            }
+            assert!(std::time::Instant::now() < deadline, "redis-server starts");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) -> TestResult {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}
+
+/// Waits until the node's `/metrics` says it is (or is not) connected to Redis.
+async fn redis_up(node: &TestApp, up: bool) {
+    let want = format!("natter_redis_up {}", u8::from(up));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let text = node
+            .client
+            .get(format!("{}/metrics", node.addr))
+            .send()
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("a body");
+        if text.lines().any(|l| l == want) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no '{want}' in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn losing_redis_loses_nothing_and_delivery_resumes() -> TestResult {
+    let mut own = OwnRedis::start()?;
+    let cluster = Cluster::on_redis(own.url());
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    redis_up(&a, true).await;
+    redis_up(&b, true).await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let carol = a.user("carol").await;
+    let room = a.create_room(&alice, "general").await;
+    let mut bob_b = b.ws(&bob).await;
+    bob_b.join(room.id, None).await;
+    let mut carol_b = b.ws(&carol).await;
+    carol_b.join(room.id, None).await;
+    let m1 = a.send(&alice, room.id, "before").await;
+    assert_eq!(next_message(&mut bob_b).await, m1);
+    assert_eq!(next_message(&mut carol_b).await, m1);
+
+    own.kill()?;
+    redis_up(&a, false).await;
+    redis_up(&b, false).await;
+    // Each node still serves its own sockets: alice hears her own message at once.
+    let mut alice_a = a.ws(&alice).await;
+    alice_a.join(room.id, Some(m1.id)).await;
+    let m2 = a.send(&alice, room.id, "while redis is down").await;
+    assert_eq!(next_message(&mut alice_a).await, m2);
+    // carol's connection drops; alice goes on talking.
+    carol_b.close().await;
+    let m3 = a.send(&alice, room.id, "while carol is away").await;
+    assert_eq!(next_message(&mut alice_a).await, m3);
+
+    own.restart()?;
+    redis_up(&a, true).await;
+    redis_up(&b, true).await;
+    // Node B reads what it missed from the database as it reconnects: bob, connected all
+    // along, gets it in order, once.
+    assert_eq!(messages(&mut bob_b, 2).await, [m2.clone(), m3.clone()]);
+    // carol comes back and asks for what came after the last one she saw.
+    let mut carol_b = b.ws(&carol).await;
+    carol_b.join(room.id, Some(m1.id)).await;
+    assert_eq!(messages(&mut carol_b, 2).await, [m2.clone(), m3.clone()]);
+    // And live delivery through Redis resumes.
+    let m4 = a.send(&alice, room.id, "after").await;
+    assert_eq!(next_message(&mut bob_b).await, m4);
+    assert_eq!(next_message(&mut carol_b).await, m4);
+    let ids: HashSet<MessageId> = [m1.id, m2.id, m3.id, m4.id].into();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(
+        a.all_history(&alice, room.id).await,
+        [m1, m2, m3, m4],
+        "stored once each"
+    );
+    Ok(())
+}
