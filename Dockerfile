@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # Natter in one image: the web app built by Trunk, the server built in release mode, and a
-# slim runtime with nothing else. `docker compose up` (docker-compose.yml) runs it.
+# slim runtime with nothing else (libpq for Postgres). `docker compose up`
+# (docker-compose.yml) runs it: one node on SQLite, or with `--profile scale` two nodes on
+# Postgres and Redis behind nginx.
 
 FROM rust:1.95-bookworm AS build
 RUN rustup target add wasm32-unknown-unknown \
@@ -8,7 +10,7 @@ RUN rustup target add wasm32-unknown-unknown \
  && cargo install wasm-bindgen-cli --version 0.2.130
 # Debian's binaryen breaks the wasm; npm's 132 is the one Trunk.toml pins.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends npm \
+ && apt-get install -y --no-install-recommends npm libpq-dev \
  && npm install --global binaryen@132.0.0 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -19,7 +21,7 @@ RUN cargo fetch --locked \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libpq5 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /data natter
 COPY --from=build /src/target/release/natter /usr/local/bin/natter

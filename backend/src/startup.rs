@@ -44,6 +44,11 @@ pub struct Stopper {
 }
 
 impl Stopper {
+    /// How many WebSocket sessions are open on this server.
+    pub fn sessions(&self) -> usize {
+        self.hub.sessions()
+    }
+
     pub async fn stop(&self) {
         tracing::info!(sessions = self.hub.sessions(), "shutting down");
         self.hub.shutdown_sessions();

@@ -430,3 +430,106 @@ async fn losing_redis_loses_nothing_and_delivery_resumes() -> TestResult {
     );
     Ok(())
 }
+
+/// nginx with the `scale` profile's own configuration (deploy/nginx.conf), its two
+/// upstream nodes pointed at `ports` and listening on a port of its own.
+struct Nginx {
+    port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(ports: [u16; 2]) -> TestResult<Self> {
+        let conf =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/nginx.conf"))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let dir = tempfile::tempdir()?;
+        let replaced = [
+            (
+                "server natter-a:8080",
+                format!("server 127.0.0.1:{}", ports[0]),
+            ),
+            (
+                "server natter-b:8080",
+                format!("server 127.0.0.1:{}", ports[1]),
+            ),
+            ("listen 80;", format!("listen 127.0.0.1:{port};")),
+            (
+                "pid /tmp/natter-nginx.pid;",
+                format!("pid {}/nginx.pid;", dir.path().display()),
+            ),
+            ("http {", "http {\n    access_log off;".to_owned()),
+        ];
+        let mut conf = conf;
+        for (from, to) in replaced {
+            assert!(conf.contains(from), "deploy/nginx.conf has '{from}'");
+            conf = conf.replace(from, &to);
+        }
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, conf)?;
+        let nginx = ["nginx", "/usr/sbin/nginx"]
+            .into_iter()
+            .find(|n| Command::new(n).arg("-v").output().is_ok())
+            .ok_or("nginx must be installed (scripts/setup installs it)")?;
+        let child = Command::new(nginx)
+            .arg("-c")
+            .arg(&path)
+            .args(["-g", "daemon off; error_log stderr;"])
+            .stdout(Stdio::null())
+            .spawn()?;
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "nginx starts");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Ok(Self {
+            port,
+            child,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Nginx {
+    /// SIGTERM, so that the master stops its workers (SIGKILL would orphan them).
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[actix_web::test]
+async fn the_load_balancer_spreads_sockets_over_both_nodes_and_they_talk() -> TestResult {
+    let cluster = Cluster::new();
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let lb = Nginx::start([a.port, b.port])?;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let room = a.create_room(&alice, "general").await;
+
+    // Through the balancer: REST, and WebSocket upgrades. `least_conn` puts the second
+    // socket on the node without one.
+    let via_lb = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/api/rooms", lb.port))
+        .bearer_auth(&alice.token)
+        .send()
+        .await?;
+    assert_eq!(via_lb.status(), 200);
+    let mut alice_ws = WsClient::signed_in(lb.port, &alice).await;
+    alice_ws.join(room.id, None).await;
+    let mut bob_ws = WsClient::signed_in(lb.port, &bob).await;
+    bob_ws.join(room.id, None).await;
+    assert_eq!(a.stopper.sessions() + b.stopper.sessions(), 2);
+    assert_eq!(a.stopper.sessions(), 1, "one socket on each node");
+
+    let id = alice_ws.say_acked(room.id, "through nginx", "n1").await;
+    let seen = next_message(&mut bob_ws).await;
+    assert_eq!((seen.id, seen.body.as_str()), (id, "through nginx"));
+    Ok(())
+}
