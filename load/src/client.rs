@@ -82,17 +82,18 @@ pub async fn connect(
     i: usize,
     sources: u8,
 ) -> anyhow::Result<Socket> {
-    let socket = if target.addr.is_ipv4() {
+    let node = target.node(i);
+    let socket = if node.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
-    if target.addr.is_ipv4() {
+    if node.is_ipv4() {
         socket.bind(SocketAddr::new(source_ip(i, sources), 0))?;
     }
-    let tcp = socket.connect(target.addr).await?;
+    let tcp = socket.connect(node).await?;
     tcp.set_nodelay(true)?;
-    let url = target.ws(&format!("?token={token}"));
+    let url = format!("ws://{node}/ws?token={token}");
     let (mut ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
     let first = tokio::time::timeout(Duration::from_secs(30), ws.next())
         .await

@@ -22,6 +22,10 @@ struct Cli {
     /// The server: http://HOST:PORT on a loopback address.
     #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
     target: String,
+    /// Other nodes of the same cluster (Postgres + Redis): sockets are spread over the
+    /// target and these, in turn. Repeat for more nodes.
+    #[arg(long = "also", global = true)]
+    also: Vec<String>,
     /// The server's process id, for its CPU time and memory from /proc.
     #[arg(long, global = true)]
     server_pid: Option<u32>,
@@ -113,7 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         reference::serve(listener).await;
         return Ok(());
     }
-    let target = Target::new(&cli.target, Flavor::Natter)?;
+    let target = Target::new(&cli.target, Flavor::Natter)?.with_nodes(&cli.also)?;
     let pid = cli.server_pid;
     let reports: Vec<Report> = match cli.scenario {
         Scenario::S1 {

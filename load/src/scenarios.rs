@@ -316,6 +316,10 @@ async fn read_deliveries(
 
 fn flavor_name(target: &Target) -> String {
     match target.flavor {
+        Flavor::Natter if target.nodes.len() > 1 => {
+            let nodes: Vec<String> = target.nodes.iter().map(ToString::to_string).collect();
+            format!("natter cluster at {}", nodes.join(" + "))
+        }
         Flavor::Natter => format!("natter at {}", target.addr),
         Flavor::Reference => format!("reference server at {}", target.addr),
     }

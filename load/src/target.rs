@@ -18,6 +18,8 @@ pub struct Target {
     pub base: Url,
     pub addr: SocketAddr,
     pub flavor: Flavor,
+    /// Every node sockets are spread over: `addr` first, then other nodes of its cluster.
+    pub nodes: Vec<SocketAddr>,
 }
 
 impl Target {
@@ -41,7 +43,26 @@ impl Target {
                 base
             );
         }
-        Ok(Self { base, addr, flavor })
+        Ok(Self {
+            base,
+            addr,
+            flavor,
+            nodes: vec![addr],
+        })
+    }
+
+    /// Spreads sockets over these other nodes of the same cluster too (`http://HOST:PORT`).
+    pub fn with_nodes(mut self, others: &[String]) -> anyhow::Result<Self> {
+        for other in others {
+            let node = Self::new(other, self.flavor)?;
+            self.nodes.push(node.addr);
+        }
+        Ok(self)
+    }
+
+    /// The node the `i`-th socket connects to.
+    pub fn node(&self, i: usize) -> SocketAddr {
+        self.nodes[i % self.nodes.len()]
     }
 
     pub fn http(&self, path: &str) -> String {
