@@ -137,6 +137,12 @@ pub fn write_transaction<T>(
 
 /// The advisory lock key of message writes on Postgres ("natter" in ASCII).
 const WRITE_LOCK: i64 = 0x6e61_7474_6572;
+fn versions(applied: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
+    applied.iter().map(ToString::to_string).collect()
+}
+
+/// The advisory lock key of migrations on Postgres ("natterm").
+const MIGRATION_LOCK: i64 = 0x6e61_7474_6572_6d;
 
 /// The database: a pool for reads and small writes, and where it lives.
 #[derive(Clone)]
@@ -196,8 +202,20 @@ impl Database {
         }
         let mut conn = connect(url)?;
         let applied = match &mut conn {
-            DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
-            DbConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+            DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(versions),
+            // Nodes started together would race to create the same tables: one at a time.
+            DbConnection::Postgres(c) => {
+                diesel::sql_query("SELECT pg_advisory_lock($1)")
+                    .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
+                    .execute(c)
+                    .with_context(|| format!("cannot lock {url} for migrating"))?;
+                let applied = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(versions);
+                diesel::sql_query("SELECT pg_advisory_unlock($1)")
+                    .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
+                    .execute(c)
+                    .with_context(|| format!("cannot unlock {url} after migrating"))?;
+                applied
+            }
         }
         .map_err(|e| anyhow::anyhow!("migrating {url} failed: {e}"))?;
         for version in applied {

@@ -125,6 +125,21 @@ async fn presence_of(ws: &mut WsClient, user: &str, online: bool) {
     .await;
 }
 
+#[test]
+fn nodes_that_start_together_migrate_one_at_a_time() -> TestResult {
+    let cluster = Cluster::new();
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let url = cluster.db.url();
+            std::thread::spawn(move || natter::db::Database::open(&url).map(drop))
+        })
+        .collect();
+    for start in starts {
+        start.join().map_err(|_| "a start panicked")??;
+    }
+    Ok(())
+}
+
 #[actix_web::test]
 async fn messages_sent_on_two_nodes_reach_both_in_id_order_exactly_once() -> TestResult {
     const EACH: usize = 150;
