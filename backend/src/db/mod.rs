@@ -142,7 +142,7 @@ fn versions(applied: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String
 }
 
 /// The advisory lock key of migrations on Postgres ("natterm").
-const MIGRATION_LOCK: i64 = 0x6e61_7474_6572_6d;
+const MIGRATION_LOCK: i64 = 0x006e_6174_7465_726d;
 
 /// The database: a pool for reads and small writes, and where it lives.
 #[derive(Clone)]

@@ -358,13 +358,7 @@ async fn read_others(
     keys: &Keys,
     hub: &Hub,
 ) -> redis::RedisResult<()> {
-    let nodes: Vec<String> = conn.smembers(&keys.nodes).await?;
-    for node in nodes.into_iter().filter(|n| *n != keys.node) {
-        let alive: bool = conn.exists(keys.heartbeat(&node)).await?;
-        if !alive {
-            forget(conn, keys, hub, &node).await?;
-            continue;
-        }
+    for node in live_others(conn, keys, hub, Vec::new()).await? {
         let fields: HashMap<String, String> = conn.hgetall(keys.presence(&node)).await?;
         let online = fields
             .into_iter()
@@ -381,17 +375,33 @@ async fn sweep(
     keys: &Keys,
     hub: &Hub,
 ) -> redis::RedisResult<()> {
-    let nodes: Vec<String> = conn.smembers(&keys.nodes).await?;
-    for node in hub.remote_nodes().into_iter().chain(nodes) {
-        if node == keys.node {
-            continue;
-        }
+    live_others(conn, keys, hub, hub.remote_nodes())
+        .await
+        .map(drop)
+}
+
+/// The other nodes that still beat, among those listed in Redis and `known`; the rest are
+/// forgotten on the way.
+async fn live_others(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: &Keys,
+    hub: &Hub,
+    known: Vec<String>,
+) -> redis::RedisResult<Vec<String>> {
+    let listed: Vec<String> = conn.smembers(&keys.nodes).await?;
+    let mut nodes: Vec<String> = listed.into_iter().chain(known).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let mut live = Vec::new();
+    for node in nodes.into_iter().filter(|n| *n != keys.node) {
         let alive: bool = conn.exists(keys.heartbeat(&node)).await?;
-        if !alive {
+        if alive {
+            live.push(node);
+        } else {
             forget(conn, keys, hub, &node).await?;
         }
     }
-    Ok(())
+    Ok(live)
 }
 
 async fn forget(
