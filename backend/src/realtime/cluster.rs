@@ -13,7 +13,8 @@
 //! - Presence: each node keeps its own online users in a Redis hash beside a heartbeat key
 //!   that expires. A node that dies stops beating; the others notice within
 //!   [`HEARTBEAT_TTL`] and take its users offline. A node that (re)connects reads every live
-//!   node's hash.
+//!   node's hash, and tells the others who is online on it (they may have forgotten it
+//!   while it could not beat).
 //! - Everything else is best effort, as on one node: typing, edits and the like that happen
 //!   while Redis is away are not replayed (history shows edits and deletions anyway).
 //!
@@ -78,8 +79,18 @@ pub enum Notice {
         user: UserId,
         reason: String,
     },
+    /// The sending node (re)connected: who is online on it now, replacing what the others
+    /// knew (they may have forgotten it while it could not beat).
+    NodeJoined {
+        online: Vec<(RoomId, UserId, String)>,
+    },
     /// The sending node stops: its users are gone from every room.
     NodeLeft,
+    /// The sending node took `forgotten` for dead (its heartbeat ran out). If it is alive
+    /// after all (it was stalled, not gone), it hears this and announces itself again.
+    NodeForgotten {
+        forgotten: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -238,6 +249,12 @@ async fn session(
                 };
                 let payload: Vec<u8> = msg.get_payload()?;
                 match serde_json::from_slice::<Envelope>(&payload) {
+                    Ok(Envelope { notice: Notice::NodeForgotten { forgotten }, .. })
+                        if forgotten == keys.node =>
+                    {
+                        tracing::warn!(node = %keys.node, "other nodes took this one for dead (it missed heartbeats): announcing it again");
+                        announce(&mut conn, keys, hub).await?;
+                    }
                     Ok(envelope) if envelope.node != keys.node => {
                         deliver(hub, feed, envelope.node, envelope.notice);
                     }
@@ -301,18 +318,23 @@ async fn send(
             }
             _ => {}
         }
-        let envelope = Envelope {
-            node: keys.node.clone(),
-            notice,
-        };
-        match serde_json::to_string(&envelope) {
-            Ok(json) => {
-                pipe.publish(&keys.channel, json).ignore();
-            }
-            Err(e) => tracing::error!(error = %e, "cannot serialize a notice"),
-        }
+        publish(&mut pipe, keys, notice);
     }
     pipe.query_async::<()>(conn).await
+}
+
+/// Adds publishing `notice`, from this node, to `pipe`.
+fn publish(pipe: &mut redis::Pipeline, keys: &Keys, notice: Notice) {
+    let envelope = Envelope {
+        node: keys.node.clone(),
+        notice,
+    };
+    match serde_json::to_string(&envelope) {
+        Ok(json) => {
+            pipe.publish(&keys.channel, json).ignore();
+        }
+        Err(e) => tracing::error!(error = %e, "cannot serialize a notice"),
+    }
 }
 
 /// Says this node is alive and writes its presence whole (after a reconnect, Redis may have
@@ -327,13 +349,14 @@ async fn announce(
     pipe.atomic().del(&presence).ignore();
     let online = hub.local_presence();
     if !online.is_empty() {
-        let fields: Vec<(String, String)> = online
-            .into_iter()
-            .map(|(room, user, name)| (field(room, user), name))
+        let fields: Vec<(String, &str)> = online
+            .iter()
+            .map(|(room, user, name)| (field(*room, *user), name.as_str()))
             .collect();
         pipe.hset_multiple(&presence, &fields).ignore();
     }
     pipe.sadd(&keys.nodes, &keys.node).ignore();
+    publish(&mut pipe, keys, Notice::NodeJoined { online });
     pipe.query_async::<()>(conn).await?;
     heartbeat(conn, keys).await
 }
@@ -413,13 +436,19 @@ async fn forget(
     if hub.drop_node(node) {
         tracing::info!(%node, "a node stopped beating: its users are offline");
     }
-    redis::pipe()
-        .del(keys.presence(node))
+    let mut pipe = redis::pipe();
+    pipe.del(keys.presence(node))
         .ignore()
         .srem(&keys.nodes, node)
-        .ignore()
-        .query_async::<()>(conn)
-        .await
+        .ignore();
+    publish(
+        &mut pipe,
+        keys,
+        Notice::NodeForgotten {
+            forgotten: node.to_owned(),
+        },
+    );
+    pipe.query_async::<()>(conn).await
 }
 
 /// Hands what another node did to this node's sockets.
@@ -437,8 +466,12 @@ fn deliver(hub: &Hub, feed: &Feed, node: String, notice: Notice) {
         Notice::RoomDeleted { room } => hub.room_deleted_here(room),
         Notice::RoomAdded { user, room } => hub.announce_room_here(user, &room),
         Notice::Revoked { user, reason } => hub.disconnect_user_here(user, &reason),
+        Notice::NodeJoined { online } => hub.replace_node(&node, online),
         Notice::NodeLeft => {
             hub.drop_node(&node);
+        }
+        Notice::NodeForgotten { forgotten } => {
+            hub.drop_node(&forgotten);
         }
     }
 }
@@ -455,26 +488,64 @@ mod tests {
         assert_eq!(parse_field("1"), None);
     }
 
+    /// Every kind of notice survives the envelope: a field of a notice named like one of
+    /// the envelope's would make it unreadable on the other side.
     #[test]
-    fn notices_round_trip_with_their_node() -> serde_json::Result<()> {
-        let envelope = Envelope {
-            node: "a".into(),
-            notice: Notice::Typing {
-                room: RoomId(1),
-                user: UserId(2),
+    fn every_notice_round_trips_with_its_node() -> serde_json::Result<()> {
+        let room = RoomId(1);
+        let user = UserId(2);
+        let notices = [
+            Notice::Messages {
+                prev: 1,
+                messages: Vec::new(),
+            },
+            Notice::Presence {
+                room,
+                user,
+                name: "bob".into(),
+                online: true,
+            },
+            Notice::Typing {
+                room,
+                user,
                 name: "bob".into(),
             },
-        };
-        let json = serde_json::to_string(&envelope)?;
-        let back: Envelope = serde_json::from_str(&json)?;
-        assert_eq!(back.node, "a");
-        assert!(matches!(
-            back.notice,
-            Notice::Typing {
-                room: RoomId(1),
-                ..
-            }
-        ));
+            Notice::Frame {
+                room,
+                frame: ServerFrame::RoomDeleted { room_id: room },
+            },
+            Notice::RoomDeleted { room },
+            Notice::RoomAdded {
+                user: Some(user),
+                room: Room {
+                    id: room,
+                    name: "general".into(),
+                    kind: natter_shared::RoomKind::Public,
+                    peer: None,
+                },
+            },
+            Notice::Revoked {
+                user,
+                reason: "gone".into(),
+            },
+            Notice::NodeJoined {
+                online: vec![(room, user, "bob".into())],
+            },
+            Notice::NodeLeft,
+            Notice::NodeForgotten {
+                forgotten: "b".into(),
+            },
+        ];
+        for notice in notices {
+            let envelope = Envelope {
+                node: "a".into(),
+                notice,
+            };
+            let json = serde_json::to_string(&envelope)?;
+            let back: Envelope = serde_json::from_str(&json)?;
+            assert_eq!(back.node, "a", "{json}");
+            assert_eq!(serde_json::to_string(&back)?, json);
+        }
         Ok(())
     }
 }

@@ -106,6 +106,14 @@ pub struct Served {
     pub addr: String,
 }
 
+impl Drop for Served {
+    /// A test that fails midway leaves no server behind (nor one stopped with SIGSTOP).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts `natter serve` on the SQLite file `db` with extra environment `env`.
 pub fn serve(db: &Path, env: &[(&str, &str)]) -> std::io::Result<Served> {
     let url = format!("sqlite://{}", db.display());
@@ -133,6 +141,9 @@ pub fn serve_with(env: &[(&str, &str)]) -> std::io::Result<Served> {
             .lines()
             .map_while(Result::ok)
         {
+            if std::env::var_os("TEST_LOG").is_some() {
+                eprintln!("[natter serve] {line}");
+            }
             if let Some(addr) = line.split("listening on http://").nth(1) {
                 let _ = tx.send(addr.trim().to_owned());
             }

@@ -262,6 +262,39 @@ async fn a_node_that_dies_is_cleaned_up_by_the_others() -> TestResult {
 }
 
 #[actix_web::test]
+async fn a_stalled_node_is_taken_for_dead_then_known_again_when_it_wakes() -> TestResult {
+    let cluster = Cluster::new();
+    let a = cluster.node().await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    let room = a.create_room(&alice, "general").await;
+    let mut bob_a = a.ws(&bob).await;
+    bob_a.join(room.id, None).await;
+
+    let mut stalled = cluster.node_process()?;
+    let port: u16 = stalled
+        .addr
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .parse()?;
+    let mut alice_there = WsClient::signed_in(port, &alice).await;
+    alice_there.join(room.id, None).await;
+    presence_of(&mut bob_a, "alice", true).await;
+
+    // Stopped (a long pause, not a crash): it misses its heartbeats and is forgotten...
+    let pid = stalled.child.id().to_string();
+    Command::new("kill").args(["-STOP", &pid]).status()?;
+    presence_of(&mut bob_a, "alice", false).await;
+    // ...and when it runs again, it hears so and tells the others who is on it.
+    Command::new("kill").args(["-CONT", &pid]).status()?;
+    presence_of(&mut bob_a, "alice", true).await;
+    stalled.child.kill()?;
+    stalled.child.wait()?;
+    Ok(())
+}
+
+#[actix_web::test]
 async fn a_job_is_sent_once_with_workers_on_two_nodes() -> TestResult {
     const JOBS: usize = 20;
     let mut hook = webhook(Vec::new()).await;
