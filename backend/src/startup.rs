@@ -54,7 +54,7 @@ impl Stopper {
         self.hub.shutdown_sessions();
         self.server.stop(true).await;
         // Other nodes take this node's users offline now, not when its heartbeat runs out.
-        self.hub.relay(crate::realtime::cluster::Notice::NodeLeft);
+        self.hub.leave_cluster().await;
         // The worker finishes the job in hand; jobs not started stay queued.
         let _ = self.worker_stop.send(true);
         if let Some(worker) = self.worker.lock().await.take() {
@@ -142,11 +142,15 @@ impl Application {
     /// Serves until the process gets SIGINT or SIGTERM, then stops gracefully.
     pub async fn run_until_signalled(self) -> std::io::Result<()> {
         let stopper = self.stopper();
-        actix_web::rt::spawn(async move {
+        let stopping = actix_web::rt::spawn(async move {
             wait_for_signal().await;
             stopper.stop().await;
         });
-        self.run_until_stopped().await
+        self.run_until_stopped().await?;
+        // The server stops first; the rest of the stop (the goodbye to other nodes, the job
+        // in hand) must finish before the process ends.
+        let _ = stopping.await;
+        Ok(())
     }
 }
 

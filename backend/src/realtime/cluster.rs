@@ -28,13 +28,17 @@ use natter_shared::{Message, Room, RoomId, UserId};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// How often a node says it is alive.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// How long a node that stopped beating still counts as alive.
 pub const HEARTBEAT_TTL: Duration = Duration::from_secs(5);
+/// How long a node's presence hash outlives its last beat (the others delete it sooner,
+/// when they notice; this is for when no node is left to notice).
+const PRESENCE_TTL_MS: i64 = 2 * HEARTBEAT_TTL.as_millis() as i64;
 /// The longest wait between two attempts to reach Redis.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The most notices sent in one round trip.
@@ -104,12 +108,21 @@ struct Envelope {
 #[derive(Clone)]
 pub struct Link {
     tx: mpsc::UnboundedSender<Notice>,
+    /// Told once the task has said goodbye (or found it could not).
+    left: Arc<Notify>,
 }
 
 impl Link {
     pub fn send(&self, notice: Notice) {
         // The task ends only with the process.
         let _ = self.tx.send(notice);
+    }
+
+    /// Tells the other nodes this one stops, waiting up to `patience` for it to go out, so
+    /// that they take its users offline now rather than when its heartbeat runs out.
+    pub async fn leave(&self, patience: Duration) {
+        self.send(Notice::NodeLeft);
+        let _ = tokio::time::timeout(patience, self.left.notified()).await;
     }
 }
 
@@ -155,9 +168,16 @@ pub fn start(url: &str, prefix: &str, hub: Hub, feed: Feed) -> anyhow::Result<()
         node: node.clone(),
     };
     let (tx, rx) = mpsc::unbounded_channel();
-    hub.connect(Link { tx });
+    let left = Arc::new(Notify::new());
+    hub.connect(Link {
+        tx,
+        left: left.clone(),
+    });
     tracing::info!(%node, redis = %client.get_connection_info().addr(), "joining the cluster");
-    actix_web::rt::spawn(run(client, keys, hub, feed, rx));
+    actix_web::rt::spawn(async move {
+        run(client, keys, hub, feed, rx).await;
+        left.notify_one();
+    });
     Ok(())
 }
 
@@ -302,6 +322,8 @@ async fn send(
                 online: true,
             } => {
                 pipe.hset(&presence, field(*room, *user), name).ignore();
+                // A hash made since the last beat expires too, should this node die now.
+                pipe.pexpire(&presence, PRESENCE_TTL_MS).ignore();
             }
             Notice::Presence {
                 room,
@@ -369,7 +391,7 @@ async fn heartbeat(
     redis::pipe()
         .pset_ex(keys.heartbeat(&keys.node), 1, ttl)
         .ignore()
-        .pexpire(keys.presence(&keys.node), ttl as i64 * 2)
+        .pexpire(keys.presence(&keys.node), PRESENCE_TTL_MS)
         .ignore()
         .query_async::<()>(conn)
         .await

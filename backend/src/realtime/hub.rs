@@ -119,6 +119,13 @@ impl Hub {
         }
     }
 
+    /// Says goodbye to the other nodes, if any, waiting a moment for it to go out.
+    pub async fn leave_cluster(&self) {
+        if let Some(link) = self.inner.link.get() {
+            link.leave(std::time::Duration::from_secs(1)).await;
+        }
+    }
+
     /// Whether there are other nodes to tell.
     pub fn is_clustered(&self) -> bool {
         self.inner.link.get().is_some()
