@@ -235,35 +235,18 @@ async fn presence_and_typing_span_nodes() -> TestResult {
     Ok(())
 }
 
-#[actix_web::test]
-async fn a_node_that_dies_is_cleaned_up_by_the_others() -> TestResult {
-    let cluster = Cluster::new();
-    let a = cluster.node().await;
-    let alice = a.user("alice").await;
-    let bob = a.user("bob").await;
-    let room = a.create_room(&alice, "general").await;
-    let mut bob_a = a.ws(&bob).await;
-    bob_a.join(room.id, None).await;
-
-    let mut doomed = cluster.node_process()?;
-    let port: u16 = doomed.addr.rsplit(':').next().unwrap_or_default().parse()?;
-    let mut alice_there = WsClient::signed_in(port, &alice).await;
-    alice_there.join(room.id, None).await;
-    presence_of(&mut bob_a, "alice", true).await;
-
-    // No goodbye: its heartbeat stops, and node A notices.
-    doomed.child.kill()?;
-    doomed.child.wait()?;
-    presence_of(&mut bob_a, "alice", false).await;
-    let mut again = a.ws(&alice).await;
-    let online = again.join(room.id, None).await;
-    assert_eq!(online, ["alice", "bob"]);
-    Ok(())
+/// bob on an in-process node A, and alice in the same room on a `natter serve` process (to
+/// kill or stop), once bob has seen her come online.
+struct AliceElsewhere {
+    a: TestApp,
+    bob_a: WsClient,
+    room: natter_shared::Room,
+    alice: crate::helpers::TestUser,
+    process: crate::cli::Served,
+    _alice_there: WsClient,
 }
 
-#[actix_web::test]
-async fn a_stalled_node_is_taken_for_dead_then_known_again_when_it_wakes() -> TestResult {
-    let cluster = Cluster::new();
+async fn alice_on_a_process(cluster: &Cluster) -> TestResult<AliceElsewhere> {
     let a = cluster.node().await;
     let alice = a.user("alice").await;
     let bob = a.user("bob").await;
@@ -271,8 +254,8 @@ async fn a_stalled_node_is_taken_for_dead_then_known_again_when_it_wakes() -> Te
     let mut bob_a = a.ws(&bob).await;
     bob_a.join(room.id, None).await;
 
-    let mut stalled = cluster.node_process()?;
-    let port: u16 = stalled
+    let process = cluster.node_process()?;
+    let port: u16 = process
         .addr
         .rsplit(':')
         .next()
@@ -281,16 +264,41 @@ async fn a_stalled_node_is_taken_for_dead_then_known_again_when_it_wakes() -> Te
     let mut alice_there = WsClient::signed_in(port, &alice).await;
     alice_there.join(room.id, None).await;
     presence_of(&mut bob_a, "alice", true).await;
+    Ok(AliceElsewhere {
+        a,
+        bob_a,
+        room,
+        alice,
+        process,
+        _alice_there: alice_there,
+    })
+}
 
+#[actix_web::test]
+async fn a_node_that_dies_is_cleaned_up_by_the_others() -> TestResult {
+    let cluster = Cluster::new();
+    let mut s = alice_on_a_process(&cluster).await?;
+    // No goodbye: its heartbeat stops, and node A notices.
+    s.process.child.kill()?;
+    s.process.child.wait()?;
+    presence_of(&mut s.bob_a, "alice", false).await;
+    let mut again = s.a.ws(&s.alice).await;
+    let online = again.join(s.room.id, None).await;
+    assert_eq!(online, ["alice", "bob"]);
+    Ok(())
+}
+
+#[actix_web::test]
+async fn a_stalled_node_is_taken_for_dead_then_known_again_when_it_wakes() -> TestResult {
+    let cluster = Cluster::new();
+    let mut s = alice_on_a_process(&cluster).await?;
     // Stopped (a long pause, not a crash): it misses its heartbeats and is forgotten...
-    let pid = stalled.child.id().to_string();
+    let pid = s.process.child.id().to_string();
     Command::new("kill").args(["-STOP", &pid]).status()?;
-    presence_of(&mut bob_a, "alice", false).await;
+    presence_of(&mut s.bob_a, "alice", false).await;
     // ...and when it runs again, it hears so and tells the others who is on it.
     Command::new("kill").args(["-CONT", &pid]).status()?;
-    presence_of(&mut bob_a, "alice", true).await;
-    stalled.child.kill()?;
-    stalled.child.wait()?;
+    presence_of(&mut s.bob_a, "alice", true).await;
     Ok(())
 }
 
