@@ -234,12 +234,11 @@ impl Tail {
             }
         }
         drop(published);
-        if self.hub.is_clustered() {
-            self.hub.relay(crate::realtime::cluster::Notice::Messages {
+        self.hub
+            .relay(|| crate::realtime::cluster::Notice::Messages {
                 prev,
                 messages: fresh.iter().map(|m| (*m).clone()).collect(),
             });
-        }
     }
 
     /// Publishes another node's batch, committed right after message `prev`, unless this

@@ -291,7 +291,8 @@ async fn session(
                         Err(_) => break,
                     }
                 }
-                let leaving = matches!(batch.last(), Some(Notice::NodeLeft));
+                // Sessions closing as the node stops may queue behind the goodbye.
+                let leaving = batch.iter().any(|n| matches!(n, Notice::NodeLeft));
                 send(&mut conn, keys, batch).await?;
                 if leaving {
                     return Ok(());
@@ -488,7 +489,9 @@ fn deliver(hub: &Hub, feed: &Feed, node: String, notice: Notice) {
         Notice::RoomDeleted { room } => hub.room_deleted_here(room),
         Notice::RoomAdded { user, room } => hub.announce_room_here(user, &room),
         Notice::Revoked { user, reason } => hub.disconnect_user_here(user, &reason),
-        Notice::NodeJoined { online } => hub.replace_node(&node, online),
+        Notice::NodeJoined { online } => {
+            hub.replace_node(&node, online);
+        }
         Notice::NodeLeft => {
             hub.drop_node(&node);
         }

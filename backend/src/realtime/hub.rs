@@ -112,10 +112,10 @@ impl Hub {
         let _ = self.inner.link.set(link);
     }
 
-    /// Tells the other nodes, if there are any.
-    pub fn relay(&self, notice: Notice) {
+    /// Tells the other nodes, if there are any; the notice is only made when there are.
+    pub fn relay(&self, notice: impl FnOnce() -> Notice) {
         if let Some(link) = self.inner.link.get() {
-            link.send(notice);
+            link.send(notice());
         }
     }
 
@@ -133,12 +133,10 @@ impl Hub {
 
     /// Hands a change (an edit, a deletion) to the room's subscribers, on every node.
     pub fn broadcast(&self, room: RoomId, frame: natter_shared::ws::ServerFrame) {
-        if self.is_clustered() {
-            self.relay(Notice::Frame {
-                room,
-                frame: frame.clone(),
-            });
-        }
+        self.relay(|| Notice::Frame {
+            room,
+            frame: frame.clone(),
+        });
         self.broadcast_here(room, frame);
     }
 
@@ -161,7 +159,7 @@ impl Hub {
 
     /// Tells every authenticated session, on every node, that `room` was deleted.
     pub fn room_deleted(&self, room: RoomId) {
-        self.relay(Notice::RoomDeleted { room });
+        self.relay(|| Notice::RoomDeleted { room });
         self.room_deleted_here(room);
     }
 
@@ -222,7 +220,7 @@ impl Hub {
     /// Closes every socket of `user` on every node (close 1008 with `reason`): their tokens
     /// were revoked.
     pub fn disconnect_user(&self, user: UserId, reason: &str) {
-        self.relay(Notice::Revoked {
+        self.relay(|| Notice::Revoked {
             user,
             reason: reason.to_owned(),
         });
@@ -240,12 +238,10 @@ impl Hub {
     /// Tells every authenticated session of `user` (or of everyone, for `None`), on every
     /// node, that `room` exists now, so that sidebars need not poll.
     pub fn announce_room(&self, user: Option<UserId>, room: &natter_shared::Room) {
-        if self.is_clustered() {
-            self.relay(Notice::RoomAdded {
-                user,
-                room: room.clone(),
-            });
-        }
+        self.relay(|| Notice::RoomAdded {
+            user,
+            room: room.clone(),
+        });
         self.announce_room_here(user, room);
     }
 
@@ -269,7 +265,7 @@ impl Hub {
                     false => local.remove(&(room, user)),
                 };
             }
-            self.relay(Notice::Presence {
+            self.relay(|| Notice::Presence {
                 room,
                 user,
                 name: name.to_owned(),
@@ -355,8 +351,9 @@ impl Hub {
         }
     }
 
-    /// Replaces all that is known of `node`'s presence with `online`.
-    pub fn replace_node(&self, node: &str, online: Vec<(RoomId, UserId, String)>) {
+    /// Replaces all that is known of `node`'s presence with `online`. Answers whether
+    /// anything was known of it before.
+    pub fn replace_node(&self, node: &str, online: Vec<(RoomId, UserId, String)>) -> bool {
         let now: HashSet<(RoomId, UserId)> = online.iter().map(|(r, u, _)| (*r, *u)).collect();
         let before: Vec<(RoomId, UserId, String)> = {
             let remote = lock(&self.inner.remote);
@@ -370,6 +367,7 @@ impl Hub {
                 })
                 .collect()
         };
+        let known = !before.is_empty();
         for (room, user, name) in before {
             if !now.contains(&(room, user)) {
                 self.remote_presence(node, room, user, name, false);
@@ -378,14 +376,13 @@ impl Hub {
         for (room, user, name) in online {
             self.remote_presence(node, room, user, name, true);
         }
+        known
     }
 
     /// Forgets a node that stopped; its users go offline where no other node has them.
     /// Answers whether anything was known of it.
     pub fn drop_node(&self, node: &str) -> bool {
-        let known = self.remote_nodes().iter().any(|n| n == node);
-        self.replace_node(node, Vec::new());
-        known
+        self.replace_node(node, Vec::new())
     }
 
     fn remote_changed(&self, room: RoomId, user: UserId, name: String, online: bool) {

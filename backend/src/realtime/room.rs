@@ -208,8 +208,8 @@ impl Handler<Typing> for Room {
     type Result = ();
 
     fn handle(&mut self, msg: Typing, _: &mut Self::Context) {
-        if msg.relay && self.hub.is_clustered() {
-            self.hub.relay(super::cluster::Notice::Typing {
+        if msg.relay {
+            self.hub.relay(|| super::cluster::Notice::Typing {
                 room: self.id,
                 user: msg.user,
                 name: msg.username.clone(),
