@@ -247,10 +247,6 @@ impl Database {
         &self.url
     }
 
-    pub fn is_postgres(&self) -> bool {
-        matches!(self.url, DatabaseUrl::Postgres(_))
-    }
-
     /// A connection of its own, outside the pool, for a long-lived thread such as the writer.
     pub fn dedicated_connection(&self) -> anyhow::Result<DbConnection> {
         connect(&self.url)

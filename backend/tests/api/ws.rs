@@ -647,7 +647,7 @@ async fn shutdown_closes_sockets_with_1001_and_keeps_what_was_stored() -> TestRe
     app.stopper.stop().await;
     assert_eq!(a.ended().await.code(), Some(1001));
 
-    let again = TestApp::spawn_with(|s| app.db.apply(s)).await;
+    let again = TestApp::spawn_on(app.db.shared(), tempfile::tempdir()?, |_| {}).await;
     // The token secret lives beside the first database, so log in again on the new one.
     let login: natter_shared::AuthResponse = again
         .login_as("alice", crate::helpers::PASSWORD)
