@@ -24,6 +24,7 @@ pub const DEFAULT_JOB_BACKOFF_MS: u64 = 2_000;
 pub const DEFAULT_JOB_LEASE_MS: u64 = 60_000;
 pub const DEFAULT_WORKER_POLL_MS: u64 = 1_000;
 pub const DEFAULT_TAIL_POLL_MS: u64 = 250;
+pub const DEFAULT_WRITE_LOCK_TIMEOUT_MS: u64 = 2_000;
 
 /// Everything the server, the worker and the admin commands read from the outside.
 #[derive(Debug, Clone, Args)]
@@ -160,6 +161,12 @@ pub struct Settings {
     #[arg(long, env = "NATTER_TAIL_POLL_MS", default_value_t = DEFAULT_TAIL_POLL_MS, global = true)]
     pub tail_poll_ms: u64,
 
+    /// On Postgres, how long a node's message writer waits for the cluster's write lock
+    /// before it refuses the batch (`storage_unavailable`, counted in /metrics); a node that
+    /// sits that long inside a write transaction (paused, cut off) has it ended by Postgres.
+    #[arg(long, env = "NATTER_WRITE_LOCK_TIMEOUT_MS", default_value_t = DEFAULT_WRITE_LOCK_TIMEOUT_MS, global = true)]
+    pub write_lock_timeout_ms: u64,
+
     /// How often an idle worker looks for due jobs.
     #[arg(long, env = "NATTER_WORKER_POLL_MS", default_value_t = DEFAULT_WORKER_POLL_MS, global = true)]
     pub worker_poll_ms: u64,
@@ -216,6 +223,7 @@ impl Settings {
             job_lease_ms: DEFAULT_JOB_LEASE_MS,
             worker_poll_ms: DEFAULT_WORKER_POLL_MS,
             tail_poll_ms: DEFAULT_TAIL_POLL_MS,
+            write_lock_timeout_ms: DEFAULT_WRITE_LOCK_TIMEOUT_MS,
             run_worker: true,
         }
     }

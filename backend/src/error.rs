@@ -7,7 +7,6 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use natter_shared::{ErrorBody, ErrorKind, NameError};
 use std::fmt;
 
-#[derive(Debug)]
 pub struct ApiError {
     pub kind: ErrorKind,
     pub message: String,
@@ -70,6 +69,33 @@ impl ApiError {
     }
 }
 
+/// Like `Display`: the cause in one line, never a backtrace (these are expected failures).
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl ApiError {
+    /// Logs a failure of ours (a 5xx) for a request or a socket frame. A failure that repeats
+    /// (every message refused while the disk is full) is logged once, then once per ten
+    /// seconds with how many were left out.
+    pub fn log(&self, context: &'static str) {
+        use crate::telemetry::Throttled;
+        use std::time::Duration;
+        static UNAVAILABLE: Throttled = Throttled::new(Duration::from_secs(10));
+        static INTERNAL: Throttled = Throttled::new(Duration::from_secs(10));
+        let throttle = match self.kind {
+            ErrorKind::StorageUnavailable => &UNAVAILABLE,
+            _ if self.kind.status() >= 500 => &INTERNAL,
+            _ => return,
+        };
+        if let Some(left_out) = throttle.admit() {
+            tracing::error!(error = %self, left_out, "{context}");
+        }
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}: {}", self.kind, self.message)?;
@@ -92,9 +118,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if self.status_code().is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        }
+        self.log("request failed");
         let mut res = HttpResponse::build(self.status_code());
         if let Some(wait) = self.retry_after {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

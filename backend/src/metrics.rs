@@ -21,6 +21,10 @@ pub struct Metrics {
     pub messages_stored: IntCounter,
     pub deliveries: IntCounter,
     pub slow_sessions_dropped: IntCounter,
+    /// Sessions that fell behind their room's ring and read the database to catch up.
+    pub session_catchups: IntCounter,
+    /// Batches refused because the cluster's write lock was not free in time (Postgres).
+    pub write_lock_timeouts: IntCounter,
     pub jobs_failed: IntCounterVec,
     pub requests: HistogramVec,
     pub connections: IntGauge,
@@ -53,7 +57,15 @@ impl Metrics {
         )?;
         let slow_sessions_dropped = counter(
             "slow_sessions_dropped_total",
-            "Sockets closed with 4008 for falling a whole room buffer behind.",
+            "Sockets closed with 4008: their client stopped reading, or could not keep up with the room for a whole client timeout.",
+        )?;
+        let session_catchups = counter(
+            "session_catchups_total",
+            "Times a session fell behind its room's buffer and caught up from the database.",
+        )?;
+        let write_lock_timeouts = counter(
+            "write_lock_timeouts_total",
+            "Message batches refused because another node held the write lock too long (Postgres).",
         )?;
         let connections = gauge("connections", "Open WebSocket sessions.")?;
         let rooms = gauge("rooms_active", "Rooms with at least one subscriber.")?;
@@ -89,6 +101,8 @@ impl Metrics {
             messages_stored,
             deliveries,
             slow_sessions_dropped,
+            session_catchups,
+            write_lock_timeouts,
             jobs_failed,
             requests,
             connections,

@@ -99,6 +99,8 @@ impl Application {
                 .configure(|cfg| web_app::routes(cfg, static_dir.as_ref()))
         })
         .workers(workers)
+        // A small frame (an ack after a message) must not wait for the client's delayed ACK.
+        .tcp_nodelay(true)
         .on_connect(move |conn, _| cut_off_when_unread(conn, client_timeout))
         .disable_signals()
         .shutdown_timeout(10)
@@ -167,13 +169,18 @@ pub async fn open_state(settings: Settings, hub: Hub, deliver: bool) -> anyhow::
         let auth = Auth::new(&secret, settings.bcrypt_cost)?;
         let poll = match deliver {
             true => Some((
-                db.dedicated_connection()?,
+                db.connector(),
                 Duration::from_millis(settings.tail_poll_ms.max(1)),
             )),
             false => None,
         };
-        let writer =
-            MessageWriter::spawn(db.dedicated_connection()?, db.guard(), hub.clone(), poll)?;
+        let lock_timeout = Duration::from_millis(settings.write_lock_timeout_ms);
+        let writer = MessageWriter::spawn(
+            db.writer_connector(lock_timeout),
+            db.guard(),
+            hub.clone(),
+            poll,
+        )?;
         let limiter = RateLimiter::new(settings.rate_limit);
         let sms_limiter = RateLimiter::new(settings.sms_rate_limit);
         let login_names = RateLimiter::new(settings.login_rate_limit);
@@ -213,13 +220,17 @@ pub fn join_cluster(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ready for traffic: the database answers and the message writer runs; else 503, so that a
-/// load balancer sends new clients elsewhere.
+/// Ready for traffic: a message sent now would be stored and delivered. 503 with the reasons
+/// otherwise (the writer cannot reach the database, its last batch or probe failed on a full
+/// disk or a lock, the tail poller is down, the database does not answer), so that a load
+/// balancer sends new clients elsewhere; 200 again by itself once the writer's probe succeeds.
 async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
-    if !state.writer.is_running() {
-        return Err(ApiError::unavailable(anyhow::anyhow!(
-            "the message writer has stopped"
-        )));
+    let problems = state.writer.problems();
+    if !problems.is_empty() {
+        return Err(ApiError::new(
+            natter_shared::ErrorKind::StorageUnavailable,
+            format!("not ready: {}", problems.join("; ")),
+        ));
     }
     healthz(state).await
 }

@@ -135,14 +135,56 @@ pub fn write_transaction<T>(
     }
 }
 
+/// Whether `e` is Postgres giving up on a lock after `lock_timeout` (SQLSTATE 55P03).
+pub fn is_lock_timeout(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(_, info)
+        if info.message().contains("lock timeout"))
+}
+
+/// A write that tells whether the database takes writes now, under the same lock as a batch
+/// of messages: it fails on a full disk, a lock held too long or a dead connection.
+pub fn probe_write(conn: &mut DbConnection) -> QueryResult<()> {
+    write_transaction(conn, |conn| {
+        diesel::sql_query(
+            "INSERT INTO write_probe (id, probed_at) VALUES (1, CURRENT_TIMESTAMP) \
+             ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
+        )
+        .execute(conn)
+        .map(drop)
+    })
+}
+
+/// Whether a connection that just failed is beyond use: broken, or not answering at all.
+pub fn is_lost(conn: &mut DbConnection) -> bool {
+    conn.is_broken() || conn.ping().is_err()
+}
+
+/// Opens a connection for a long-lived thread; called again whenever the last one broke.
+pub type Connector = std::sync::Arc<dyn Fn() -> anyhow::Result<DbConnection> + Send + Sync>;
+
 /// The advisory lock key of message writes on Postgres ("natter" in ASCII).
-const WRITE_LOCK: i64 = 0x6e61_7474_6572;
+pub const WRITE_LOCK: i64 = 0x6e61_7474_6572;
 fn versions(applied: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
     applied.iter().map(ToString::to_string).collect()
 }
 
 /// The advisory lock key of migrations on Postgres ("natterm").
 const MIGRATION_LOCK: i64 = 0x006e_6174_7465_726d;
+
+/// Logs what the pool finds wrong with its connections: after a database restart every
+/// pooled connection fails at once, which is one event, not sixteen lines.
+#[derive(Debug)]
+struct PoolErrors;
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for PoolErrors {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        static FAILURES: crate::telemetry::Throttled =
+            crate::telemetry::Throttled::new(Duration::from_secs(10));
+        if let Some(left_out) = FAILURES.admit() {
+            tracing::warn!(%error, left_out, "a pooled database connection failed");
+        }
+    }
+}
 
 /// The database: a pool for reads and small writes, and where it lives.
 #[derive(Clone)]
@@ -224,6 +266,7 @@ impl Database {
         let pool = Pool::builder()
             .max_size(POOL_SIZE)
             .connection_timeout(BUSY_TIMEOUT)
+            .error_handler(Box::new(PoolErrors))
             .build(Manager { url: url.clone() })
             .with_context(|| format!("cannot open {url}"))?;
         let guard = match url {
@@ -250,6 +293,31 @@ impl Database {
     /// A connection of its own, outside the pool, for a long-lived thread such as the writer.
     pub fn dedicated_connection(&self) -> anyhow::Result<DbConnection> {
         connect(&self.url)
+    }
+
+    /// What opens the message writer's connection, now and again after it breaks. On
+    /// Postgres its wait for the cluster's write lock is bounded by `lock_timeout`, and a
+    /// transaction left idle that long (its node paused or cut off from the database) is
+    /// ended by the server, which frees the lock for every other node.
+    pub fn writer_connector(&self, lock_timeout: Duration) -> Connector {
+        let url = self.url.clone();
+        std::sync::Arc::new(move || {
+            let mut conn = connect(&url)?;
+            if let DbConnection::Postgres(pg) = &mut conn {
+                let ms = lock_timeout.as_millis().max(1);
+                pg.batch_execute(&format!(
+                    "SET lock_timeout = {ms}; SET idle_in_transaction_session_timeout = {ms};"
+                ))
+                .with_context(|| format!("cannot configure the writer's connection to {url}"))?;
+            }
+            Ok(conn)
+        })
+    }
+
+    /// What opens a plain connection of its own, now and again after it breaks.
+    pub fn connector(&self) -> Connector {
+        let url = self.url.clone();
+        std::sync::Arc::new(move || connect(&url))
     }
 
     /// Runs `f` with a pooled connection on the blocking pool.

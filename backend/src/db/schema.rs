@@ -74,6 +74,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    write_probe (id) {
+        id -> BigInt,
+        probed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(messages -> rooms (room_id));
 diesel::joinable!(messages -> users (author_id));
 diesel::joinable!(room_members -> rooms (room_id));
@@ -87,5 +94,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     room_members,
     rooms,
     sms_outbox,
-    users
+    users,
+    write_probe
 );

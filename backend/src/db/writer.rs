@@ -13,22 +13,38 @@
 //! database's write lock ([`super::write_transaction`]) from before its first insert to its
 //! commit, and notes the last id committed before it (`prev`). So a gap between what was
 //! published and `prev` can only be messages already committed elsewhere, readable now.
+//!
+//! The writer and the tail poller each hold a connection of their own ([`Lasting`]): one that
+//! breaks (a Postgres restart, a killed backend) is opened again with backoff. Messages queued
+//! meanwhile wait up to [`WAIT_FOR_DATABASE`], then are refused until it is back. What the
+//! threads find is kept in [`Readiness`], which `/readyz` reports.
 
-use super::DbConnection;
 use super::messages::{self, NewMessageRow};
+use super::{Connector, DbConnection};
 use crate::error::ApiError;
 use crate::realtime::Hub;
+use crate::telemetry::Throttled;
 use chrono::{SubsecRound, Utc};
 use diesel::Connection;
 use natter_shared::{ErrorKind, Message, MessageId, MessageKind, RoomId, UserId};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// The most messages one commit takes.
 pub const MAX_BATCH: usize = 512;
 /// How many messages may wait for the writer before senders wait too.
 const QUEUE: usize = 8 * MAX_BATCH;
+/// How long messages wait for a lost database connection to come back before they are
+/// refused with `storage_unavailable` (and every later one too, until it is back).
+pub const WAIT_FOR_DATABASE: Duration = Duration::from_secs(5);
+/// The longest pause between two attempts to reconnect: sends resume within this of the
+/// database taking connections again.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// While messages cannot be stored, how often an idle writer tries a write of its own.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// How often a repeated failure is logged at most.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// A message to store, already checked: the author may post in the room, the body is valid.
 #[derive(Debug, Clone)]
@@ -53,11 +69,60 @@ struct Job {
     reply: oneshot::Sender<Result<Stored, ApiError>>,
 }
 
+impl Job {
+    fn refuse(self, why: &str) {
+        let _ = self
+            .reply
+            .send(Err(ApiError::unavailable(anyhow::anyhow!("{why}"))));
+    }
+}
+
 /// The handle async code holds; cloning it is cheap. The thread ends when every handle is gone.
 #[derive(Clone)]
 pub struct MessageWriter {
     tx: mpsc::Sender<Job>,
     feed: Feed,
+    readiness: Arc<Readiness>,
+}
+
+/// Why messages cannot be stored or delivered now, as the writer and the tail poller last
+/// found: what `/readyz` reports. Each is cleared by the next success.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    writer: Mutex<Option<String>>,
+    tail: Mutex<Option<String>>,
+}
+
+impl Readiness {
+    /// Every current reason, empty when messages can be stored and delivered.
+    pub fn problems(&self) -> Vec<String> {
+        [&self.writer, &self.tail]
+            .into_iter()
+            .filter_map(|m| m.lock().unwrap_or_else(PoisonError::into_inner).clone())
+            .collect()
+    }
+
+    fn writer_ok(&self) -> bool {
+        self.writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// Records the writer's state; true when it changed from failing to working.
+    fn set_writer(&self, problem: Option<String>) -> bool {
+        let mut slot = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let recovered = slot.is_some() && problem.is_none();
+        *slot = problem;
+        recovered
+    }
+
+    fn set_tail(&self, problem: Option<String>) -> bool {
+        let mut slot = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
+        let recovered = slot.is_some() && problem.is_none();
+        *slot = problem;
+        recovered
+    }
 }
 
 /// Where messages stored by other nodes come in, to be published here in id order.
@@ -90,46 +155,65 @@ impl Feed {
 
 impl MessageWriter {
     /// Starts the writer thread. Each fresh message goes to `hub` after its commit, in id
-    /// order, before its sender hears back. With `poll`, a second thread with `poll_conn`
-    /// also looks that often for messages other processes stored.
+    /// order, before its sender hears back. With `poll`, a second thread also looks that
+    /// often for messages other processes stored. Fails when the database cannot be opened
+    /// now; once running, each thread opens its connection again whenever it breaks.
     pub fn spawn(
-        mut conn: DbConnection,
+        connect: Connector,
         guard: super::FileGuard,
         hub: Hub,
-        poll: Option<(DbConnection, Duration)>,
+        poll: Option<(Connector, Duration)>,
     ) -> anyhow::Result<Self> {
+        let mut conn = connect()?;
         let tail = Arc::new(Tail {
             hub,
             published: Mutex::new(messages::max_id(&mut conn)?),
         });
+        let readiness = Arc::new(Readiness::default());
         let (tx, rx) = mpsc::channel(QUEUE);
-        let writer_tail = tail.clone();
+        let writer = Writer {
+            db: Lasting::new("message writer", connect, Some(conn)),
+            tail: tail.clone(),
+            guard,
+            readiness: readiness.clone(),
+            failures: Throttled::new(LOG_EVERY),
+        };
         std::thread::Builder::new()
             .name("message-writer".into())
-            .spawn(move || run(conn, rx, &writer_tail, &guard))?;
+            .spawn(move || writer.run(rx))?;
         let mut feed = Feed {
             tail: Arc::downgrade(&tail),
             poll: None,
         };
-        if let Some((poll_conn, every)) = poll {
+        if let Some((poll_connect, every)) = poll {
             let (wake, woken) = std::sync::mpsc::sync_channel(1);
             feed.poll = Some(wake);
+            let db = Lasting::new("tail poller", poll_connect, None);
             let tail = Arc::downgrade(&tail);
+            let readiness = readiness.clone();
             std::thread::Builder::new()
                 .name("message-tail".into())
-                .spawn(move || poll_others(poll_conn, tail, every, woken))?;
+                .spawn(move || poll_others(db, tail, every, woken, &readiness))?;
         }
-        Ok(Self { tx, feed })
+        Ok(Self {
+            tx,
+            feed,
+            readiness,
+        })
+    }
+
+    /// Why messages cannot be stored or delivered now; empty when they can.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = self.readiness.problems();
+        if self.tx.is_closed() {
+            problems.push("the message writer has stopped".into());
+        }
+        problems
     }
 
     /// Where other nodes' messages come in.
     pub fn feed(&self) -> Feed {
         self.feed.clone()
-    }
-
-    /// Whether the writer thread still takes messages.
-    pub fn is_running(&self) -> bool {
-        !self.tx.is_closed()
     }
 
     /// Stores `message`; returns once it is committed.
@@ -285,49 +369,279 @@ impl Tail {
     }
 }
 
+/// A long-lived connection of one thread, opened again after it breaks.
+struct Lasting {
+    what: &'static str,
+    connect: Connector,
+    conn: Option<DbConnection>,
+    /// When the connection was found broken, while it is not back.
+    lost_at: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Lasting {
+    fn new(what: &'static str, connect: Connector, conn: Option<DbConnection>) -> Self {
+        Self {
+            what,
+            connect,
+            conn,
+            lost_at: None,
+            backoff: Duration::ZERO,
+        }
+    }
+
+    /// The connection, opened if there is none. On failure, the reason, for `/readyz`.
+    fn get(&mut self) -> Result<&mut DbConnection, String> {
+        if self.conn.is_none() {
+            match (self.connect)() {
+                Ok(conn) => {
+                    if let Some(at) = self.lost_at.take() {
+                        tracing::info!(
+                            thread = self.what,
+                            after_ms = at.elapsed().as_millis() as u64,
+                            "reconnected to the database"
+                        );
+                    }
+                    self.backoff = Duration::ZERO;
+                    self.conn = Some(conn);
+                }
+                Err(e) => {
+                    self.lost_at.get_or_insert_with(Instant::now);
+                    self.backoff = (self.backoff * 2).clamp(Duration::from_millis(50), MAX_BACKOFF);
+                    return Err(format!(
+                        "the {} cannot reach the database: {e:#}",
+                        self.what
+                    ));
+                }
+            }
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| format!("the {} has no connection", self.what))
+    }
+
+    /// After a failure: drops the connection if it is beyond use, to open another. True if
+    /// it was dropped.
+    fn check(&mut self) -> bool {
+        let lost = self.conn.as_mut().is_some_and(super::is_lost);
+        if lost {
+            tracing::warn!(
+                thread = self.what,
+                "lost the database connection: reconnecting"
+            );
+            self.conn = None;
+            self.lost_at = Some(Instant::now());
+            self.backoff = Duration::ZERO;
+        }
+        lost
+    }
+
+    /// How long the connection has been gone, if it is.
+    fn down_for(&self) -> Option<Duration> {
+        self.lost_at
+            .filter(|_| self.conn.is_none())
+            .map(|at| at.elapsed())
+    }
+}
+
 fn poll_others(
-    mut conn: DbConnection,
+    mut db: Lasting,
     tail: Weak<Tail>,
     every: Duration,
     woken: std::sync::mpsc::Receiver<()>,
+    readiness: &Readiness,
 ) {
+    let failures = Throttled::new(LOG_EVERY);
     loop {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = woken.recv_timeout(every) {
+        let wait = every.max(db.backoff);
+        if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = woken.recv_timeout(wait) {
             break;
         }
         let Some(tail) = tail.upgrade() else { break };
-        if let Err(e) = tail.poll(&mut conn) {
-            tracing::warn!(error = %e, "cannot look for messages of other processes");
+        let outcome = db.get().and_then(|conn| {
+            tail.poll(conn)
+                .map_err(|e| format!("cannot read messages of other processes: {e}"))
+        });
+        match outcome {
+            Ok(()) => {
+                if readiness.set_tail(None) {
+                    failures.reset();
+                    tracing::info!("reading messages of other processes again");
+                }
+            }
+            Err(problem) => {
+                db.check();
+                if let Some(left_out) = failures.admit() {
+                    tracing::warn!(problem, left_out, "the tail poller failed");
+                }
+                readiness.set_tail(Some(problem));
+            }
         }
     }
 }
 
-fn run(mut conn: DbConnection, mut rx: mpsc::Receiver<Job>, tail: &Tail, guard: &super::FileGuard) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.blocking_recv().map(|job| batch.push(job)).is_some() {
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// The writer thread's state.
+struct Writer {
+    db: Lasting,
+    tail: Arc<Tail>,
+    guard: super::FileGuard,
+    readiness: Arc<Readiness>,
+    failures: Throttled,
+}
+
+/// How a batch went.
+enum Outcome {
+    Stored,
+    /// Nothing of it reached a commit: if the connection is gone, it may be tried again.
+    Retry(String),
+    Failed(String),
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        // Only for waiting on the queue with a timeout while messages cannot be stored.
+        let timer = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build();
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let next = match (&timer, self.readiness.writer_ok()) {
+                (Ok(rt), false) => {
+                    match rt.block_on(async { tokio::time::timeout(PROBE_EVERY, rx.recv()).await })
+                    {
+                        Ok(job) => job,
+                        Err(_) => {
+                            self.probe();
+                            continue;
+                        }
+                    }
+                }
+                _ => rx.blocking_recv(),
+            };
+            let Some(job) = next else { break };
+            batch.push(job);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
+            self.store(&mut batch, &mut rx);
         }
-        match guard.check() {
-            Ok(()) => write_batch(&mut conn, &mut batch, tail),
-            Err(e) => {
-                tracing::error!(error = %e, size = batch.len(), "not storing messages");
-                let reason = e.to_string();
-                for job in batch.drain(..) {
-                    let cause = anyhow::anyhow!("{reason}");
-                    let _ = job.reply.send(Err(ApiError::unavailable(cause)));
+        tracing::debug!("message writer stopped");
+    }
+
+    /// Stores one batch and answers each sender; waits for a lost connection (up to
+    /// [`WAIT_FOR_DATABASE`]) and tries a batch that never reached its commit once more.
+    fn store(&mut self, batch: &mut Vec<Job>, rx: &mut mpsc::Receiver<Job>) {
+        if let Err(e) = self.guard.check() {
+            return self.fail(batch, e.to_string());
+        }
+        for attempt in 0..2 {
+            let conn = match Self::connection(&mut self.db, &self.readiness, batch, rx) {
+                Ok(conn) => conn,
+                Err(problem) => return self.fail(batch, problem),
+            };
+            match write_batch(conn, batch, &self.tail) {
+                Outcome::Stored => {
+                    if self.readiness.set_writer(None) {
+                        self.failures.reset();
+                        tracing::info!("storing messages again");
+                    }
+                    return;
+                }
+                Outcome::Retry(_) if attempt == 0 && self.db.check() => continue,
+                Outcome::Retry(problem) => {
+                    self.db.check();
+                    return self.fail(batch, problem);
+                }
+                Outcome::Failed(problem) => {
+                    self.db.check();
+                    return self.fail(batch, problem);
                 }
             }
         }
     }
-    tracing::debug!("message writer stopped");
+
+    /// The connection, waiting for it with backoff while it is gone; once it has been gone
+    /// longer than [`WAIT_FOR_DATABASE`], the reason at once.
+    fn connection<'a>(
+        db: &'a mut Lasting,
+        readiness: &Readiness,
+        batch: &mut Vec<Job>,
+        rx: &mut mpsc::Receiver<Job>,
+    ) -> Result<&'a mut DbConnection, String> {
+        loop {
+            if db.conn.is_some() {
+                break;
+            }
+            match db.get() {
+                Ok(_) => break,
+                Err(problem) => {
+                    readiness.set_writer(Some(problem.clone()));
+                    if db.down_for().is_none_or(|d| d >= WAIT_FOR_DATABASE) {
+                        // Refuse what is queued too: its senders would only wait longer.
+                        while let Ok(job) = rx.try_recv() {
+                            job.refuse(&problem);
+                        }
+                        return Err(problem);
+                    }
+                    std::thread::sleep(db.backoff);
+                    // Messages that came meanwhile wait with these, up to a batch.
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+        }
+        db.get()
+    }
+
+    /// Answers every message of the batch with `storage_unavailable`, and logs the reason
+    /// (at most once per [`LOG_EVERY`], with how many were left out).
+    fn fail(&mut self, batch: &mut Vec<Job>, problem: String) {
+        if let Some(left_out) = self.failures.admit() {
+            tracing::error!(problem, size = batch.len(), left_out, "messages not stored");
+        }
+        self.readiness.set_writer(Some(problem.clone()));
+        for job in batch.drain(..) {
+            job.refuse(&problem);
+        }
+    }
+
+    /// While messages cannot be stored and none come: reconnects, or writes the probe row,
+    /// so that readiness comes back by itself.
+    fn probe(&mut self) {
+        if let Err(e) = self.guard.check() {
+            self.readiness.set_writer(Some(e.to_string()));
+            return;
+        }
+        let outcome = self.db.get().and_then(|conn| {
+            super::probe_write(conn).map_err(|e| format!("the database refuses writes: {e}"))
+        });
+        match outcome {
+            Ok(()) => {
+                if self.readiness.set_writer(None) {
+                    self.failures.reset();
+                    tracing::info!("the database takes writes again");
+                }
+            }
+            Err(problem) => {
+                self.db.check();
+                self.readiness.set_writer(Some(problem));
+            }
+        }
+    }
 }
 
-fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, tail: &Tail) {
+fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, tail: &Tail) -> Outcome {
     let size = batch.len();
+    // Set once an insert went through: a failure after it may be the commit itself, whose
+    // outcome a lost connection leaves unknown. Before it, nothing of the batch is stored.
+    let mut committing = false;
     let outcome = super::write_transaction(conn, |conn| {
         // The lock is held: every message below the batch is committed, none is in flight.
         // SQLite's AUTOINCREMENT ids have no holes (a rolled-back insert takes its id back),
@@ -341,6 +655,8 @@ fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, tail: &Tail) {
             .iter()
             .map(|job| conn.transaction(|conn| store_one(conn, &job.message)))
             .collect::<Vec<_>>();
+        // With every insert failed (the connection died under them), a commit stores nothing.
+        committing = results.iter().any(Result::is_ok);
         Ok::<_, diesel::result::Error>((prev, results))
     });
     match outcome {
@@ -352,19 +668,34 @@ fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, tail: &Tail) {
                 .map(|s| &s.message)
                 .collect();
             tail.committed(conn, prev, &fresh);
+            let mut refused = None;
             for (job, result) in batch.drain(..).zip(results) {
-                let _ = job
-                    .reply
-                    .send(result.map_err(|e| store_error(e, &job.message)));
+                let result = result.map_err(|e| store_error(e, &job.message));
+                if let Err(e) = &result
+                    && e.kind == ErrorKind::StorageUnavailable
+                {
+                    refused.get_or_insert_with(|| format!("a message could not be stored: {e}"));
+                }
+                let _ = job.reply.send(result);
+            }
+            match refused {
+                // The commit went through, but an insert did not (a full disk can refuse
+                // one page and not the next): not ready either.
+                Some(problem) => Outcome::Failed(problem),
+                None => Outcome::Stored,
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, size, "committing a batch of messages failed");
-            for job in batch.drain(..) {
-                let _ = job.reply.send(Err(ApiError::unavailable(anyhow::anyhow!(
-                    "commit failed: {e}"
-                ))));
+            if super::is_lock_timeout(&e) {
+                tail.hub.metrics().write_lock_timeouts.inc();
+                return Outcome::Failed(format!(
+                    "the cluster's write lock was not free in time (another node holds it): {e}"
+                ));
             }
+            if !committing {
+                return Outcome::Retry(format!("storing {size} messages failed: {e}"));
+            }
+            Outcome::Failed(format!("committing {size} messages failed: {e}"))
         }
     }
 }

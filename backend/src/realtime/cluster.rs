@@ -158,7 +158,13 @@ fn parse_field(field: &str) -> Option<(RoomId, UserId)> {
 /// URL that cannot be a Redis URL; an unreachable Redis is tried again in the background.
 /// Needs a running actix (tokio) runtime.
 pub fn start(url: &str, prefix: &str, hub: Hub, feed: Feed) -> anyhow::Result<()> {
-    let client = redis::Client::open(url)
+    use redis::IntoConnectionInfo;
+    // Notices are small and must not wait for Redis' delayed ACK of the one before.
+    let info = url
+        .into_connection_info()
+        .map_err(|e| anyhow::anyhow!("REDIS_URL '{url}' is not a Redis URL: {e}"))?
+        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    let client = redis::Client::open(info)
         .map_err(|e| anyhow::anyhow!("REDIS_URL '{url}' is not a Redis URL: {e}"))?;
     let node = node_id();
     let keys = Keys {

@@ -68,7 +68,11 @@ impl Worker {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot claim a job; trying again");
+                    static FAILURES: crate::telemetry::Throttled =
+                        crate::telemetry::Throttled::new(Duration::from_secs(10));
+                    if let Some(left_out) = FAILURES.admit() {
+                        tracing::warn!(error = %e, left_out, "cannot claim a job; trying again");
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(self.poll) => {}
                         _ = stop.changed() => {}

@@ -74,6 +74,50 @@ impl TestDb {
         }
     }
 
+    /// A SQLite file at `path`.
+    pub fn sqlite(path: PathBuf) -> Self {
+        Self {
+            url: DatabaseUrl::Sqlite(path),
+            postgres: None,
+        }
+    }
+
+    /// A fresh database on this machine's Postgres (`NATTER_TEST_POSTGRES`, by default
+    /// `postgres://postgres@127.0.0.1:5432`), whatever the suite runs on.
+    pub fn on_postgres() -> Self {
+        Self::postgres(
+            &std::env::var("NATTER_TEST_POSTGRES")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".into()),
+        )
+    }
+
+    /// On Postgres: ends every connection to this database, as a restart, a failover or an
+    /// idle-connection reaper would. Returns how many it ended.
+    pub fn kill_connections(&self) -> usize {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Ended {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let DatabaseUrl::Postgres(url) = &self.url else {
+            panic!("only a Postgres database has connections to kill");
+        };
+        let (server, name) = url.rsplit_once('/').expect("a database name in the URL");
+        let mut conn = diesel::PgConnection::establish(&format!("{server}/postgres"))
+            .expect("the test Postgres server answers");
+        let ended: Ended = diesel::sql_query(
+            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result(&mut conn)
+        .expect("connections are ended");
+        ended.n as usize
+    }
+
     pub fn url(&self) -> DatabaseUrl {
         self.url.clone()
     }
@@ -246,6 +290,33 @@ impl TestApp {
         }
         let res = req.send().await.expect("the server answers");
         answer(res).await
+    }
+
+    /// The value of one counter or gauge in `/metrics` (0 when it is not there).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.addr))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics has a body");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// `/readyz`: its status, and the reason in its body when it is not ready.
+    pub async fn readiness(&self) -> (StatusCode, String) {
+        let res = self
+            .client
+            .get(format!("{}/readyz", self.addr))
+            .send()
+            .await
+            .expect("/readyz answers");
+        (res.status(), res.text().await.unwrap_or_default())
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Answer {

@@ -1,6 +1,7 @@
 //! Server tests: each starts the real server on port 0 with a fresh database (a SQLite file,
 //! or a Postgres database with `NATTER_TEST_POSTGRES`); `cluster` runs several nodes on this
-//! machine's Postgres and Redis.
+//! machine's Postgres and Redis; `outages` brings faults from outside (killed connections, a full
+//! disk, a held lock).
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -17,6 +18,7 @@ mod faults;
 mod helpers;
 mod jobs;
 mod messages;
+mod outages;
 mod rooms;
 mod users;
 mod ws;
