@@ -26,8 +26,10 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-/// Messages replayed per database read when a client joins with `since`.
+/// Messages replayed per database read when a client joins with `since` or catches up.
 const REPLAY_PAGE: i64 = 500;
+/// How long a session waits before reading again after a failed read.
+const REPLAY_RETRY: Duration = Duration::from_millis(200);
 /// A typing event is relayed at most this often per session and room.
 const TYPING_EVERY: Duration = Duration::from_secs(1);
 
@@ -52,10 +54,47 @@ struct Joined {
     room: Addr<super::room::Room>,
     stream: SpawnHandle,
     generation: u64,
-    /// Live events held back while `since` is replayed from the database.
+    /// Live events held back while messages are read from the database: after a join with
+    /// `since`, or to catch up after falling behind the room's ring. `None` while live.
     held: Option<Vec<SharedEvent>>,
+    /// Messages were lost from `held` (the ring overran it, or it filled): once the current
+    /// read is done, read the database again before going live.
+    gap: bool,
+    /// While not live: when the last page from the database went out. A session that makes
+    /// no progress for a whole client timeout is closed.
+    progress_at: Option<Instant>,
     /// The highest message id sent for this room: live copies at or below it are not resent.
     last_id: MessageId,
+}
+
+impl Joined {
+    /// Keeps a live event while the database is read. When the buffer is full, the messages
+    /// in it are dropped (the next read brings them back from the database) and only the
+    /// other events (presence, typing, edits) are kept, if they fit.
+    fn hold(&mut self, event: SharedEvent, limit: usize) {
+        let Some(held) = &mut self.held else { return };
+        if held.len() >= limit {
+            self.lost_messages();
+        }
+        if let Some(held) = &mut self.held
+            && held.len() < limit
+        {
+            held.push(event);
+        }
+    }
+
+    /// Messages went missing from what is held: the database must be read once more.
+    fn lost_messages(&mut self) {
+        self.gap = true;
+        if let Some(held) = &mut self.held {
+            held.retain(|e| !matches!(e.kind, EventKind::Message(_)));
+        }
+    }
+
+    /// No page from the database for longer than `timeout` while catching up.
+    fn stuck(&self, timeout: Duration) -> bool {
+        self.progress_at.is_some_and(|at| at.elapsed() > timeout)
+    }
 }
 
 /// A live event of a joined room.
@@ -99,10 +138,7 @@ impl WsSession {
     }
 
     fn send(&self, ctx: &mut ws::WebsocketContext<Self>, frame: &ServerFrame) {
-        match serde_json::to_string(frame) {
-            Ok(json) => ctx.text(json),
-            Err(e) => tracing::error!(error = %e, "cannot serialize a frame"),
-        }
+        ctx.text(frame_text(frame));
     }
 
     fn error(
@@ -127,9 +163,7 @@ impl WsSession {
         e: &ApiError,
         client_id: Option<String>,
     ) {
-        if e.kind.status() >= 500 {
-            tracing::error!(error = %e, "a socket request failed");
-        }
+        e.log("a socket request failed");
         self.error(ctx, e.kind, e.message.clone(), client_id);
     }
 
@@ -141,9 +175,10 @@ impl WsSession {
         ctx.stop();
     }
 
-    /// The session fell a whole room buffer behind: close 4008, so that it catches up from
-    /// the database instead of holding memory.
-    fn too_slow(&self, ctx: &mut ws::WebsocketContext<Self>) {
+    /// The session could not catch up with a room for a whole client timeout: close 4008;
+    /// the client reconnects and joins with `since`.
+    fn too_slow(&self, ctx: &mut ws::WebsocketContext<Self>, room_id: RoomId, why: &str) {
+        tracing::warn!(session = self.id, %room_id, why, "session too slow: closing");
         self.state.hub.metrics().slow_sessions_dropped.inc();
         self.close(
             ctx,
@@ -296,6 +331,8 @@ impl WsSession {
                 stream,
                 generation,
                 held: since.map(|_| Vec::new()),
+                gap: false,
+                progress_at: since.map(|_| Instant::now()),
                 last_id: since.unwrap_or(MessageId(0)),
             },
         );
@@ -312,7 +349,8 @@ impl WsSession {
     }
 
     /// Sends every stored message of the room after `after`, a page at a time, then the live
-    /// events held meanwhile that are newer than the last one sent.
+    /// events held meanwhile that are newer than the last one sent. If held messages were
+    /// lost meanwhile, reads on from the last one sent first. A failed read is tried again.
     fn replay(
         &mut self,
         room_id: RoomId,
@@ -334,38 +372,66 @@ impl WsSession {
             .await
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-            if act
+            let timeout = Duration::from_millis(act.settings().client_timeout_ms);
+            let Some(joined) = act
                 .rooms
-                .get(&room_id)
-                .is_none_or(|j| j.generation != generation)
-            {
+                .get_mut(&room_id)
+                .filter(|j| j.generation == generation)
+            else {
                 return;
-            }
+            };
             let page: Vec<ChatMessage> = match res {
                 Ok(page) => page,
                 Err(e) => {
-                    act.api_error(ctx, &e, None);
-                    Vec::new()
+                    e.log("reading messages to catch up failed");
+                    if joined.stuck(timeout) {
+                        return act.too_slow(ctx, room_id, "its catch-up made no progress");
+                    }
+                    ctx.run_later(REPLAY_RETRY, move |act, ctx| {
+                        act.replay(room_id, generation, after, ctx)
+                    });
+                    return;
                 }
             };
             let full = page.len() as i64 == REPLAY_PAGE;
-            let mut last = after;
+            joined.progress_at = Some(Instant::now());
             for message in page {
-                last = message.id;
-                act.send(ctx, &ServerFrame::Message { message });
+                if message.id > joined.last_id {
+                    joined.last_id = message.id;
+                    ctx.text(frame_text(&ServerFrame::Message { message }));
+                }
+            }
+            let last = joined.last_id;
+            if full || std::mem::take(&mut joined.gap) {
+                return act.replay(room_id, generation, last, ctx);
             }
             let me = act.user.as_ref().map(|u| u.id);
             let Some(joined) = act.rooms.get_mut(&room_id) else {
                 return;
             };
-            joined.last_id = joined.last_id.max(last);
-            if full {
-                return act.replay(room_id, generation, last, ctx);
-            }
+            joined.progress_at = None;
             for event in joined.held.take().unwrap_or_default() {
                 deliver(joined, me, &event, ctx);
             }
         }));
+    }
+
+    /// The session fell behind its room's ring: it reads what it missed from the database
+    /// (holding live events meanwhile), then goes on live. Already catching up: the read
+    /// goes on past what the ring lost.
+    fn fall_behind(&mut self, room_id: RoomId, missed: u64, ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(joined) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        if joined.held.is_some() {
+            return joined.lost_messages();
+        }
+        tracing::debug!(session = self.id, %room_id, missed, "fell behind the room: catching up");
+        self.state.hub.metrics().session_catchups.inc();
+        joined.held = Some(Vec::new());
+        joined.progress_at = Some(Instant::now());
+        let (generation, last) = (joined.generation, joined.last_id);
+        self.replay(room_id, generation, last, ctx);
     }
 
     fn leave(&mut self, room_id: RoomId, ctx: &mut ws::WebsocketContext<Self>) {
@@ -587,6 +653,15 @@ impl WsSession {
     }
 }
 
+/// A frame as JSON text. Server frames always serialize (plain data, string keys); should
+/// one ever fail, the client gets an error frame instead of nothing.
+fn frame_text(frame: &ServerFrame) -> String {
+    serde_json::to_string(frame).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot serialize a frame");
+        r#"{"type":"error","code":"internal","message":"a frame could not be written"}"#.into()
+    })
+}
+
 /// Writes one live event to the socket unless it is a copy of a message already sent, or
 /// the session's own typing.
 fn deliver(
@@ -679,21 +754,23 @@ impl StreamHandler<RoomItem> for WsSession {
     fn handle(&mut self, RoomItem(room_id, item): RoomItem, ctx: &mut Self::Context) {
         let me = self.user.as_ref().map(|u| u.id);
         let limit = self.settings().room_buffer as usize;
+        let timeout = Duration::from_millis(self.settings().client_timeout_ms);
         let Some(joined) = self.rooms.get_mut(&room_id) else {
             return;
         };
         let event = match item {
             Ok(event) => event,
             Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                tracing::info!(session = self.id, %room_id, missed, "session too slow: closing");
-                return self.too_slow(ctx);
+                return self.fall_behind(room_id, missed, ctx);
             }
         };
-        match &mut joined.held {
-            Some(held) if held.len() >= limit => self.too_slow(ctx),
-            Some(held) => held.push(event),
-            None => deliver(joined, me, &event, ctx),
+        if joined.held.is_none() {
+            return deliver(joined, me, &event, ctx);
         }
+        if joined.stuck(timeout) {
+            return self.too_slow(ctx, room_id, "its catch-up made no progress");
+        }
+        joined.hold(event, limit);
     }
 
     /// The room's actor stopped; the session carries on.

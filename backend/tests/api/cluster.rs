@@ -179,6 +179,24 @@ async fn messages_sent_on_two_nodes_reach_both_in_id_order_exactly_once() -> Tes
 }
 
 #[actix_web::test]
+async fn a_burst_larger_than_the_room_buffer_reaches_every_reader_on_both_nodes() -> TestResult {
+    let cluster = Cluster::new();
+    let a = cluster.node_with(|s| s.room_buffer = 32).await;
+    let b = cluster.node_with(|s| s.room_buffer = 32).await;
+    let catchups = crate::ws::a_burst_reaches_every_reader(&[&a, &b], 100, 40, 20).await?;
+    assert!(catchups > 0.0, "sessions fell behind and caught up");
+    Ok(())
+}
+
+#[actix_web::test]
+async fn killed_database_connections_on_two_nodes_lose_nothing() -> TestResult {
+    let cluster = Cluster::new();
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    crate::outages::sends_survive_killed_connections(&[&a, &b], &cluster.db).await
+}
+
+#[actix_web::test]
 async fn presence_and_typing_span_nodes() -> TestResult {
     let cluster = Cluster::new();
     let a = cluster.node().await;

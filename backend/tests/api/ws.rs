@@ -419,6 +419,94 @@ async fn a_burst_from_100_clients_loses_and_duplicates_nothing() -> TestResult {
     Ok(())
 }
 
+/// `readers` sockets in one room, spread over `nodes`; the first `senders` of them each send
+/// `each` messages at once, and one more socket joins with `since` while they are stored.
+/// Every socket gets every message once, in id order, and none is closed; what was
+/// delivered is what is stored. Returns how many times sessions caught up from the database.
+pub async fn a_burst_reaches_every_reader(
+    nodes: &[&TestApp],
+    readers: usize,
+    senders: usize,
+    each: usize,
+) -> TestResult<f64> {
+    let owner = nodes[0].user("owner").await;
+    let room = nodes[0].create_room(&owner, "burst").await;
+    let mut clients = Vec::new();
+    for i in 0..readers {
+        let node = nodes[i % nodes.len()];
+        let user = node.user(&format!("reader{i:03}")).await;
+        let mut ws = node.ws(&user).await;
+        ws.join(room.id, None).await;
+        clients.push(ws);
+    }
+    let total = senders * each;
+    let late = nodes[nodes.len() - 1].ws(&owner).await;
+    let read_all = |mut ws: WsClient, sends: usize| async move {
+        let (mut acks, mut got) = (0, Vec::with_capacity(total));
+        while acks < sends || got.len() < total {
+            match ws.next().await {
+                ServerFrame::Ack { .. } => acks += 1,
+                ServerFrame::Message { message } => got.push(message.id),
+                ServerFrame::Presence { .. } | ServerFrame::Joined { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        (ws, got)
+    };
+    let mut runs = Vec::new();
+    for (i, mut ws) in clients.into_iter().enumerate() {
+        let sends = if i < senders { each } else { 0 };
+        for j in 0..sends {
+            ws.say(room.id, &format!("{i}:{j}"), &format!("{i}-{j}"))
+                .await;
+        }
+        runs.push(read_all(ws, sends));
+    }
+    // Joining while the burst is stored: its replay and the live messages meet.
+    let mut late = late;
+    late.join(room.id, Some(MessageId(0))).await;
+    runs.push(read_all(late, 0));
+    let results = futures::future::join_all(runs).await;
+
+    let stored: Vec<MessageId> = nodes[0]
+        .all_history(&owner, room.id)
+        .await
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(stored.len(), total, "every message stored once");
+    for (i, (_, got)) in results.iter().enumerate() {
+        assert_eq!(got, &stored, "socket {i} got every message once, in order");
+    }
+    let mut catchups = 0.0;
+    for node in nodes {
+        assert_eq!(
+            node.metric("natter_slow_sessions_dropped_total").await,
+            0.0,
+            "no socket was closed"
+        );
+        catchups += node.metric("natter_session_catchups_total").await;
+    }
+    // Still open: each socket answers.
+    for (mut ws, _) in results {
+        ws.send(json!({ "type": "typing", "room_id": room.id }))
+            .await;
+        ws.close().await;
+    }
+    Ok(catchups)
+}
+
+#[actix_web::test]
+async fn a_burst_larger_than_the_room_buffer_reaches_every_reader_and_closes_none() -> TestResult {
+    let app = TestApp::spawn_with(|s| s.room_buffer = 32).await;
+    let catchups = a_burst_reaches_every_reader(&[&app], 200, 50, 20).await?;
+    assert!(
+        catchups > 0.0,
+        "1,000 messages through a buffer of 32: sessions fell behind and caught up"
+    );
+    Ok(())
+}
+
 #[actix_web::test]
 async fn a_client_that_never_reads_is_cut_off_while_others_keep_up() -> TestResult {
     let app = TestApp::spawn_with(|s| {
