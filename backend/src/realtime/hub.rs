@@ -37,6 +37,8 @@ struct Inner {
     local: Mutex<HashMap<(RoomId, UserId), String>>,
     /// Who is online in which room on other nodes, and on which.
     remote: Mutex<HashMap<RoomId, HashMap<UserId, RemoteUser>>>,
+    /// Pages of history that sessions catching up share.
+    pages: super::pages::Pages,
 }
 
 struct RemoteUser {
@@ -68,6 +70,7 @@ impl Hub {
                 link: OnceLock::new(),
                 local: Mutex::new(HashMap::new()),
                 remote: Mutex::new(HashMap::new()),
+                pages: Default::default(),
             }),
         }
     }
@@ -141,6 +144,8 @@ impl Hub {
     }
 
     pub fn broadcast_here(&self, room: RoomId, frame: natter_shared::ws::ServerFrame) {
+        // An edit or a deletion: pages read before it would show the message as it was.
+        self.inner.pages.forget(room);
         if let Some(addr) = lock(&self.inner.rooms).get(&room) {
             addr.do_send(Broadcast(frame));
         }
@@ -163,7 +168,13 @@ impl Hub {
         self.room_deleted_here(room);
     }
 
+    /// Pages of history kept for sessions catching up.
+    pub fn pages(&self) -> &super::pages::Pages {
+        &self.inner.pages
+    }
+
     pub fn room_deleted_here(&self, room: RoomId) {
+        self.inner.pages.forget(room);
         for session in lock(&self.inner.sessions).values() {
             if session.user.is_some() {
                 session.signals.do_send(Signal::RoomDeleted(room));

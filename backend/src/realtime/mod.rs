@@ -3,11 +3,13 @@
 //!
 //! A room fans an event out by serializing it once and putting the bytes on a bounded
 //! broadcast ring that every subscribed session reads from. A session that falls a whole ring
-//! behind is closed with [`CLOSE_TOO_SLOW`] and catches up from the database when it rejoins
-//! with `since`: the database, not the ring, is the source of truth.
+//! behind reads what it missed from the database, holding live events meanwhile, then goes on
+//! live: the database, not the ring, is the source of truth. Only a session whose catch-up
+//! makes no progress for a client timeout is closed with [`CLOSE_TOO_SLOW`].
 
 pub mod cluster;
 pub mod hub;
+pub mod pages;
 pub mod room;
 pub mod session;
 
@@ -22,7 +24,8 @@ use natter_shared::{ErrorKind, MessageId, UserId};
 use session::WsSession;
 use std::sync::Arc;
 
-/// Close code for a session that could not keep up: reconnect and join with `since`.
+/// Close code for a session that could not keep up (no progress for a client timeout):
+/// reconnect and join with `since`.
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 
 /// The largest frame the WebSocket codec reads at all. Frames up to

@@ -2,6 +2,7 @@
 //! joined (with catch-up), heartbeats, and closing when it is too slow or the server stops.
 
 use super::hub::SessionId;
+use super::pages::{Page, message_event};
 use super::room::{Subscribe, Subscription, Typing, Unsubscribe};
 use super::{CLOSE_TOO_SLOW, EventKind, SharedEvent};
 use crate::AppState;
@@ -16,9 +17,7 @@ use bytestring::ByteString;
 use natter_shared::commands::{self, Command, CommandError};
 use natter_shared::limits::MAX_FRAME_BYTES;
 use natter_shared::ws::{ClientFrame, ServerFrame};
-use natter_shared::{
-    ClientId, ErrorKind, Message as ChatMessage, MessageBody, MessageId, MessageKind, RoomId,
-};
+use natter_shared::{ClientId, ErrorKind, MessageBody, MessageId, MessageKind, RoomId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -351,6 +350,7 @@ impl WsSession {
     /// Sends every stored message of the room after `after`, a page at a time, then the live
     /// events held meanwhile that are newer than the last one sent. If held messages were
     /// lost meanwhile, reads on from the last one sent first. A failed read is tried again.
+    /// A page that other sessions read a moment ago comes from memory ([`super::pages`]).
     fn replay(
         &mut self,
         room_id: RoomId,
@@ -358,62 +358,87 @@ impl WsSession {
         after: MessageId,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
+        if let Some(page) = self.state.hub.pages().covering(room_id, after) {
+            // The next step runs once the socket has taken this one, as after a read.
+            ctx.run_later(Duration::ZERO, move |act, ctx| {
+                act.replayed(room_id, generation, Ok((page, true)), ctx)
+            });
+            return;
+        }
         let db = self.state.db.clone();
         let fut = async move {
             db.run(move |conn| {
-                Ok(messages::after(
-                    conn,
-                    Some(room_id),
-                    after,
-                    None,
-                    REPLAY_PAGE,
-                )?)
+                let page = messages::after(conn, Some(room_id), after, None, REPLAY_PAGE)?;
+                let full = page.len() as i64 == REPLAY_PAGE;
+                let events = page
+                    .into_iter()
+                    .map(|message| {
+                        let id = message.id;
+                        message_event(id, frame_text(&ServerFrame::Message { message }))
+                    })
+                    .collect();
+                Ok((Arc::new(Page::new(after, events)), full))
             })
             .await
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-            let timeout = Duration::from_millis(act.settings().client_timeout_ms);
-            let Some(joined) = act
-                .rooms
-                .get_mut(&room_id)
-                .filter(|j| j.generation == generation)
-            else {
-                return;
-            };
-            let page: Vec<ChatMessage> = match res {
-                Ok(page) => page,
-                Err(e) => {
-                    e.log("reading messages to catch up failed");
-                    if joined.stuck(timeout) {
-                        return act.too_slow(ctx, room_id, "its catch-up made no progress");
-                    }
-                    ctx.run_later(REPLAY_RETRY, move |act, ctx| {
-                        act.replay(room_id, generation, after, ctx)
-                    });
-                    return;
-                }
-            };
-            let full = page.len() as i64 == REPLAY_PAGE;
-            joined.progress_at = Some(Instant::now());
-            for message in page {
-                if message.id > joined.last_id {
-                    joined.last_id = message.id;
-                    ctx.text(frame_text(&ServerFrame::Message { message }));
-                }
+            if let Ok((page, true)) = &res {
+                act.state.hub.pages().keep(room_id, page.clone());
             }
-            let last = joined.last_id;
-            if full || std::mem::take(&mut joined.gap) {
-                return act.replay(room_id, generation, last, ctx);
+            if let Err(e) = &res {
+                e.log("reading messages to catch up failed");
             }
-            let me = act.user.as_ref().map(|u| u.id);
-            let Some(joined) = act.rooms.get_mut(&room_id) else {
-                return;
-            };
-            joined.progress_at = None;
-            for event in joined.held.take().unwrap_or_default() {
-                deliver(joined, me, &event, ctx);
-            }
+            act.replayed(room_id, generation, res.map_err(|_| after), ctx)
         }));
+    }
+
+    /// One page of a replay is here (or its read failed, from `Err(after)`): sends it, then
+    /// reads on, or goes live.
+    fn replayed(
+        &mut self,
+        room_id: RoomId,
+        generation: u64,
+        page: Result<(Arc<Page>, bool), MessageId>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let timeout = Duration::from_millis(self.settings().client_timeout_ms);
+        let Some(joined) = self
+            .rooms
+            .get_mut(&room_id)
+            .filter(|j| j.generation == generation)
+        else {
+            return;
+        };
+        let (page, full) = match page {
+            Ok(page) => page,
+            Err(after) => {
+                if joined.stuck(timeout) {
+                    return self.too_slow(ctx, room_id, "its catch-up made no progress");
+                }
+                ctx.run_later(REPLAY_RETRY, move |act, ctx| {
+                    act.replay(room_id, generation, after, ctx)
+                });
+                return;
+            }
+        };
+        joined.progress_at = Some(Instant::now());
+        for event in &page.events {
+            if let EventKind::Message(id) = event.kind
+                && id > joined.last_id
+            {
+                joined.last_id = id;
+                ctx.text(ByteString::clone(&event.frame));
+            }
+        }
+        let last = joined.last_id;
+        if full || std::mem::take(&mut joined.gap) {
+            return self.replay(room_id, generation, last, ctx);
+        }
+        let me = self.user.as_ref().map(|u| u.id);
+        joined.progress_at = None;
+        for event in joined.held.take().unwrap_or_default() {
+            deliver(joined, me, &event, ctx);
+        }
     }
 
     /// The session fell behind its room's ring: it reads what it missed from the database
