@@ -425,24 +425,15 @@ impl Drop for OwnRedis {
 
 /// Waits until the node's `/metrics` says it is (or is not) connected to Redis.
 async fn redis_up(node: &TestApp, up: bool) {
-    let want = format!("natter_redis_up {}", u8::from(up));
+    let want = f64::from(u8::from(up));
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let text = node
-            .client
-            .get(format!("{}/metrics", node.addr))
-            .send()
-            .await
-            .expect("metrics answer")
-            .text()
-            .await
-            .expect("a body");
-        if text.lines().any(|l| l == want) {
+        if node.metric("natter_redis_up").await == want {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no '{want}' in time"
+            "natter_redis_up is not {want} in time"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
