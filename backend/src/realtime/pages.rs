@@ -59,6 +59,9 @@ struct Inner {
     /// Every page kept, oldest first, to drop the oldest first.
     order: VecDeque<(RoomId, MessageId)>,
     messages: usize,
+    /// Raised by every [`Pages::forget`]: a page read before it may show an edited or
+    /// deleted message as it was, and is not kept.
+    epoch: u64,
 }
 
 impl Inner {
@@ -105,14 +108,22 @@ impl Pages {
         (page.last > after && now.duration_since(*at) < TTL).then(|| page.clone())
     }
 
-    /// Keeps a full page.
-    pub fn keep(&self, room: RoomId, page: Arc<Page>) {
+    /// Where edits stand now: take it before reading a page, give it to [`Pages::keep`].
+    pub fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// Keeps a full page read since `epoch`, unless a message was edited or deleted since.
+    pub fn keep(&self, room: RoomId, page: Arc<Page>, epoch: u64) {
         let size = page.events.len();
         if size == 0 || size > MAX_MESSAGES {
             return;
         }
         let now = Instant::now();
         let mut inner = self.lock();
+        if inner.epoch != epoch {
+            return;
+        }
         inner.make_room(size, now);
         let after = page.after;
         if let Some((old, _)) = inner
@@ -131,6 +142,7 @@ impl Pages {
     /// Forgets every page of `room`: a message in it was edited or deleted, or the room was.
     pub fn forget(&self, room: RoomId) {
         let mut inner = self.lock();
+        inner.epoch += 1;
         if let Some(pages) = inner.rooms.remove(&room) {
             inner.messages -= pages.values().map(|(p, _)| p.events.len()).sum::<usize>();
             inner.order.retain(|(r, _)| *r != room);
@@ -155,8 +167,9 @@ pub fn message_event(id: MessageId, frame: String) -> SharedEvent {
 mod tests {
     use super::*;
 
-    fn page(after: i64, ids: std::ops::RangeInclusive<i64>) -> Arc<Page> {
+    fn page(after: i64, ids: impl IntoIterator<Item = i64>) -> Arc<Page> {
         let events = ids
+            .into_iter()
             .map(|id| message_event(MessageId(id), format!("{id}")))
             .collect();
         Arc::new(Page::new(MessageId(after), events))
@@ -166,7 +179,7 @@ mod tests {
     fn a_page_covers_the_ids_after_its_start_up_to_its_last() {
         let pages = Pages::default();
         let room = RoomId(1);
-        pages.keep(room, page(10, 11..=20));
+        pages.keep(room, page(10, 11..=20), 0);
         assert!(pages.covering(room, MessageId(9)).is_none(), "starts later");
         assert_eq!(
             pages.covering(room, MessageId(10)).map(|p| p.last),
@@ -184,7 +197,7 @@ mod tests {
             pages.covering(RoomId(2), MessageId(15)).is_none(),
             "another room"
         );
-        pages.keep(room, page(20, 21..=30));
+        pages.keep(room, page(20, 21..=30), 0);
         assert_eq!(
             pages.covering(room, MessageId(25)).map(|p| p.after),
             Some(MessageId(20))
@@ -192,18 +205,23 @@ mod tests {
     }
 
     #[test]
-    fn an_edit_forgets_the_room_and_memory_stays_bounded() {
+    fn an_edit_forgets_the_room_and_pages_read_before_it_and_memory_stays_bounded() {
         let pages = Pages::default();
-        pages.keep(RoomId(1), page(0, 1..=10));
-        pages.keep(RoomId(2), page(0, 1..=10));
+        pages.keep(RoomId(1), page(0, 1..=10), 0);
+        let read_at = pages.epoch();
+        pages.keep(RoomId(2), page(0, 1..=10), read_at);
         pages.forget(RoomId(1));
+        // A page read before the edit is not kept after it.
+        pages.keep(RoomId(4), page(0, 1..=10), read_at);
+        assert!(pages.covering(RoomId(4), MessageId(5)).is_none());
+        let now = pages.epoch();
         assert!(pages.covering(RoomId(1), MessageId(5)).is_none());
         assert!(pages.covering(RoomId(2), MessageId(5)).is_some());
         assert_eq!(pages.messages(), 10);
         // Past the bound, the oldest pages go first.
         let big = (MAX_MESSAGES / 2) as i64;
-        pages.keep(RoomId(3), page(0, 1..=big));
-        pages.keep(RoomId(3), page(big, big + 1..=2 * big));
+        pages.keep(RoomId(3), page(0, 1..=big), now);
+        pages.keep(RoomId(3), page(big, big + 1..=2 * big), now);
         assert!(pages.messages() <= MAX_MESSAGES);
         assert!(
             pages.covering(RoomId(2), MessageId(5)).is_none(),
@@ -215,7 +233,7 @@ mod tests {
     #[test]
     fn an_empty_page_is_not_kept() {
         let pages = Pages::default();
-        pages.keep(RoomId(1), page(5, 1..=0));
+        pages.keep(RoomId(1), page(5, []), 0);
         assert_eq!(pages.messages(), 0);
         assert!(pages.covering(RoomId(1), MessageId(5)).is_none());
     }

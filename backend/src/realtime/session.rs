@@ -366,6 +366,7 @@ impl WsSession {
             return;
         }
         let db = self.state.db.clone();
+        let epoch = self.state.hub.pages().epoch();
         let fut = async move {
             db.run(move |conn| {
                 let page = messages::after(conn, Some(room_id), after, None, REPLAY_PAGE)?;
@@ -383,7 +384,7 @@ impl WsSession {
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             if let Ok((page, true)) = &res {
-                act.state.hub.pages().keep(room_id, page.clone());
+                act.state.hub.pages().keep(room_id, page.clone(), epoch);
             }
             if let Err(e) = &res {
                 e.log("reading messages to catch up failed");
