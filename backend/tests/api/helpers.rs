@@ -34,6 +34,12 @@ pub struct TestDb {
     postgres: Option<(String, String)>,
 }
 
+/// Test databases are on this machine: no TLS and no GSSAPI for them. Servers of finished
+/// tests keep running until the test process exits, and their threads reconnect to the
+/// database they lost; a connection being set up while the process exits would race the
+/// TLS and Kerberos libraries' exit handlers, which corrupts the heap.
+const LOOPBACK: &str = "?sslmode=disable&gssencmode=disable";
+
 /// The secret every app on Postgres signs with (several nodes must share one).
 pub const POSTGRES_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
@@ -59,7 +65,7 @@ impl TestDb {
             std::process::id(),
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        let admin = format!("{server}/postgres");
+        let admin = format!("{server}/postgres{LOOPBACK}");
         let mut conn = diesel::PgConnection::establish(&admin)
             .unwrap_or_else(|e| panic!("the test Postgres server at {server} answers: {e}"));
         diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -69,7 +75,7 @@ impl TestDb {
             .execute(&mut conn)
             .expect("a test database is created");
         Self {
-            url: DatabaseUrl::Postgres(format!("{server}/{name}")),
+            url: DatabaseUrl::Postgres(format!("{server}/{name}{LOOPBACK}")),
             postgres: Some((admin, name)),
         }
     }
@@ -106,7 +112,8 @@ impl TestDb {
             panic!("only a Postgres database has connections to kill");
         };
         let (server, name) = url.rsplit_once('/').expect("a database name in the URL");
-        let mut conn = diesel::PgConnection::establish(&format!("{server}/postgres"))
+        let name = name.trim_end_matches(LOOPBACK);
+        let mut conn = diesel::PgConnection::establish(&format!("{server}/postgres{LOOPBACK}"))
             .expect("the test Postgres server answers");
         let ended: Ended = diesel::sql_query(
             "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
