@@ -7,7 +7,6 @@ use crate::db::jobs::{self, SmsPayload};
 use crate::db::users;
 use crate::db::writer::{NewMessage, Stored};
 use crate::error::{ApiError, ApiResult};
-use crate::realtime::room::Online;
 use chrono::{SecondsFormat, Utc};
 use natter_shared::commands::{self, Command, CommandError};
 use natter_shared::limits::BOT_USERNAME;
@@ -37,10 +36,7 @@ pub async fn run(
     match command {
         Command::Help => Ok(Outcome::Notice(commands::help())),
         Command::Who => {
-            let online = match state.hub.existing_room(room) {
-                Some(addr) => addr.send(Online).await.unwrap_or_default(),
-                None => Vec::new(),
-            };
+            let online = state.hub.online_in(room).await;
             Ok(Outcome::Notice(if online.is_empty() {
                 "Nobody is online in this room.".into()
             } else {

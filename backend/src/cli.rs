@@ -102,12 +102,19 @@ pub fn make_admin(
 
 /// `natter worker`: the job worker alone, until SIGINT or SIGTERM.
 async fn run_worker(settings: Settings) -> anyhow::Result<()> {
-    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new()?);
-    let hub = crate::realtime::Hub::new(settings.room_buffer as usize, metrics);
-    let state = crate::startup::open_state(settings, hub, false).await?;
-    // The bot's reports reach every node's sockets at once, not at their next database poll.
-    crate::startup::join_cluster(&state)?;
-    let worker = crate::worker::Worker::for_state(&state)?;
+    use std::sync::Arc;
+    let metrics = Arc::new(crate::metrics::Metrics::new()?);
+    // No sockets here. With other nodes, the bot's reports reach their sockets at once,
+    // not at their next database poll.
+    let out: Arc<dyn crate::db::writer::Publish> = match &settings.redis_url {
+        Some(url) => Arc::new(crate::realtime::cluster::Announcer::start(
+            url,
+            &settings.redis_prefix,
+        )?),
+        None => Arc::new(crate::db::writer::Nowhere),
+    };
+    let storage = crate::startup::open_storage(&settings, out, metrics.clone(), false).await?;
+    let worker = crate::worker::Worker::new(&settings, storage, metrics, Default::default())?;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let running = actix_web::rt::spawn(worker.run(stop_rx));
     crate::startup::wait_for_signal().await;

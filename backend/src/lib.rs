@@ -33,6 +33,8 @@ pub struct AppState {
     pub writer: MessageWriter,
     pub auth: Auth,
     pub hub: Hub,
+    /// What `/metrics` reports; every part that counts holds this.
+    pub metrics: std::sync::Arc<metrics::Metrics>,
     pub limiter: RateLimiter,
     /// The chat bot's user id.
     pub bot_id: UserId,

@@ -2,8 +2,9 @@
 //! stored, deliveries, slow sessions dropped, the job queue and its failures, request
 //! latency per route, and the process (CPU, memory, open files).
 //!
-//! Counters live in the hub, which every part that counts can reach; gauges that are cheap to
-//! read at scrape time (connections, rooms, queued jobs) are read then.
+//! Counters live in the app state (`AppState::metrics`), and every part that counts holds a
+//! handle: the writer, the worker, the hub and the rooms; gauges that are cheap to read at
+//! scrape time (connections, rooms, queued jobs) are read then.
 
 use crate::AppState;
 use actix_web::body::MessageBody;
@@ -146,8 +147,7 @@ pub async fn track(
         };
         let method = res.request().method().as_str();
         state
-            .hub
-            .metrics()
+            .metrics
             .requests
             .with_label_values(&[method, route.as_str(), status])
             .observe(started.elapsed().as_secs_f64());
@@ -157,7 +157,7 @@ pub async fn track(
 
 /// `GET /metrics`.
 pub async fn expose(state: web::Data<AppState>) -> HttpResponse {
-    let metrics = state.hub.metrics();
+    let metrics = &state.metrics;
     metrics.connections.set(state.hub.sessions() as i64);
     metrics.rooms.set(state.hub.active_rooms() as i64);
     let waiting = state

@@ -4,7 +4,7 @@
 use crate::auth::{Auth, load_or_create_secret};
 use crate::config::Settings;
 use crate::db::Database;
-use crate::db::writer::MessageWriter;
+use crate::db::writer::{MessageWriter, Publish};
 use crate::error::ApiError;
 use crate::limiter::RateLimiter;
 use crate::realtime::{self, Hub};
@@ -27,6 +27,7 @@ pub struct Application {
     addr: SocketAddr,
     server: Server,
     hub: Hub,
+    writer: MessageWriter,
     worker_stop: watch::Sender<bool>,
     worker: SharedWorker,
 }
@@ -39,6 +40,7 @@ type SharedWorker = Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>
 pub struct Stopper {
     server: ServerHandle,
     hub: Hub,
+    writer: MessageWriter,
     worker_stop: watch::Sender<bool>,
     worker: SharedWorker,
 }
@@ -60,6 +62,7 @@ impl Stopper {
         if let Some(worker) = self.worker.lock().await.take() {
             let _ = worker.await;
         }
+        self.writer.close();
     }
 }
 
@@ -67,8 +70,8 @@ impl Application {
     /// Opens and migrates the database, loads the token secret and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Arc::new(crate::metrics::Metrics::new()?);
-        let hub = Hub::new(settings.room_buffer as usize, metrics);
-        let state = web::Data::new(open_state(settings, hub.clone(), true).await?);
+        let hub = Hub::new(settings.room_buffer as usize, metrics.clone());
+        let state = web::Data::new(open_state(settings, hub.clone(), metrics).await?);
         join_cluster(&state)?;
         let listener = TcpListener::bind(state.settings.addr)
             .with_context(|| format!("cannot listen on {}", state.settings.addr))?;
@@ -77,6 +80,7 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
             n => n,
         };
+        let writer = state.writer.clone();
         let static_dir = web_app::built_app(&state.settings.static_dir);
         let client_timeout = Duration::from_millis(state.settings.client_timeout_ms);
         let worker = match state.settings.run_worker {
@@ -112,6 +116,7 @@ impl Application {
             addr,
             server,
             hub,
+            writer,
             worker_stop,
             worker: Arc::new(tokio::sync::Mutex::new(worker)),
         })
@@ -122,6 +127,7 @@ impl Application {
         Stopper {
             server: self.server.handle(),
             hub: self.hub.clone(),
+            writer: self.writer.clone(),
             worker_stop: self.worker_stop.clone(),
             worker: self.worker.clone(),
         }
@@ -156,17 +162,18 @@ impl Application {
     }
 }
 
-/// Everything the handlers share, made off the async executor (migrations and bcrypt block).
-/// With `deliver`, this process has sockets: it also delivers messages that other processes
-/// store.
-pub async fn open_state(settings: Settings, hub: Hub, deliver: bool) -> anyhow::Result<AppState> {
+/// The database, opened and migrated, and the message writer that hands what it commits to
+/// `out`: with `deliver`, this process has sockets and also delivers the messages other
+/// processes store. Made off the async executor (migrations block).
+pub async fn open_storage(
+    settings: &Settings,
+    out: Arc<dyn Publish>,
+    metrics: Arc<crate::metrics::Metrics>,
+    deliver: bool,
+) -> anyhow::Result<Storage> {
+    let settings = settings.clone();
     web::block(move || {
         let db = Database::open(&settings.database_url)?;
-        let secret = load_or_create_secret(
-            settings.jwt_secret.as_deref(),
-            settings.data_dir().as_deref(),
-        )?;
-        let auth = Auth::new(&secret, settings.bcrypt_cost)?;
         let poll = match deliver {
             true => Some((
                 db.connector(),
@@ -178,23 +185,53 @@ pub async fn open_state(settings: Settings, hub: Hub, deliver: bool) -> anyhow::
         let writer = MessageWriter::spawn(
             db.writer_connector(lock_timeout),
             db.guard(),
-            hub.clone(),
+            out,
+            metrics,
             poll,
         )?;
-        let limiter = RateLimiter::new(settings.rate_limit);
-        let sms_limiter = RateLimiter::new(settings.sms_rate_limit);
-        let login_names = RateLimiter::new(settings.login_rate_limit);
-        let login_addrs = RateLimiter::new(settings.login_addr_rate_limit);
         let bot_id = db
             .run_blocking(|conn| Ok(crate::db::users::find_by_key(conn, BOT_USERNAME)?))?
             .map(|row| UserId(row.id))
             .context("the chat bot's user is missing from the database")?;
+        Ok(Storage { db, writer, bot_id })
+    })
+    .await
+    .context("startup was interrupted")?
+}
+
+/// What [`open_storage`] opens.
+pub struct Storage {
+    pub db: Database,
+    pub writer: MessageWriter,
+    /// The chat bot's user id.
+    pub bot_id: UserId,
+}
+
+/// Everything the handlers share: storage delivering to `hub`, tokens, limits.
+pub async fn open_state(
+    settings: Settings,
+    hub: Hub,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> anyhow::Result<AppState> {
+    let Storage { db, writer, bot_id } =
+        open_storage(&settings, Arc::new(hub.clone()), metrics.clone(), true).await?;
+    web::block(move || {
+        let secret = load_or_create_secret(
+            settings.jwt_secret.as_deref(),
+            settings.data_dir().as_deref(),
+        )?;
+        let auth = Auth::new(&secret, settings.bcrypt_cost)?;
+        let limiter = RateLimiter::new(settings.rate_limit);
+        let sms_limiter = RateLimiter::new(settings.sms_rate_limit);
+        let login_names = RateLimiter::new(settings.login_rate_limit);
+        let login_addrs = RateLimiter::new(settings.login_addr_rate_limit);
         Ok(AppState {
             settings,
             db,
             writer,
             auth,
             hub,
+            metrics,
             limiter,
             bot_id,
             sms_limiter,

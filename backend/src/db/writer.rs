@@ -22,11 +22,12 @@
 use super::messages::{self, NewMessageRow};
 use super::{Connector, DbConnection};
 use crate::error::ApiError;
-use crate::realtime::Hub;
+use crate::metrics::Metrics;
 use crate::telemetry::Throttled;
 use chrono::{SubsecRound, Utc};
 use diesel::Connection;
 use natter_shared::{ErrorKind, Message, MessageId, MessageKind, RoomId, UserId};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -77,12 +78,35 @@ impl Job {
     }
 }
 
+/// What storage hands each committed message to. Storage owns this interface and knows
+/// nothing of sockets: delivery (`realtime::Hub`) implements it, and a process without
+/// sockets (`natter worker`) only tells the other nodes, or nobody ([`Nowhere`]).
+pub trait Publish: Send + Sync + 'static {
+    /// A committed message for its room: called in id order, once per message, on the
+    /// writer's or the tail poller's thread, before the sender of the message is answered.
+    fn publish(&self, message: &Message);
+
+    /// This process committed `messages` (in id order) right after message `prev`: for the
+    /// other nodes, which publish them in turn.
+    fn announce(&self, prev: i64, messages: &[&Message]);
+}
+
+/// For a process that delivers nothing and has no other nodes to tell.
+pub struct Nowhere;
+
+impl Publish for Nowhere {
+    fn publish(&self, _: &Message) {}
+    fn announce(&self, _: i64, _: &[&Message]) {}
+}
+
 /// The handle async code holds; cloning it is cheap. The thread ends when every handle is gone.
 #[derive(Clone)]
 pub struct MessageWriter {
     tx: mpsc::Sender<Job>,
     feed: Feed,
     readiness: Arc<Readiness>,
+    /// Set when the server stops: no connection is opened again after that.
+    closing: Arc<AtomicBool>,
 }
 
 /// Why messages cannot be stored or delivered now, as the writer and the tail poller last
@@ -154,25 +178,28 @@ impl Feed {
 }
 
 impl MessageWriter {
-    /// Starts the writer thread. Each fresh message goes to `hub` after its commit, in id
-    /// order, before its sender hears back. With `poll`, a second thread also looks that
+    /// Starts the writer thread. Each fresh message goes to `out` after its commit, in id
+    /// order, before its sender hears back; stored messages are counted in `metrics`. With `poll`, a second thread also looks that
     /// often for messages other processes stored. Fails when the database cannot be opened
     /// now; once running, each thread opens its connection again whenever it breaks.
     pub fn spawn(
         connect: Connector,
         guard: super::FileGuard,
-        hub: Hub,
+        out: Arc<dyn Publish>,
+        metrics: Arc<Metrics>,
         poll: Option<(Connector, Duration)>,
     ) -> anyhow::Result<Self> {
         let mut conn = connect()?;
         let tail = Arc::new(Tail {
-            hub,
+            out,
+            metrics,
             published: Mutex::new(messages::max_id(&mut conn)?),
         });
         let readiness = Arc::new(Readiness::default());
+        let closing = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer = Writer {
-            db: Lasting::new("message writer", connect, Some(conn)),
+            db: Lasting::new("message writer", connect, Some(conn), closing.clone()),
             tail: tail.clone(),
             guard,
             readiness: readiness.clone(),
@@ -188,7 +215,7 @@ impl MessageWriter {
         if let Some((poll_connect, every)) = poll {
             let (wake, woken) = std::sync::mpsc::sync_channel(1);
             feed.poll = Some(wake);
-            let db = Lasting::new("tail poller", poll_connect, None);
+            let db = Lasting::new("tail poller", poll_connect, None, closing.clone());
             let tail = Arc::downgrade(&tail);
             let readiness = readiness.clone();
             std::thread::Builder::new()
@@ -199,7 +226,16 @@ impl MessageWriter {
             tx,
             feed,
             readiness,
+            closing,
         })
+    }
+
+    /// The server is stopping: from now on neither thread opens a connection again (the
+    /// tail poller stops; the writer stores what it can on the connection it has). A process
+    /// that exits while a thread is connecting could race the TLS library's exit handlers.
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+        self.feed.poll_now();
     }
 
     /// Why messages cannot be stored or delivered now; empty when they can.
@@ -270,7 +306,8 @@ fn stopped() -> ApiError {
 
 /// Publishes messages to rooms in id order, once each.
 struct Tail {
-    hub: Hub,
+    out: Arc<dyn Publish>,
+    metrics: Arc<Metrics>,
     /// The highest id published.
     published: Mutex<i64>,
 }
@@ -286,10 +323,7 @@ impl Tail {
             return;
         };
         let prev = prev.unwrap_or(first - 1);
-        self.hub
-            .metrics()
-            .messages_stored
-            .inc_by(fresh.len() as u64);
+        self.metrics.messages_stored.inc_by(fresh.len() as u64);
         let mut published = self
             .published
             .lock()
@@ -313,16 +347,12 @@ impl Tail {
         // The poller may have read this batch back already.
         for message in fresh {
             if message.id.0 > *published {
-                self.hub.publish(message);
+                self.out.publish(message);
                 *published = message.id.0;
             }
         }
         drop(published);
-        self.hub
-            .relay(|| crate::realtime::cluster::Notice::Messages {
-                prev,
-                messages: fresh.iter().map(|m| (*m).clone()).collect(),
-            });
+        self.out.announce(prev, fresh);
     }
 
     /// Publishes another node's batch, committed right after message `prev`, unless this
@@ -343,7 +373,7 @@ impl Tail {
         }
         for message in batch {
             if message.id.0 > *published {
-                self.hub.publish(message);
+                self.out.publish(message);
                 *published = message.id.0;
             }
         }
@@ -363,7 +393,7 @@ impl Tail {
 
     fn publish(&self, published: &mut i64, messages: &[Message]) {
         for message in messages {
-            self.hub.publish(message);
+            self.out.publish(message);
             *published = message.id.0;
         }
     }
@@ -377,22 +407,36 @@ struct Lasting {
     /// When the connection was found broken, while it is not back.
     lost_at: Option<Instant>,
     backoff: Duration,
+    closing: Arc<AtomicBool>,
 }
 
 impl Lasting {
-    fn new(what: &'static str, connect: Connector, conn: Option<DbConnection>) -> Self {
+    fn new(
+        what: &'static str,
+        connect: Connector,
+        conn: Option<DbConnection>,
+        closing: Arc<AtomicBool>,
+    ) -> Self {
         Self {
             what,
             connect,
             conn,
             lost_at: None,
             backoff: Duration::ZERO,
+            closing,
         }
+    }
+
+    fn closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
     }
 
     /// The connection, opened if there is none. On failure, the reason, for `/readyz`.
     fn get(&mut self) -> Result<&mut DbConnection, String> {
         if self.conn.is_none() {
+            if self.closing() {
+                return Err(format!("the {} stopped: the server is stopping", self.what));
+            }
             match (self.connect)() {
                 Ok(conn) => {
                     if let Some(at) = self.lost_at.take() {
@@ -457,7 +501,9 @@ fn poll_others(
         if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = woken.recv_timeout(wait) {
             break;
         }
-        let Some(tail) = tail.upgrade() else { break };
+        let Some(tail) = tail.upgrade().filter(|_| !db.closing()) else {
+            break;
+        };
         let outcome = db.get().and_then(|conn| {
             tail.poll(conn)
                 .map_err(|e| format!("cannot read messages of other processes: {e}"))
@@ -687,7 +733,7 @@ fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, tail: &Tail) -> Ou
         }
         Err(e) => {
             if super::is_lock_timeout(&e) {
-                tail.hub.metrics().write_lock_timeouts.inc();
+                tail.metrics.write_lock_timeouts.inc();
                 return Outcome::Failed(format!(
                     "the cluster's write lock was not free in time (another node holds it): {e}"
                 ));
@@ -744,5 +790,201 @@ fn store_error(e: diesel::result::Error, m: &NewMessage) -> ApiError {
             ApiError::new(ErrorKind::NotFound, format!("room {} not found", m.room_id))
         }
         other => ApiError::from(other),
+    }
+}
+
+/// The ordering and gap logic, on a real SQLite file, with a recorder where the rooms would
+/// be: no actix, no sockets.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+    use crate::db::{Database, rooms, users};
+
+    /// What storage handed on, in order.
+    #[derive(Default)]
+    struct Recorder {
+        published: Mutex<Vec<i64>>,
+        announced: Mutex<Vec<(i64, Vec<i64>)>>,
+    }
+
+    impl Publish for Recorder {
+        fn publish(&self, message: &Message) {
+            lock(&self.published).push(message.id.0);
+        }
+
+        fn announce(&self, prev: i64, messages: &[&Message]) {
+            let ids = messages.iter().map(|m| m.id.0).collect();
+            lock(&self.announced).push((prev, ids));
+        }
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    impl Recorder {
+        fn published(&self) -> Vec<i64> {
+            lock(&self.published).clone()
+        }
+
+        /// Waits (up to 10 s) until `n` messages were published.
+        fn wait_for(&self, n: usize) -> Vec<i64> {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.published().len() < n && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            self.published()
+        }
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        db: Database,
+        room: RoomId,
+        user: UserId,
+        out: Arc<Recorder>,
+        writer: MessageWriter,
+    }
+
+    /// A database with a user and a room, and a writer (with a tail poller that polls only
+    /// when woken, if `poll`).
+    fn fixture(poll: bool) -> Fixture {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let db = Database::open(&DatabaseUrl::Sqlite(dir.path().join("natter.db")))
+            .expect("the database opens");
+        let name = natter_shared::Username::parse("alice").expect("a name");
+        let (user, room) = db
+            .run_blocking(|conn| {
+                let user = users::create(conn, &name, "not a hash", false)?;
+                let room = rooms::insert(
+                    conn,
+                    &rooms::NewRoom {
+                        kind: "public",
+                        name: Some("general"),
+                        name_key: Some("general"),
+                        direct_key: None,
+                        created_by: None,
+                        created_at: Utc::now().naive_utc(),
+                    },
+                )?;
+                Ok((UserId(user.id), RoomId(room.id)))
+            })
+            .expect("a user and a room");
+        let out = Arc::new(Recorder::default());
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let poll = poll.then(|| (db.connector(), Duration::from_secs(3600)));
+        let writer = MessageWriter::spawn(db.connector(), db.guard(), out.clone(), metrics, poll)
+            .expect("the writer starts");
+        Fixture {
+            _dir: dir,
+            db,
+            room,
+            user,
+            out,
+            writer,
+        }
+    }
+
+    impl Fixture {
+        fn message(&self, body: &str) -> NewMessage {
+            NewMessage {
+                room_id: self.room,
+                author_id: self.user,
+                author: "alice".into(),
+                kind: MessageKind::User,
+                body: body.into(),
+                client_id: None,
+            }
+        }
+
+        /// Stores a message as another process on the same database would (another node, a
+        /// `natter worker`): this writer does not see it being stored.
+        fn store_elsewhere(&self, body: &str) -> Message {
+            let message = self.message(body);
+            self.db
+                .run_blocking(move |conn| {
+                    let stored = super::super::write_transaction(conn, |c| store_one(c, &message))?;
+                    Ok(stored.message)
+                })
+                .expect("stored elsewhere")
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    }
+
+    #[test]
+    fn own_messages_are_published_in_id_order_before_their_senders_hear() {
+        let f = fixture(false);
+        let ids = runtime().block_on(futures::future::join_all((0..50).map(|i| {
+            let (writer, out, message) =
+                (f.writer.clone(), f.out.clone(), f.message(&i.to_string()));
+            async move {
+                let stored = writer.store(message).await.expect("stored");
+                let id = stored.message.id.0;
+                assert!(out.published().contains(&id), "published before the answer");
+                id
+            }
+        })));
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(f.out.published(), sorted, "each once, in id order");
+        let announced: Vec<i64> = lock(&f.out.announced)
+            .iter()
+            .flat_map(|(prev, batch)| {
+                assert_eq!(*prev, batch[0] - 1, "a batch follows the id before it");
+                batch.clone()
+            })
+            .collect();
+        assert_eq!(announced, sorted, "every batch told to the other nodes");
+    }
+
+    #[test]
+    fn what_others_stored_is_published_before_a_later_batch_of_this_process() {
+        let f = fixture(false);
+        let elsewhere = f.store_elsewhere("from another node").id.0;
+        let here = runtime()
+            .block_on(f.writer.store(f.message("from here")))
+            .expect("stored")
+            .message
+            .id
+            .0;
+        assert_eq!(f.out.published(), [elsewhere, here]);
+    }
+
+    #[test]
+    fn a_remote_batch_that_follows_what_was_published_is_published_at_once_and_once() {
+        let f = fixture(true);
+        let first = f.store_elsewhere("one");
+        let feed = f.writer.feed();
+        feed.remote(first.id.0 - 1, std::slice::from_ref(&first));
+        assert_eq!(f.out.published(), [first.id.0], "no database read needed");
+        feed.remote(first.id.0 - 1, std::slice::from_ref(&first));
+        assert_eq!(
+            f.out.published(),
+            [first.id.0],
+            "a repeated notice changes nothing"
+        );
+    }
+
+    #[test]
+    fn a_remote_batch_after_a_gap_is_read_from_the_database_in_order() {
+        let f = fixture(true);
+        // The notice of the first was lost; the second's says what it follows.
+        let lost = f.store_elsewhere("one");
+        let second = f.store_elsewhere("two");
+        f.writer
+            .feed()
+            .remote(lost.id.0, std::slice::from_ref(&second));
+        assert_eq!(
+            f.out.wait_for(2),
+            [lost.id.0, second.id.0],
+            "the gap is read from the database, then the batch, in order"
+        );
     }
 }

@@ -158,14 +158,7 @@ fn parse_field(field: &str) -> Option<(RoomId, UserId)> {
 /// URL that cannot be a Redis URL; an unreachable Redis is tried again in the background.
 /// Needs a running actix (tokio) runtime.
 pub fn start(url: &str, prefix: &str, hub: Hub, feed: Feed) -> anyhow::Result<()> {
-    use redis::IntoConnectionInfo;
-    // Notices are small and must not wait for Redis' delayed ACK of the one before.
-    let info = url
-        .into_connection_info()
-        .map_err(|e| anyhow::anyhow!("REDIS_URL '{url}' is not a Redis URL: {e}"))?
-        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-    let client = redis::Client::open(info)
-        .map_err(|e| anyhow::anyhow!("REDIS_URL '{url}' is not a Redis URL: {e}"))?;
+    let client = client(url)?;
     let node = node_id();
     let keys = Keys {
         channel: format!("{prefix}:events"),
@@ -185,6 +178,79 @@ pub fn start(url: &str, prefix: &str, hub: Hub, feed: Feed) -> anyhow::Result<()
         left.notify_one();
     });
     Ok(())
+}
+
+/// The way to the other nodes of a process without sockets (`natter worker`): it only
+/// publishes what it stores, so that the nodes deliver it at once rather than at their next
+/// poll of the database. It is no node: it has no presence, no heartbeat, and hears nothing.
+pub struct Announcer {
+    tx: mpsc::UnboundedSender<Notice>,
+}
+
+impl Announcer {
+    /// Starts publishing through the Redis at `url`. Fails only on a URL that cannot be a
+    /// Redis URL; an unreachable Redis is tried again in the background, and what is stored
+    /// meanwhile reaches the nodes by their poll. Needs a running tokio runtime.
+    pub fn start(url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let client = client(url)?;
+        let keys = Keys {
+            channel: format!("{prefix}:events"),
+            nodes: format!("{prefix}:nodes"),
+            prefix: prefix.to_owned(),
+            node: node_id(),
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        actix_web::rt::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let sent = async {
+                    let mut conn = client.get_multiplexed_async_connection().await?;
+                    while let Some(first) = rx.recv().await {
+                        let mut pipe = redis::pipe();
+                        publish(&mut pipe, &keys, first);
+                        while let Ok(notice) = rx.try_recv() {
+                            publish(&mut pipe, &keys, notice);
+                        }
+                        pipe.query_async::<()>(&mut conn).await?;
+                    }
+                    Ok::<_, redis::RedisError>(())
+                };
+                match sent.await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?backoff, "Redis is unreachable; the nodes will read what this process stores from the database");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        // Notices made meanwhile are dropped: the nodes' polls read them.
+                        while rx.try_recv().is_ok() {}
+                    }
+                }
+            }
+        });
+        Ok(Self { tx })
+    }
+}
+
+impl crate::db::writer::Publish for Announcer {
+    fn publish(&self, _: &Message) {}
+
+    fn announce(&self, prev: i64, messages: &[&Message]) {
+        let _ = self.tx.send(Notice::Messages {
+            prev,
+            messages: messages.iter().map(|m| (*m).clone()).collect(),
+        });
+    }
+}
+
+/// A Redis client for `url`, whose connections send small notices at once (`TCP_NODELAY`).
+fn client(url: &str) -> anyhow::Result<redis::Client> {
+    use redis::IntoConnectionInfo;
+    let info = url
+        .into_connection_info()
+        .map_err(|e| anyhow::anyhow!("REDIS_URL '{url}' is not a Redis URL: {e}"))?
+        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    redis::Client::open(info)
+        .map_err(|e| anyhow::anyhow!("REDIS_URL '{url}' is not a Redis URL: {e}"))
 }
 
 /// A name for this process, new on every start.

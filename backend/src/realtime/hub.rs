@@ -7,7 +7,7 @@
 //! this node's sockets only: they are what a notice from another node calls.
 
 use super::cluster::{Link, Notice};
-use super::room::{Broadcast, Publish, RemotePresence, Room, Typing};
+use super::room::{Broadcast, Online, Publish, RemotePresence, Room, Typing};
 use super::session::Signal;
 use crate::metrics::Metrics;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, Recipient};
@@ -107,6 +107,14 @@ impl Hub {
         let rooms = lock(&self.inner.rooms);
         if let Some(addr) = rooms.get(&message.room_id) {
             addr.do_send(Publish(message.clone()));
+        }
+    }
+
+    /// Who is online in `room`, by name: nobody while the room is not active here.
+    pub async fn online_in(&self, room: RoomId) -> Vec<String> {
+        match self.existing_room(room) {
+            Some(addr) => addr.send(Online).await.unwrap_or_default(),
+            None => Vec::new(),
         }
     }
 
@@ -400,5 +408,19 @@ impl Hub {
         if let Some(addr) = lock(&self.inner.rooms).get(&room) {
             addr.do_send(RemotePresence { user, name, online });
         }
+    }
+}
+
+/// Storage hands committed messages to the rooms of this node and tells the other nodes.
+impl crate::db::writer::Publish for Hub {
+    fn publish(&self, message: &Message) {
+        Hub::publish(self, message);
+    }
+
+    fn announce(&self, prev: i64, messages: &[&Message]) {
+        self.relay(|| Notice::Messages {
+            prev,
+            messages: messages.iter().map(|m| (*m).clone()).collect(),
+        });
     }
 }

@@ -178,7 +178,7 @@ impl WsSession {
     /// the client reconnects and joins with `since`.
     fn too_slow(&self, ctx: &mut ws::WebsocketContext<Self>, room_id: RoomId, why: &str) {
         tracing::warn!(session = self.id, %room_id, why, "session too slow: closing");
-        self.state.hub.metrics().slow_sessions_dropped.inc();
+        self.state.metrics.slow_sessions_dropped.inc();
         self.close(
             ctx,
             CloseCode::Other(CLOSE_TOO_SLOW),
@@ -453,7 +453,7 @@ impl WsSession {
             return joined.lost_messages();
         }
         tracing::debug!(session = self.id, %room_id, missed, "fell behind the room: catching up");
-        self.state.hub.metrics().session_catchups.inc();
+        self.state.metrics.session_catchups.inc();
         joined.held = Some(Vec::new());
         joined.progress_at = Some(Instant::now());
         let (generation, last) = (joined.generation, joined.last_id);

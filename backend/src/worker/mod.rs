@@ -33,24 +33,43 @@ pub struct Worker {
     /// Rung when a job is queued in this process, so that it starts at once.
     pub wake: Arc<Notify>,
     /// Where failures are counted.
-    pub hub: crate::realtime::Hub,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Worker {
-    /// A worker with the settings and parts of `state`.
+    /// A worker with the settings and parts of `state`, inside the server.
     pub fn for_state(state: &AppState) -> anyhow::Result<Self> {
-        let s = &state.settings;
-        Ok(Self {
-            id: worker_id(),
+        let storage = crate::startup::Storage {
             db: state.db.clone(),
             writer: state.writer.clone(),
-            provider: sms::from_settings(s, state.db.clone())?,
             bot_id: state.bot_id,
+        };
+        Self::new(
+            &state.settings,
+            storage,
+            state.metrics.clone(),
+            state.jobs_wake.clone(),
+        )
+    }
+
+    /// A worker on `storage`; `wake` starts it on a job queued in this process at once.
+    pub fn new(
+        s: &crate::config::Settings,
+        storage: crate::startup::Storage,
+        metrics: Arc<crate::metrics::Metrics>,
+        wake: Arc<Notify>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            id: worker_id(),
+            provider: sms::from_settings(s, storage.db.clone())?,
+            db: storage.db,
+            writer: storage.writer,
+            bot_id: storage.bot_id,
             lease: Duration::from_millis(s.job_lease_ms),
             backoff: Duration::from_millis(s.job_backoff_ms),
             poll: Duration::from_millis(s.worker_poll_ms),
-            wake: state.jobs_wake.clone(),
-            hub: state.hub.clone(),
+            wake,
+            metrics,
         })
     }
 
@@ -165,19 +184,14 @@ impl Worker {
         match (&settled, &result) {
             (Ok(true), Ok(())) => tracing::info!(job = id, "job done"),
             (Ok(true), Err(e)) if last => {
-                self.hub
-                    .metrics()
+                self.metrics
                     .jobs_failed
                     .with_label_values(&["given_up"])
                     .inc();
                 tracing::warn!(job = id, error = %e, "job failed for good")
             }
             (Ok(true), Err(e)) => {
-                self.hub
-                    .metrics()
-                    .jobs_failed
-                    .with_label_values(&["retry"])
-                    .inc();
+                self.metrics.jobs_failed.with_label_values(&["retry"]).inc();
                 tracing::info!(job = id, error = %e, attempt = job.attempts, "job failed; will retry")
             }
             (Ok(false), _) => {
