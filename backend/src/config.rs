@@ -186,46 +186,29 @@ pub enum SmsProviderKind {
 }
 
 impl Settings {
-    /// The defaults, with the given database. Tests start from here.
+    /// The defaults, with the given database. Tests start from here. They are what the
+    /// command line gives with no flags and no environment: one definition, no copy to
+    /// drift from it.
+    #[expect(
+        clippy::expect_used,
+        reason = "the defaults are this program's own; `the_defaults_are_the_command_line_s` parses them"
+    )]
     pub fn with_database(database_url: DatabaseUrl) -> Self {
-        Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database_url,
-            static_dir: PathBuf::from(DEFAULT_STATIC_DIR),
-            jwt_secret: None,
-            bcrypt_cost: DEFAULT_BCRYPT_COST,
-            rate_limit: RateLimit::default(),
-            redis_url: None,
-            redis_prefix: "natter".into(),
-            workers: 0,
-            allowed_origins: Vec::new(),
-            heartbeat_ms: DEFAULT_HEARTBEAT_MS,
-            client_timeout_ms: DEFAULT_CLIENT_TIMEOUT_MS,
-            auth_timeout_ms: DEFAULT_AUTH_TIMEOUT_MS,
-            room_buffer: DEFAULT_ROOM_BUFFER,
-            sms_provider: SmsProviderKind::Log,
-            sms_webhook_url: None,
-            sms_webhook_timeout_ms: DEFAULT_SMS_WEBHOOK_TIMEOUT_MS,
-            sms_rate_limit: RateLimit {
-                per_second: 0.1,
-                burst: 3,
-            },
-            login_rate_limit: RateLimit {
-                per_second: 0.1,
-                burst: 5,
-            },
-            login_addr_rate_limit: RateLimit {
-                per_second: 1.0,
-                burst: 20,
-            },
-            job_max_attempts: DEFAULT_JOB_MAX_ATTEMPTS,
-            job_backoff_ms: DEFAULT_JOB_BACKOFF_MS,
-            job_lease_ms: DEFAULT_JOB_LEASE_MS,
-            worker_poll_ms: DEFAULT_WORKER_POLL_MS,
-            tail_poll_ms: DEFAULT_TAIL_POLL_MS,
-            write_lock_timeout_ms: DEFAULT_WRITE_LOCK_TIMEOUT_MS,
-            run_worker: true,
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            settings: Settings,
         }
+        let command = <Defaults as clap::CommandFactory>::command()
+            .mut_args(|arg| arg.env(None::<&'static str>));
+        let matches = command
+            .try_get_matches_from(["natter"])
+            .expect("the default settings parse");
+        let mut settings = <Defaults as clap::FromArgMatches>::from_arg_matches(&matches)
+            .expect("the default settings parse")
+            .settings;
+        settings.database_url = database_url;
+        settings
     }
 
     /// The folder that keeps the generated secret: the SQLite file's folder. On Postgres
@@ -379,16 +362,22 @@ mod tests {
     }
 
     #[test]
-    fn the_sms_rate_limit_default_parses_to_the_struct_default() {
-        let parsed: Option<RateLimit> = DEFAULT_SMS_RATE_LIMIT.parse().ok();
+    fn the_defaults_are_the_command_line_s() {
         let defaults = Settings::with_database(DatabaseUrl::Sqlite("x.db".into()));
-        assert_eq!(parsed, Some(defaults.sms_rate_limit));
-        let login: Option<RateLimit> = DEFAULT_LOGIN_RATE_LIMIT.parse().ok();
-        assert_eq!(login, Some(defaults.login_rate_limit));
-        let addr: Option<RateLimit> = DEFAULT_LOGIN_ADDR_RATE_LIMIT.parse().ok();
-        assert_eq!(addr, Some(defaults.login_addr_rate_limit));
-        let parsed: Option<RateLimit> = DEFAULT_RATE_LIMIT.parse().ok();
-        assert_eq!(parsed, Some(defaults.rate_limit));
+        assert_eq!(defaults.database_url, DatabaseUrl::Sqlite("x.db".into()));
+        assert_eq!(defaults.addr.to_string(), DEFAULT_ADDR);
+        assert_eq!(defaults.room_buffer, DEFAULT_ROOM_BUFFER);
+        assert_eq!(
+            defaults.write_lock_timeout_ms,
+            DEFAULT_WRITE_LOCK_TIMEOUT_MS
+        );
+        assert_eq!(Some(defaults.rate_limit), DEFAULT_RATE_LIMIT.parse().ok());
+        assert_eq!(
+            Some(defaults.sms_rate_limit),
+            DEFAULT_SMS_RATE_LIMIT.parse().ok()
+        );
+        assert!(defaults.run_worker);
+        assert_eq!(defaults.redis_url, None);
     }
 
     #[test]

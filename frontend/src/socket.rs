@@ -5,6 +5,7 @@
 //! one thread); signals elsewhere hold only plain data.
 
 use leptos::prelude::set_timeout;
+use natter_shared::ws::close::{POLICY as CLOSE_POLICY, TOO_SLOW as CLOSE_TOO_SLOW};
 use natter_shared::ws::{ClientFrame, ServerFrame};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -54,8 +55,6 @@ thread_local! {
     static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
 }
 
-const CLOSE_POLICY: u16 = 1008;
-const CLOSE_TOO_SLOW: u16 = 4008;
 const MAX_BACKOFF_MS: f64 = 30_000.0;
 
 /// Connects as the holder of `token`; every event goes to `handler`.

@@ -182,7 +182,7 @@ pub async fn fan_out(target: &Target, cfg: &FanOut, label: &str) -> anyhow::Resu
         if s.broken {
             errors.fetch_add(1, Ordering::Relaxed);
         }
-        if s.close_code == Some(4008) {
+        if s.close_code == Some(natter_shared::ws::close::TOO_SLOW) {
             too_slow += 1;
         }
     }

@@ -1,5 +1,18 @@
 //! WebSocket frames on `GET /ws`: JSON text tagged by `type`, one enum each way.
 
+/// Close codes the server sends, and what a client does about each.
+pub mod close {
+    /// The server is stopping, or the client stopped answering pings: reconnect (elsewhere).
+    pub const GOING_AWAY: u16 = 1001;
+    /// Not authenticated, or the user's tokens were just revoked: sign in again.
+    pub const POLICY: u16 = 1008;
+    /// A frame over 1 MiB: not read at all.
+    pub const TOO_BIG: u16 = 1009;
+    /// The client could not keep up with a room (it read nothing, or its catch-up made no
+    /// progress, for a whole client timeout): reconnect and join with `since`.
+    pub const TOO_SLOW: u16 = 4008;
+}
+
 use crate::api::{Message, Room, User};
 use crate::error::ErrorKind;
 use crate::ids::{MessageId, RoomId};

@@ -162,14 +162,6 @@ pub fn fail(
         .map(|n| n == 1)
 }
 
-pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<JobRow>> {
-    jobs::table
-        .find(id)
-        .select(JobRow::as_select())
-        .first(conn)
-        .optional()
-}
-
 pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<JobRow>> {
     jobs::table
         .order(jobs::id)

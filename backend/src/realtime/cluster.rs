@@ -47,7 +47,7 @@ const MAX_PIPELINE: usize = 256;
 /// What one node tells the others.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
-pub enum Notice {
+pub enum NodeEvent {
     /// Messages stored in one commit, in id order, after message `prev`.
     Messages {
         prev: i64,
@@ -101,19 +101,19 @@ pub enum Notice {
 struct Envelope {
     node: String,
     #[serde(flatten)]
-    notice: Notice,
+    notice: NodeEvent,
 }
 
 /// The sending end the hub holds: notices queue here and a task sends them on.
 #[derive(Clone)]
 pub struct Link {
-    tx: mpsc::UnboundedSender<Notice>,
+    tx: mpsc::UnboundedSender<NodeEvent>,
     /// Told once the task has said goodbye (or found it could not).
     left: Arc<Notify>,
 }
 
 impl Link {
-    pub fn send(&self, notice: Notice) {
+    pub fn send(&self, notice: NodeEvent) {
         // The task ends only with the process.
         let _ = self.tx.send(notice);
     }
@@ -121,7 +121,7 @@ impl Link {
     /// Tells the other nodes this one stops, waiting up to `patience` for it to go out, so
     /// that they take its users offline now rather than when its heartbeat runs out.
     pub async fn leave(&self, patience: Duration) {
-        self.send(Notice::NodeLeft);
+        self.send(NodeEvent::NodeLeft);
         let _ = tokio::time::timeout(patience, self.left.notified()).await;
     }
 }
@@ -184,7 +184,7 @@ pub fn start(url: &str, prefix: &str, hub: Hub, feed: Feed) -> anyhow::Result<()
 /// publishes what it stores, so that the nodes deliver it at once rather than at their next
 /// poll of the database. It is no node: it has no presence, no heartbeat, and hears nothing.
 pub struct Announcer {
-    tx: mpsc::UnboundedSender<Notice>,
+    tx: mpsc::UnboundedSender<NodeEvent>,
 }
 
 impl Announcer {
@@ -235,7 +235,7 @@ impl crate::db::writer::Publish for Announcer {
     fn publish(&self, _: &Message) {}
 
     fn announce(&self, prev: i64, messages: &[&Message]) {
-        let _ = self.tx.send(Notice::Messages {
+        let _ = self.tx.send(NodeEvent::Messages {
             prev,
             messages: messages.iter().map(|m| (*m).clone()).collect(),
         });
@@ -270,7 +270,7 @@ async fn run(
     keys: Keys,
     hub: Hub,
     feed: Feed,
-    mut rx: mpsc::UnboundedReceiver<Notice>,
+    mut rx: mpsc::UnboundedReceiver<NodeEvent>,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -297,7 +297,7 @@ async fn run(
             tokio::select! {
                 () = &mut deadline => break,
                 notice = rx.recv() => match notice {
-                    Some(Notice::NodeLeft) | None => return,
+                    Some(NodeEvent::NodeLeft) | None => return,
                     Some(_) => {}
                 },
             }
@@ -313,7 +313,7 @@ async fn session(
     keys: &Keys,
     hub: &Hub,
     feed: &Feed,
-    rx: &mut mpsc::UnboundedReceiver<Notice>,
+    rx: &mut mpsc::UnboundedReceiver<NodeEvent>,
     connected: &mut bool,
 ) -> redis::RedisResult<()> {
     let mut pubsub = client.get_async_pubsub().await?;
@@ -341,7 +341,7 @@ async fn session(
                 };
                 let payload: Vec<u8> = msg.get_payload()?;
                 match serde_json::from_slice::<Envelope>(&payload) {
-                    Ok(Envelope { notice: Notice::NodeForgotten { forgotten }, .. })
+                    Ok(Envelope { notice: NodeEvent::NodeForgotten { forgotten }, .. })
                         if forgotten == keys.node =>
                     {
                         tracing::warn!(node = %keys.node, "other nodes took this one for dead (it missed heartbeats): announcing it again");
@@ -364,7 +364,7 @@ async fn session(
                     }
                 }
                 // Sessions closing as the node stops may queue behind the goodbye.
-                let leaving = batch.iter().any(|n| matches!(n, Notice::NodeLeft));
+                let leaving = batch.iter().any(|n| matches!(n, NodeEvent::NodeLeft));
                 send(&mut conn, keys, batch).await?;
                 if leaving {
                     return Ok(());
@@ -382,13 +382,13 @@ async fn session(
 async fn send(
     conn: &mut redis::aio::MultiplexedConnection,
     keys: &Keys,
-    batch: Vec<Notice>,
+    batch: Vec<NodeEvent>,
 ) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
     let presence = keys.presence(&keys.node);
     for notice in batch {
         match &notice {
-            Notice::Presence {
+            NodeEvent::Presence {
                 room,
                 user,
                 name,
@@ -398,7 +398,7 @@ async fn send(
                 // A hash made since the last beat expires too, should this node die now.
                 pipe.pexpire(&presence, PRESENCE_TTL_MS).ignore();
             }
-            Notice::Presence {
+            NodeEvent::Presence {
                 room,
                 user,
                 online: false,
@@ -406,7 +406,7 @@ async fn send(
             } => {
                 pipe.hdel(&presence, field(*room, *user)).ignore();
             }
-            Notice::NodeLeft => {
+            NodeEvent::NodeLeft => {
                 pipe.del(&presence).ignore();
                 pipe.del(keys.heartbeat(&keys.node)).ignore();
                 pipe.srem(&keys.nodes, &keys.node).ignore();
@@ -419,7 +419,7 @@ async fn send(
 }
 
 /// Adds publishing `notice`, from this node, to `pipe`.
-fn publish(pipe: &mut redis::Pipeline, keys: &Keys, notice: Notice) {
+fn publish(pipe: &mut redis::Pipeline, keys: &Keys, notice: NodeEvent) {
     let envelope = Envelope {
         node: keys.node.clone(),
         notice,
@@ -451,7 +451,7 @@ async fn announce(
         pipe.hset_multiple(&presence, &fields).ignore();
     }
     pipe.sadd(&keys.nodes, &keys.node).ignore();
-    publish(&mut pipe, keys, Notice::NodeJoined { online });
+    publish(&mut pipe, keys, NodeEvent::NodeJoined { online });
     pipe.query_async::<()>(conn).await?;
     heartbeat(conn, keys).await
 }
@@ -539,7 +539,7 @@ async fn forget(
     publish(
         &mut pipe,
         keys,
-        Notice::NodeForgotten {
+        NodeEvent::NodeForgotten {
             forgotten: node.to_owned(),
         },
     );
@@ -547,27 +547,27 @@ async fn forget(
 }
 
 /// Hands what another node did to this node's sockets.
-fn deliver(hub: &Hub, feed: &Feed, node: String, notice: Notice) {
+fn deliver(hub: &Hub, feed: &Feed, node: String, notice: NodeEvent) {
     match notice {
-        Notice::Messages { prev, messages } => feed.remote(prev, &messages),
-        Notice::Presence {
+        NodeEvent::Messages { prev, messages } => feed.remote(prev, &messages),
+        NodeEvent::Presence {
             room,
             user,
             name,
             online,
         } => hub.remote_presence(&node, room, user, name, online),
-        Notice::Typing { room, user, name } => hub.typing_here(room, user, name),
-        Notice::Frame { room, frame } => hub.broadcast_here(room, frame),
-        Notice::RoomDeleted { room } => hub.room_deleted_here(room),
-        Notice::RoomAdded { user, room } => hub.announce_room_here(user, &room),
-        Notice::Revoked { user, reason } => hub.disconnect_user_here(user, &reason),
-        Notice::NodeJoined { online } => {
+        NodeEvent::Typing { room, user, name } => hub.typing_here(room, user, name),
+        NodeEvent::Frame { room, frame } => hub.broadcast_here(room, frame),
+        NodeEvent::RoomDeleted { room } => hub.room_deleted_here(room),
+        NodeEvent::RoomAdded { user, room } => hub.announce_room_here(user, &room),
+        NodeEvent::Revoked { user, reason } => hub.disconnect_user_here(user, &reason),
+        NodeEvent::NodeJoined { online } => {
             hub.replace_node(&node, online);
         }
-        Notice::NodeLeft => {
+        NodeEvent::NodeLeft => {
             hub.drop_node(&node);
         }
-        Notice::NodeForgotten { forgotten } => {
+        NodeEvent::NodeForgotten { forgotten } => {
             hub.drop_node(&forgotten);
         }
     }
@@ -592,27 +592,27 @@ mod tests {
         let room = RoomId(1);
         let user = UserId(2);
         let notices = [
-            Notice::Messages {
+            NodeEvent::Messages {
                 prev: 1,
                 messages: Vec::new(),
             },
-            Notice::Presence {
+            NodeEvent::Presence {
                 room,
                 user,
                 name: "bob".into(),
                 online: true,
             },
-            Notice::Typing {
+            NodeEvent::Typing {
                 room,
                 user,
                 name: "bob".into(),
             },
-            Notice::Frame {
+            NodeEvent::Frame {
                 room,
                 frame: ServerFrame::RoomDeleted { room_id: room },
             },
-            Notice::RoomDeleted { room },
-            Notice::RoomAdded {
+            NodeEvent::RoomDeleted { room },
+            NodeEvent::RoomAdded {
                 user: Some(user),
                 room: Room {
                     id: room,
@@ -621,15 +621,15 @@ mod tests {
                     peer: None,
                 },
             },
-            Notice::Revoked {
+            NodeEvent::Revoked {
                 user,
                 reason: "gone".into(),
             },
-            Notice::NodeJoined {
+            NodeEvent::NodeJoined {
                 online: vec![(room, user, "bob".into())],
             },
-            Notice::NodeLeft,
-            Notice::NodeForgotten {
+            NodeEvent::NodeLeft,
+            NodeEvent::NodeForgotten {
                 forgotten: "b".into(),
             },
         ];

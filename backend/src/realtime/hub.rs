@@ -6,7 +6,7 @@
 //! the hub keeps who is online in each room on the other nodes. The `*_here` methods reach
 //! this node's sockets only: they are what a notice from another node calls.
 
-use super::cluster::{Link, Notice};
+use super::cluster::{Link, NodeEvent};
 use super::room::{Broadcast, Online, Publish, RemotePresence, Room, Typing};
 use super::session::Signal;
 use crate::metrics::Metrics;
@@ -124,7 +124,7 @@ impl Hub {
     }
 
     /// Tells the other nodes, if there are any; the notice is only made when there are.
-    pub fn relay(&self, notice: impl FnOnce() -> Notice) {
+    pub fn relay(&self, notice: impl FnOnce() -> NodeEvent) {
         if let Some(link) = self.inner.link.get() {
             link.send(notice());
         }
@@ -144,7 +144,7 @@ impl Hub {
 
     /// Hands a change (an edit, a deletion) to the room's subscribers, on every node.
     pub fn broadcast(&self, room: RoomId, frame: natter_shared::ws::ServerFrame) {
-        self.relay(|| Notice::Frame {
+        self.relay(|| NodeEvent::Frame {
             room,
             frame: frame.clone(),
         });
@@ -172,7 +172,7 @@ impl Hub {
 
     /// Tells every authenticated session, on every node, that `room` was deleted.
     pub fn room_deleted(&self, room: RoomId) {
-        self.relay(|| Notice::RoomDeleted { room });
+        self.relay(|| NodeEvent::RoomDeleted { room });
         self.room_deleted_here(room);
     }
 
@@ -239,7 +239,7 @@ impl Hub {
     /// Closes every socket of `user` on every node (close 1008 with `reason`): their tokens
     /// were revoked.
     pub fn disconnect_user(&self, user: UserId, reason: &str) {
-        self.relay(|| Notice::Revoked {
+        self.relay(|| NodeEvent::Revoked {
             user,
             reason: reason.to_owned(),
         });
@@ -257,7 +257,7 @@ impl Hub {
     /// Tells every authenticated session of `user` (or of everyone, for `None`), on every
     /// node, that `room` exists now, so that sidebars need not poll.
     pub fn announce_room(&self, user: Option<UserId>, room: &natter_shared::Room) {
-        self.relay(|| Notice::RoomAdded {
+        self.relay(|| NodeEvent::RoomAdded {
             user,
             room: room.clone(),
         });
@@ -284,7 +284,7 @@ impl Hub {
                     false => local.remove(&(room, user)),
                 };
             }
-            self.relay(|| Notice::Presence {
+            self.relay(|| NodeEvent::Presence {
                 room,
                 user,
                 name: name.to_owned(),
@@ -418,7 +418,7 @@ impl crate::db::writer::Publish for Hub {
     }
 
     fn announce(&self, prev: i64, messages: &[&Message]) {
-        self.relay(|| Notice::Messages {
+        self.relay(|| NodeEvent::Messages {
             prev,
             messages: messages.iter().map(|m| (*m).clone()).collect(),
         });

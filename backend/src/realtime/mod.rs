@@ -5,7 +5,8 @@
 //! broadcast ring that every subscribed session reads from. A session that falls a whole ring
 //! behind reads what it missed from the database, holding live events meanwhile, then goes on
 //! live: the database, not the ring, is the source of truth. Only a session whose catch-up
-//! makes no progress for a client timeout is closed with [`CLOSE_TOO_SLOW`].
+//! makes no progress for a client timeout is closed with
+//! [`natter_shared::ws::close::TOO_SLOW`].
 
 pub mod cluster;
 pub mod hub;
@@ -23,10 +24,6 @@ pub use hub::Hub;
 use natter_shared::{ErrorKind, MessageId, UserId};
 use session::WsSession;
 use std::sync::Arc;
-
-/// Close code for a session that could not keep up (no progress for a client timeout):
-/// reconnect and join with `since`.
-pub const CLOSE_TOO_SLOW: u16 = 4008;
 
 /// The largest frame the WebSocket codec reads at all. Frames up to
 /// [`natter_shared::limits::MAX_FRAME_BYTES`] are read; larger ones up to this size get an

@@ -209,7 +209,7 @@ impl Handler<Typing> for Room {
 
     fn handle(&mut self, msg: Typing, _: &mut Self::Context) {
         if msg.relay {
-            self.hub.relay(|| super::cluster::Notice::Typing {
+            self.hub.relay(|| super::cluster::NodeEvent::Typing {
                 room: self.id,
                 user: msg.user,
                 name: msg.username.clone(),

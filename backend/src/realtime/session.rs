@@ -4,7 +4,7 @@
 use super::hub::SessionId;
 use super::pages::{Page, message_event};
 use super::room::{Subscribe, Subscription, Typing, Unsubscribe};
-use super::{CLOSE_TOO_SLOW, EventKind, SharedEvent};
+use super::{EventKind, SharedEvent};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::bot::{self, Outcome};
@@ -181,7 +181,7 @@ impl WsSession {
         self.state.metrics.slow_sessions_dropped.inc();
         self.close(
             ctx,
-            CloseCode::Other(CLOSE_TOO_SLOW),
+            CloseCode::Other(natter_shared::ws::close::TOO_SLOW),
             "too slow: reconnect and join with since",
         );
     }

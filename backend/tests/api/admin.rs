@@ -1,4 +1,5 @@
 use crate::helpers::{PASSWORD, TestApp, TestResult};
+use natter_shared::ws::close;
 use natter_shared::{AdminUser, AdminUsersPage, AuthResponse, ErrorKind};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -35,7 +36,7 @@ async fn a_password_change_revokes_every_other_token_and_closes_sockets() -> Tes
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
     let fresh: AuthResponse = changed.json()?;
-    assert_eq!(socket.ended().await.code(), Some(1008));
+    assert_eq!(socket.ended().await.code(), Some(close::POLICY));
     assert_eq!(
         app.get("/api/me", &alice.token).await.error(),
         ErrorKind::InvalidToken
@@ -78,7 +79,7 @@ async fn admins_deactivate_and_reactivate_accounts_and_nobody_else_may() -> Test
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert!(!done.json::<AdminUser>()?.is_active);
     // At once: the socket closes, the token stops working, logging in fails.
-    assert_eq!(bobs_socket.ended().await.code(), Some(1008));
+    assert_eq!(bobs_socket.ended().await.code(), Some(close::POLICY));
     assert_eq!(
         app.get("/api/me", &bob.token).await.error(),
         ErrorKind::InvalidToken

@@ -1,6 +1,7 @@
 use crate::helpers::{PASSWORD, TestApp, TestResult};
 use natter::config::DatabaseUrl;
 use natter_shared::AuthResponse;
+use natter_shared::ws::close;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -188,7 +189,7 @@ async fn sigterm_closes_sockets_with_1001_and_exits_cleanly() -> TestResult {
             other => panic!("expected a close frame, got {other:?}"),
         }
     };
-    assert_eq!(close.map(|f| u16::from(f.code)), Some(1001));
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(close::GOING_AWAY));
     let status = tokio::task::spawn_blocking(move || served.child.wait()).await??;
     assert!(status.success(), "{status}");
     Ok(())

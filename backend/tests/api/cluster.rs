@@ -183,7 +183,9 @@ async fn a_burst_larger_than_the_room_buffer_reaches_every_reader_on_both_nodes(
     let cluster = Cluster::new();
     let a = cluster.node_with(|s| s.room_buffer = 32).await;
     let b = cluster.node_with(|s| s.room_buffer = 32).await;
-    let catchups = crate::ws::a_burst_reaches_every_reader(&[&a, &b], 100, 40, 20).await?;
+    // Smaller than the one-node test: both nodes' Redis tasks share the test's thread with
+    // every client, and the point is what arrives, not how fast.
+    let catchups = crate::ws::a_burst_reaches_every_reader(&[&a, &b], 60, 25, 20).await?;
     assert!(catchups > 0.0, "sessions fell behind and caught up");
     Ok(())
 }

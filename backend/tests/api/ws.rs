@@ -2,6 +2,7 @@ use crate::helpers::{TestApp, TestResult};
 use crate::ws_client::WsClient;
 use natter::config::RateLimit;
 use natter_shared::ws::ServerFrame;
+use natter_shared::ws::close;
 use natter_shared::{ErrorKind, Message, MessageId, MessageKind, Room};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -70,13 +71,13 @@ async fn bad_tokens_are_refused_before_or_after_the_upgrade() -> TestResult {
     ws.send(json!({ "type": "auth", "token": "nonsense" }))
         .await;
     assert_eq!(error_code(&ws.next().await), ErrorKind::InvalidToken);
-    assert_eq!(ws.ended().await.code(), Some(1008));
+    assert_eq!(ws.ended().await.code(), Some(close::POLICY));
 
     // Anything but auth first: refused.
     let mut ws = app.ws_connect("", &[]).await?;
     ws.send(json!({ "type": "join", "room_id": 1 })).await;
     assert_eq!(error_code(&ws.next().await), ErrorKind::MissingToken);
-    assert_eq!(ws.ended().await.code(), Some(1008));
+    assert_eq!(ws.ended().await.code(), Some(close::POLICY));
     Ok(())
 }
 
@@ -85,7 +86,7 @@ async fn a_socket_that_never_authenticates_is_closed() -> TestResult {
     let app = TestApp::spawn_with(|s| s.auth_timeout_ms = 300).await;
     let mut ws = app.ws_connect("", &[]).await?;
     assert_eq!(error_code(&ws.next().await), ErrorKind::MissingToken);
-    assert_eq!(ws.ended().await.code(), Some(1008));
+    assert_eq!(ws.ended().await.code(), Some(close::POLICY));
     Ok(())
 }
 
@@ -726,6 +727,17 @@ async fn bad_input_gets_an_error_frame_and_the_socket_stays_open() -> TestResult
 }
 
 #[actix_web::test]
+async fn a_frame_over_a_mebibyte_is_not_read_and_closes_with_1009() -> TestResult {
+    let app = TestApp::spawn().await;
+    let alice = app.user("alice").await;
+    let mut ws = app.ws(&alice).await;
+    ws.send_raw(WsMessage::text("x".repeat(1024 * 1024 + 1024)))
+        .await;
+    assert_eq!(ws.ended().await.code(), Some(close::TOO_BIG));
+    Ok(())
+}
+
+#[actix_web::test]
 async fn shutdown_closes_sockets_with_1001_and_keeps_what_was_stored() -> TestResult {
     let app = TestApp::spawn().await;
     let (alice, _bob, room) = app.two_users_in_a_room().await;
@@ -733,7 +745,7 @@ async fn shutdown_closes_sockets_with_1001_and_keeps_what_was_stored() -> TestRe
     a.join(room.id, None).await;
     let id = a.say_acked(room.id, "before shutdown", "s1").await;
     app.stopper.stop().await;
-    assert_eq!(a.ended().await.code(), Some(1001));
+    assert_eq!(a.ended().await.code(), Some(close::GOING_AWAY));
 
     let again = TestApp::spawn_on(app.db.shared(), tempfile::tempdir()?, |_| {}).await;
     // The token secret lives beside the first database, so log in again on the new one.
