@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod hub;
 pub mod pages;
 pub mod room;
+pub mod seam;
 pub mod session;
 
 use crate::AppState;

@@ -1,10 +1,11 @@
 //! The actor of one WebSocket session: authentication, frames in and out, the rooms it has
 //! joined (with catch-up), heartbeats, and closing when it is too slow or the server stops.
 
+use super::SharedEvent;
 use super::hub::SessionId;
 use super::pages::{Page, message_event};
 use super::room::{Subscribe, Subscription, Typing, Unsubscribe};
-use super::{EventKind, SharedEvent};
+use super::seam::{Next, Seam};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::bot::{self, Outcome};
@@ -13,7 +14,6 @@ use crate::db::writer::{Answer, NewMessage, Queued};
 use crate::error::ApiError;
 use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
-use bytestring::ByteString;
 use natter_shared::commands::{self, Command, CommandError};
 use natter_shared::limits::MAX_FRAME_BYTES;
 use natter_shared::ws::{ClientFrame, ServerFrame};
@@ -53,47 +53,8 @@ struct Joined {
     room: Addr<super::room::Room>,
     stream: SpawnHandle,
     generation: u64,
-    /// Live events held back while messages are read from the database: after a join with
-    /// `since`, or to catch up after falling behind the room's ring. `None` while live.
-    held: Option<Vec<SharedEvent>>,
-    /// Messages were lost from `held` (the ring overran it, or it filled): once the current
-    /// read is done, read the database again before going live.
-    gap: bool,
-    /// While not live: when the last page from the database went out. A session that makes
-    /// no progress for a whole client timeout is closed.
-    progress_at: Option<Instant>,
-    /// The highest message id sent for this room: live copies at or below it are not resent.
-    last_id: MessageId,
-}
-
-impl Joined {
-    /// Keeps a live event while the database is read. When the buffer is full, the messages
-    /// in it are dropped (the next read brings them back from the database) and only the
-    /// other events (presence, typing, edits) are kept, if they fit.
-    fn hold(&mut self, event: SharedEvent, limit: usize) {
-        let Some(held) = &mut self.held else { return };
-        if held.len() >= limit {
-            self.lost_messages();
-        }
-        if let Some(held) = &mut self.held
-            && held.len() < limit
-        {
-            held.push(event);
-        }
-    }
-
-    /// Messages went missing from what is held: the database must be read once more.
-    fn lost_messages(&mut self) {
-        self.gap = true;
-        if let Some(held) = &mut self.held {
-            held.retain(|e| !matches!(e.kind, EventKind::Message(_)));
-        }
-    }
-
-    /// No page from the database for longer than `timeout` while catching up.
-    fn stuck(&self, timeout: Duration) -> bool {
-        self.progress_at.is_some_and(|at| at.elapsed() > timeout)
-    }
+    /// Where the messages read from the database meet the live ones.
+    seam: Seam,
 }
 
 /// A live event of a joined room.
@@ -323,16 +284,22 @@ impl WsSession {
             BroadcastStream::new(subscription.events).map(move |item| RoomItem(room_id, item));
         let stream = ctx.add_stream(events);
         self.may_post.insert(room_id);
+        let me = self
+            .user
+            .as_ref()
+            .map_or(natter_shared::UserId(0), |u| u.id);
+        let limit = self.settings().room_buffer as usize;
+        let seam = match since {
+            Some(since) => Seam::replaying(me, since, limit, Instant::now()),
+            None => Seam::live(me, limit),
+        };
         self.rooms.insert(
             room_id,
             Joined {
                 room,
                 stream,
                 generation,
-                held: since.map(|_| Vec::new()),
-                gap: false,
-                progress_at: since.map(|_| Instant::now()),
-                last_id: since.unwrap_or(MessageId(0)),
+                seam,
             },
         );
         self.send(
@@ -403,6 +370,7 @@ impl WsSession {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let timeout = Duration::from_millis(self.settings().client_timeout_ms);
+        let now = Instant::now();
         let Some(joined) = self
             .rooms
             .get_mut(&room_id)
@@ -413,7 +381,7 @@ impl WsSession {
         let (page, full) = match page {
             Ok(page) => page,
             Err(after) => {
-                if joined.stuck(timeout) {
+                if joined.seam.stuck(timeout, now) {
                     return self.too_slow(ctx, room_id, "its catch-up made no progress");
                 }
                 ctx.run_later(REPLAY_RETRY, move |act, ctx| {
@@ -422,23 +390,12 @@ impl WsSession {
                 return;
             }
         };
-        joined.progress_at = Some(Instant::now());
-        for event in &page.events {
-            if let EventKind::Message(id) = event.kind
-                && id > joined.last_id
-            {
-                joined.last_id = id;
-                ctx.text(ByteString::clone(&event.frame));
-            }
+        let (frames, next) = joined.seam.page(&page.events, full, now);
+        for frame in frames {
+            ctx.text(frame);
         }
-        let last = joined.last_id;
-        if full || std::mem::take(&mut joined.gap) {
-            return self.replay(room_id, generation, last, ctx);
-        }
-        let me = self.user.as_ref().map(|u| u.id);
-        joined.progress_at = None;
-        for event in joined.held.take().unwrap_or_default() {
-            deliver(joined, me, &event, ctx);
+        if let Next::Read(after) = next {
+            self.replay(room_id, generation, after, ctx);
         }
     }
 
@@ -449,15 +406,13 @@ impl WsSession {
         let Some(joined) = self.rooms.get_mut(&room_id) else {
             return;
         };
-        if joined.held.is_some() {
-            return joined.lost_messages();
-        }
+        let Some(after) = joined.seam.fell_behind(Instant::now()) else {
+            return;
+        };
         tracing::debug!(session = self.id, %room_id, missed, "fell behind the room: catching up");
         self.state.metrics.session_catchups.inc();
-        joined.held = Some(Vec::new());
-        joined.progress_at = Some(Instant::now());
-        let (generation, last) = (joined.generation, joined.last_id);
-        self.replay(room_id, generation, last, ctx);
+        let generation = joined.generation;
+        self.replay(room_id, generation, after, ctx);
     }
 
     fn leave(&mut self, room_id: RoomId, ctx: &mut ws::WebsocketContext<Self>) {
@@ -688,23 +643,6 @@ fn frame_text(frame: &ServerFrame) -> String {
     })
 }
 
-/// Writes one live event to the socket unless it is a copy of a message already sent, or
-/// the session's own typing.
-fn deliver(
-    joined: &mut Joined,
-    me: Option<natter_shared::UserId>,
-    event: &SharedEvent,
-    ctx: &mut ws::WebsocketContext<WsSession>,
-) {
-    match event.kind {
-        EventKind::Message(id) if id <= joined.last_id => return,
-        EventKind::Message(id) => joined.last_id = id,
-        EventKind::Typing(user) if Some(user) == me => return,
-        _ => {}
-    }
-    ctx.text(ByteString::clone(&event.frame));
-}
-
 impl Actor for WsSession {
     type Context = ws::WebsocketContext<Self>;
 
@@ -778,8 +716,6 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
 
 impl StreamHandler<RoomItem> for WsSession {
     fn handle(&mut self, RoomItem(room_id, item): RoomItem, ctx: &mut Self::Context) {
-        let me = self.user.as_ref().map(|u| u.id);
-        let limit = self.settings().room_buffer as usize;
         let timeout = Duration::from_millis(self.settings().client_timeout_ms);
         let Some(joined) = self.rooms.get_mut(&room_id) else {
             return;
@@ -790,13 +726,12 @@ impl StreamHandler<RoomItem> for WsSession {
                 return self.fall_behind(room_id, missed, ctx);
             }
         };
-        if joined.held.is_none() {
-            return deliver(joined, me, &event, ctx);
-        }
-        if joined.stuck(timeout) {
+        if joined.seam.stuck(timeout, Instant::now()) {
             return self.too_slow(ctx, room_id, "its catch-up made no progress");
         }
-        joined.hold(event, limit);
+        if let Some(frame) = joined.seam.live_event(&event) {
+            ctx.text(frame);
+        }
     }
 
     /// The room's actor stopped; the session carries on.
