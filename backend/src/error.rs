@@ -61,6 +61,11 @@ impl ApiError {
         }
     }
 
+    /// How long to wait before trying again, for a rate limit.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
+    }
+
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             error: self.kind,

@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod limiter;
 pub mod metrics;
+pub mod posting;
 pub mod realtime;
 pub mod security;
 pub mod startup;

@@ -3,18 +3,16 @@
 use super::page_limit;
 use crate::AppState;
 use crate::auth::{AuthUser, Bearer};
-use crate::bot::{self, Outcome};
-use crate::db::writer::NewMessage;
+use crate::bot::Outcome;
 use crate::db::{messages, rooms};
 use crate::error::{ApiError, ApiResult};
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use natter_shared::commands;
 use natter_shared::limits::DEFAULT_PAGE;
 use natter_shared::ws::ServerFrame;
 use natter_shared::{
-    ClientId, EditMessage, ErrorKind, Message, MessageBody, MessageId, MessageKind, Notice,
-    PostMessage, RoomId,
+    EditMessage, ErrorKind, Message, MessageBody, MessageId, MessageKind, Notice, PostMessage,
+    RoomId,
 };
 use serde::Deserialize;
 
@@ -95,36 +93,15 @@ pub async fn post(
 ) -> ApiResult<HttpResponse> {
     let room = RoomId(path.into_inner());
     let PostMessage { body, client_id } = body.into_inner();
-    let body = MessageBody::parse(body)?;
-    let client_id = client_id.map(ClientId::parse).transpose()?;
-    state
-        .limiter
-        .check(user.id)
-        .map_err(ApiError::rate_limited)?;
-    state.visible_room(room, user.id).await?;
-    if let Some(parsed) = commands::parse(body.as_str()) {
-        return Ok(
-            match bot::run(&state, &user, room, body.as_str(), parsed).await? {
-                Outcome::Notice(notice) => HttpResponse::Ok().json(Notice {
-                    room_id: room,
-                    notice,
-                }),
-                Outcome::Stored(stored) => HttpResponse::Created().json(stored.message),
-            },
-        );
-    }
-    let stored = state
-        .writer
-        .store(NewMessage {
-            room_id: room,
-            author_id: user.id,
-            author: user.username,
-            kind: MessageKind::User,
-            body: body.into_inner(),
-            client_id: client_id.map(ClientId::into_inner),
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(stored.message))
+    Ok(
+        match crate::posting::post(&state, &user, room, body, client_id).await? {
+            Outcome::Notice(notice) => HttpResponse::Ok().json(Notice {
+                room_id: room,
+                notice,
+            }),
+            Outcome::Stored(stored) => HttpResponse::Created().json(stored.message),
+        },
+    )
 }
 
 /// The message `id` of `room`, if the caller may see the room and it is not deleted; with its

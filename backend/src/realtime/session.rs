@@ -8,16 +8,17 @@ use super::room::{Subscribe, Subscription, Typing, Unsubscribe};
 use super::seam::{Next, Seam};
 use crate::AppState;
 use crate::auth::AuthUser;
-use crate::bot::{self, Outcome};
+use crate::bot::Outcome;
 use crate::db::messages;
 use crate::db::writer::{Answer, NewMessage, Queued};
 use crate::error::ApiError;
+use crate::posting::Post;
 use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
-use natter_shared::commands::{self, Command, CommandError};
+use natter_shared::commands::{Command, CommandError};
 use natter_shared::limits::MAX_FRAME_BYTES;
 use natter_shared::ws::{ClientFrame, ServerFrame};
-use natter_shared::{ClientId, ErrorKind, MessageBody, MessageId, MessageKind, RoomId};
+use natter_shared::{ErrorKind, MessageId, RoomId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -124,7 +125,13 @@ impl WsSession {
         client_id: Option<String>,
     ) {
         e.log("a socket request failed");
-        self.error(ctx, e.kind, e.message.clone(), client_id);
+        let frame = ServerFrame::Error {
+            code: e.kind,
+            message: e.message.clone(),
+            client_id,
+            retry_after_ms: e.retry_after().map(|wait| wait.as_millis() as u64 + 1),
+        };
+        self.send(ctx, &frame);
     }
 
     fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode, why: &str) {
@@ -439,33 +446,16 @@ impl WsSession {
         client_id: Option<String>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
-        let client_id = match client_id.map(ClientId::parse).transpose() {
-            Ok(id) => id.map(ClientId::into_inner),
-            Err(e) => return self.error(ctx, e.kind, e.message, None),
-        };
-        let body = match MessageBody::parse(body) {
-            Ok(body) => body,
-            Err(e) => return self.error(ctx, e.kind, e.message, client_id),
-        };
-        if let Err(wait) = self.state.limiter.check(user.id) {
-            let frame = ServerFrame::Error {
-                code: ErrorKind::RateLimited,
-                message: format!("too many messages: wait {} ms", wait.as_millis()),
-                client_id,
-                retry_after_ms: Some(wait.as_millis() as u64 + 1),
+        let (post, client_id) =
+            match crate::posting::check(&self.state, &user, room_id, body, client_id) {
+                Ok(checked) => checked,
+                Err(refused) => return self.api_error(ctx, &refused.error, refused.client_id),
             };
-            return self.send(ctx, &frame);
-        }
-        if let Some(parsed) = commands::parse(body.as_str()) {
-            return self.command(user, room_id, body.into_inner(), parsed, client_id, ctx);
-        }
-        let message = NewMessage {
-            room_id,
-            author_id: user.id,
-            author: user.username,
-            kind: MessageKind::User,
-            body: body.into_inner(),
-            client_id: client_id.clone(),
+        let message = match post {
+            Post::Command { body, parsed } => {
+                return self.command(user, room_id, body, parsed, client_id, ctx);
+            }
+            Post::Message(message) => message,
         };
         if self.may_post.contains(&room_id) {
             return self.submit(message, ctx);
@@ -473,9 +463,9 @@ impl WsSession {
         // First post to a room not joined: check it, holding back this session's later
         // frames meanwhile (`wait`), so that its messages are still stored in order.
         let state = self.state.clone();
-        let fut = async move { state.visible_room(room_id, user.id).await };
+        let fut = async move { crate::posting::may_post(&state, room_id, user.id).await };
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| match res {
-            Ok(_) => {
+            Ok(()) => {
                 act.may_post.insert(room_id);
                 act.submit(message, ctx);
             }
@@ -497,9 +487,9 @@ impl WsSession {
         let known = self.may_post.contains(&room_id);
         let fut = async move {
             if !known {
-                state.visible_room(room_id, user.id).await?;
+                crate::posting::may_post(&state, room_id, user.id).await?;
             }
-            bot::run(&state, &user, room_id, &body, parsed).await
+            crate::posting::dispatch(&state, &user, room_id, &body, parsed).await
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
             Ok(Outcome::Notice(body)) => {
