@@ -29,10 +29,10 @@ fn require_admin(user: &AuthUser) -> ApiResult<()> {
     responses(
         (status = 200, description = "a page", body = natter_shared::AdminUsersPage),
         (status = 400, description = "a malformed query", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::Unauthorized,
         (status = 403, description = "not an admin", body = natter_shared::ErrorBody),
         (status = 422, description = "invalid_limit or invalid_cursor", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]
@@ -59,10 +59,10 @@ pub async fn users(
     responses(
         (status = 200, description = "deactivated", body = natter_shared::AdminUser),
         (status = 400, description = "a malformed id", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::Unauthorized,
         (status = 403, description = "not an admin, or oneself", body = natter_shared::ErrorBody),
         (status = 404, description = "no such user", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]
@@ -84,10 +84,10 @@ pub async fn deactivate(
     responses(
         (status = 200, description = "reactivated", body = natter_shared::AdminUser),
         (status = 400, description = "a malformed id", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::Unauthorized,
         (status = 403, description = "not an admin", body = natter_shared::ErrorBody),
         (status = 404, description = "no such user", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]

@@ -19,12 +19,10 @@ use natter_shared::{
     request_body = natter_shared::Credentials,
     responses(
         (status = 201, description = "signed up", body = natter_shared::AuthResponse),
-        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
-        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
-        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
+        super::docs::BadJsonBody,
         (status = 409, description = "the username is taken", body = natter_shared::ErrorBody),
         (status = 422, description = "a broken rule: invalid_username, reserved_username, invalid_password", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     )
 )]
 pub async fn signup(
@@ -56,12 +54,10 @@ pub async fn signup(
     request_body = natter_shared::Credentials,
     responses(
         (status = 200, description = "signed in", body = natter_shared::AuthResponse),
-        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
-        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
-        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
+        super::docs::BadJsonBody,
         (status = 401, description = "wrong username or password", body = natter_shared::ErrorBody),
         (status = 429, description = "too many failed logins for this name or address; see Retry-After", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     )
 )]
 pub async fn login(
@@ -120,12 +116,10 @@ pub async fn login(
     request_body = natter_shared::ChangePassword,
     responses(
         (status = 200, description = "changed; a new token", body = natter_shared::AuthResponse),
-        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
-        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
-        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::BadJsonBody,
+        super::docs::Unauthorized,
         (status = 422, description = "the new password breaks the rules", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]
@@ -179,8 +173,8 @@ pub async fn change_password(
     tag = "accounts",
     responses(
         (status = 200, description = "the caller", body = natter_shared::Me),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unauthorized,
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]
@@ -203,12 +197,10 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Js
     request_body = natter_shared::UpdateMe,
     responses(
         (status = 200, description = "updated", body = natter_shared::Me),
-        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
-        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
-        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::BadJsonBody,
+        super::docs::Unauthorized,
         (status = 422, description = "an invalid phone number", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]

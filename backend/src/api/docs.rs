@@ -147,3 +147,35 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/docs").get(docs_home))
         .service(web::resource("/docs/{file:.*}").get(docs));
 }
+
+/// 503, the same for every call: the database cannot be reached or written.
+#[expect(dead_code, reason = "only the type is read, by the OpenAPI derive")]
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 503,
+    description = "the database cannot be reached or written"
+)]
+pub struct Unavailable(natter_shared::ErrorBody);
+
+/// 401, the same for every call that needs a token.
+#[expect(dead_code, reason = "only the type is read, by the OpenAPI derive")]
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 401,
+    description = "no token, or one that is malformed, expired or revoked"
+)]
+pub struct Unauthorized(natter_shared::ErrorBody);
+
+/// What every call with a JSON body may answer about the body itself.
+#[derive(utoipa::IntoResponses)]
+pub enum BadJsonBody {
+    #[response(status = 400, description = "malformed JSON or a wrong shape")]
+    Malformed(natter_shared::ErrorBody),
+    #[response(status = 413, description = "a body over 64 KiB")]
+    TooLarge(natter_shared::ErrorBody),
+    #[response(
+        status = 415,
+        description = "a body without Content-Type: application/json"
+    )]
+    NotJson(natter_shared::ErrorBody),
+}

@@ -34,10 +34,10 @@ pub struct HistoryQuery {
     responses(
         (status = 200, description = "a page", body = Vec<natter_shared::Message>),
         (status = 400, description = "a malformed id or query", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::Unauthorized,
         (status = 404, description = "no such room, or not the caller's", body = natter_shared::ErrorBody),
         (status = 422, description = "invalid_limit", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]
@@ -74,14 +74,12 @@ pub async fn list(
     responses(
         (status = 201, description = "stored", body = natter_shared::Message),
         (status = 200, description = "a command answered privately", body = natter_shared::Notice),
-        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
-        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
-        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::BadJsonBody,
+        super::docs::Unauthorized,
         (status = 404, description = "no such room, or not the caller's", body = natter_shared::ErrorBody),
         (status = 422, description = "invalid_message_body or invalid_client_id", body = natter_shared::ErrorBody),
         (status = 429, description = "the rate limit; see Retry-After", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]
@@ -133,14 +131,12 @@ async fn live_message(
     request_body = natter_shared::EditMessage,
     responses(
         (status = 200, description = "edited", body = natter_shared::Message),
-        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
-        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
-        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::BadJsonBody,
+        super::docs::Unauthorized,
         (status = 403, description = "not the author", body = natter_shared::ErrorBody),
         (status = 404, description = "no such message or room", body = natter_shared::ErrorBody),
         (status = 422, description = "invalid_message_body", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]
@@ -191,10 +187,10 @@ pub async fn edit(
     responses(
         (status = 204, description = "deleted"),
         (status = 400, description = "a malformed id", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::Unauthorized,
         (status = 403, description = "neither author nor admin", body = natter_shared::ErrorBody),
         (status = 404, description = "no such message or room", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]

@@ -18,8 +18,8 @@ use natter_shared::{CreateRoom, ErrorKind, OpenDirect, Room, RoomId, RoomName, U
     tag = "rooms",
     responses(
         (status = 200, description = "the rooms", body = Vec<natter_shared::Room>),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unauthorized,
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]
@@ -44,13 +44,11 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::
     request_body = natter_shared::CreateRoom,
     responses(
         (status = 201, description = "created", body = natter_shared::Room),
-        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
-        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
-        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::BadJsonBody,
+        super::docs::Unauthorized,
         (status = 409, description = "a room of that name exists", body = natter_shared::ErrorBody),
         (status = 422, description = "an invalid room name", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]
@@ -96,9 +94,9 @@ pub async fn create(
     responses(
         (status = 200, description = "the room", body = natter_shared::Room),
         (status = 400, description = "a malformed id", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::Unauthorized,
         (status = 404, description = "no such room, or not the caller's", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]
@@ -123,13 +121,11 @@ pub async fn get(
     responses(
         (status = 200, description = "it existed", body = natter_shared::Room),
         (status = 201, description = "made now", body = natter_shared::Room),
-        (status = 400, description = "malformed JSON or a wrong shape", body = natter_shared::ErrorBody),
-        (status = 413, description = "a body over 64 KiB", body = natter_shared::ErrorBody),
-        (status = 415, description = "a body without Content-Type: application/json", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::BadJsonBody,
+        super::docs::Unauthorized,
         (status = 404, description = "no such user", body = natter_shared::ErrorBody),
         (status = 422, description = "an invalid username, or oneself", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]
@@ -183,10 +179,10 @@ pub async fn open_direct(
     responses(
         (status = 204, description = "deleted"),
         (status = 400, description = "a malformed id", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::Unauthorized,
         (status = 403, description = "not an admin", body = natter_shared::ErrorBody),
         (status = 404, description = "no such room", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]

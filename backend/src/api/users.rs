@@ -29,9 +29,9 @@ const DEFAULT_USERS_PAGE: u32 = 50;
     responses(
         (status = 200, description = "a page", body = natter_shared::UsersPage),
         (status = 400, description = "a malformed query", body = natter_shared::ErrorBody),
-        (status = 401, description = "no token, or one that is malformed, expired or revoked", body = natter_shared::ErrorBody),
+        super::docs::Unauthorized,
         (status = 422, description = "invalid_limit or invalid_cursor", body = natter_shared::ErrorBody),
-        (status = 503, description = "the database cannot be reached or written", body = natter_shared::ErrorBody)
+        super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]

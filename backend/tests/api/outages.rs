@@ -286,3 +286,33 @@ async fn an_ack_comes_back_at_once_when_sends_are_spaced_out() -> TestResult {
     );
     Ok(())
 }
+
+#[actix_web::test]
+async fn a_catch_up_that_makes_no_progress_closes_the_socket_with_4008() -> TestResult {
+    use diesel::{Connection, RunQueryDsl};
+    let db = TestDb::on_postgres();
+    let app = TestApp::spawn_on(db.shared(), tempfile::tempdir()?, |s| {
+        s.client_timeout_ms = 1_000;
+        s.heartbeat_ms = 200;
+    })
+    .await;
+    let (alice, _, room) = app.two_users_in_a_room().await;
+    app.send(&alice, room.id, "before").await;
+    let natter::config::DatabaseUrl::Postgres(url) = db.url() else {
+        unreachable!("on Postgres")
+    };
+    // Messages cannot be read any more; rooms, users and joining still work.
+    let mut admin = diesel::PgConnection::establish(&url)?;
+    diesel::sql_query("ALTER TABLE messages RENAME TO messages_away").execute(&mut admin)?;
+
+    let mut ws = app.ws(&alice).await;
+    ws.join(room.id, Some(MessageId(0))).await;
+    assert_eq!(
+        ws.ended().await.code(),
+        Some(natter_shared::ws::close::TOO_SLOW),
+        "a catch-up without progress for a client timeout ends with 4008"
+    );
+    assert!(app.metric("natter_slow_sessions_dropped_total").await >= 1.0);
+    diesel::sql_query("ALTER TABLE messages_away RENAME TO messages").execute(&mut admin)?;
+    Ok(())
+}
