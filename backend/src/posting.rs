@@ -9,7 +9,7 @@
 
 use crate::AppState;
 use crate::auth::AuthUser;
-use crate::bot::{self, Outcome};
+use crate::bot::Outcome;
 use crate::db::writer::NewMessage;
 use crate::error::{ApiError, ApiResult};
 use natter_shared::commands::{self, Command, CommandError};
@@ -82,16 +82,8 @@ pub async fn may_post(state: &AppState, room: RoomId, user: UserId) -> ApiResult
     state.visible_room(room, user).await.map(drop)
 }
 
-/// Runs a chat command that passed [`check`] in a room the user may post in.
-pub async fn dispatch(
-    state: &AppState,
-    user: &AuthUser,
-    room: RoomId,
-    body: &str,
-    parsed: Result<Command, CommandError>,
-) -> ApiResult<Outcome> {
-    bot::run(state, user, room, body, parsed).await
-}
+/// Runs a chat command that passed [`check`], in a room the user may post in.
+pub use crate::bot::run as dispatch;
 
 /// A whole post, one step after the other (REST): a private notice, or the stored message
 /// (the one stored before, for a client id seen before).

@@ -128,20 +128,27 @@ async fn on_postgres_the_writer_reconnects_after_its_connections_are_killed() ->
     Ok(())
 }
 
-#[actix_web::test]
-async fn a_write_lock_held_elsewhere_refuses_in_time_and_frees_when_released() -> TestResult {
-    use diesel::{Connection, RunQueryDsl, connection::SimpleConnection};
+/// A server on a fresh database of this machine's Postgres, whatever the suite runs on, and
+/// a connection of the test's own to that database.
+async fn on_postgres(
+    customize: impl FnOnce(&mut natter::config::Settings),
+) -> TestResult<(TestDb, TestApp, diesel::PgConnection)> {
+    use diesel::Connection;
     let db = TestDb::on_postgres();
-    let app = TestApp::spawn_on(db.shared(), tempfile::tempdir()?, |s| {
-        s.write_lock_timeout_ms = 300;
-    })
-    .await;
-    let (alice, _, room) = app.two_users_in_a_room().await;
+    let app = TestApp::spawn_on(db.shared(), tempfile::tempdir()?, customize).await;
     let natter::config::DatabaseUrl::Postgres(url) = db.url() else {
         unreachable!("on Postgres")
     };
+    let conn = diesel::PgConnection::establish(&url)?;
+    Ok((db, app, conn))
+}
+
+#[actix_web::test]
+async fn a_write_lock_held_elsewhere_refuses_in_time_and_frees_when_released() -> TestResult {
+    use diesel::{RunQueryDsl, connection::SimpleConnection};
+    let (_db, app, mut other) = on_postgres(|s| s.write_lock_timeout_ms = 300).await?;
+    let (alice, _, room) = app.two_users_in_a_room().await;
     // Another node, stalled inside its write transaction.
-    let mut other = diesel::PgConnection::establish(&url)?;
     other.batch_execute("BEGIN")?;
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
         .bind::<diesel::sql_types::BigInt, _>(natter::db::WRITE_LOCK)
@@ -289,20 +296,15 @@ async fn an_ack_comes_back_at_once_when_sends_are_spaced_out() -> TestResult {
 
 #[actix_web::test]
 async fn a_catch_up_that_makes_no_progress_closes_the_socket_with_4008() -> TestResult {
-    use diesel::{Connection, RunQueryDsl};
-    let db = TestDb::on_postgres();
-    let app = TestApp::spawn_on(db.shared(), tempfile::tempdir()?, |s| {
+    use diesel::RunQueryDsl;
+    let (_db, app, mut admin) = on_postgres(|s| {
         s.client_timeout_ms = 1_000;
         s.heartbeat_ms = 200;
     })
-    .await;
+    .await?;
     let (alice, _, room) = app.two_users_in_a_room().await;
     app.send(&alice, room.id, "before").await;
-    let natter::config::DatabaseUrl::Postgres(url) = db.url() else {
-        unreachable!("on Postgres")
-    };
     // Messages cannot be read any more; rooms, users and joining still work.
-    let mut admin = diesel::PgConnection::establish(&url)?;
     diesel::sql_query("ALTER TABLE messages RENAME TO messages_away").execute(&mut admin)?;
 
     let mut ws = app.ws(&alice).await;
