@@ -58,7 +58,7 @@ impl Metrics {
         )?;
         let slow_sessions_dropped = counter(
             "slow_sessions_dropped_total",
-            "Sockets closed with 4008: their client stopped reading, or could not keep up with the room for a whole client timeout.",
+            "Sockets closed with 4008: catching them up from the database made no progress for a whole client timeout.",
         )?;
         let session_catchups = counter(
             "session_catchups_total",

@@ -8,8 +8,8 @@ pub mod close {
     pub const POLICY: u16 = 1008;
     /// A frame over 1 MiB: not read at all.
     pub const TOO_BIG: u16 = 1009;
-    /// The client could not keep up with a room (it read nothing, or its catch-up made no
-    /// progress, for a whole client timeout): reconnect and join with `since`.
+    /// Catching the client up with a room made no progress for a whole client timeout:
+    /// reconnect and join with `since`.
     pub const TOO_SLOW: u16 = 4008;
 }
 

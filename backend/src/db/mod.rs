@@ -290,11 +290,6 @@ impl Database {
         &self.url
     }
 
-    /// A connection of its own, outside the pool, for a long-lived thread such as the writer.
-    pub fn dedicated_connection(&self) -> anyhow::Result<DbConnection> {
-        connect(&self.url)
-    }
-
     /// What opens the message writer's connection, now and again after it breaks. On
     /// Postgres its wait for the cluster's write lock is bounded by `lock_timeout`, and a
     /// transaction left idle that long (its node paused or cut off from the database) is

@@ -135,14 +135,15 @@ impl Readiness {
 
     /// Records the writer's state; true when it changed from failing to working.
     fn set_writer(&self, problem: Option<String>) -> bool {
-        let mut slot = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let recovered = slot.is_some() && problem.is_none();
-        *slot = problem;
-        recovered
+        Self::set(&self.writer, problem)
     }
 
     fn set_tail(&self, problem: Option<String>) -> bool {
-        let mut slot = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
+        Self::set(&self.tail, problem)
+    }
+
+    fn set(slot: &Mutex<Option<String>>, problem: Option<String>) -> bool {
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
         let recovered = slot.is_some() && problem.is_none();
         *slot = problem;
         recovered
@@ -179,9 +180,10 @@ impl Feed {
 
 impl MessageWriter {
     /// Starts the writer thread. Each fresh message goes to `out` after its commit, in id
-    /// order, before its sender hears back; stored messages are counted in `metrics`. With `poll`, a second thread also looks that
-    /// often for messages other processes stored. Fails when the database cannot be opened
-    /// now; once running, each thread opens its connection again whenever it breaks.
+    /// order, before its sender hears back; stored messages are counted in `metrics`. With
+    /// `poll`, a second thread also looks that often for messages other processes stored.
+    /// Fails when the database cannot be opened now; once running, each thread opens its
+    /// connection again whenever it breaks.
     pub fn spawn(
         connect: Connector,
         guard: super::FileGuard,
@@ -596,9 +598,11 @@ impl Writer {
                     }
                     return;
                 }
-                Outcome::Retry(_) if attempt == 0 && self.db.check() => continue,
+                // Nothing was stored: on a fresh connection, once more.
                 Outcome::Retry(problem) => {
-                    self.db.check();
+                    if self.db.check() && attempt == 0 {
+                        continue;
+                    }
                     return self.fail(batch, problem);
                 }
                 Outcome::Failed(problem) => {

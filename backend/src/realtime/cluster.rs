@@ -97,6 +97,16 @@ pub enum NodeEvent {
     },
 }
 
+impl NodeEvent {
+    /// Messages this process committed, in id order, right after message `prev`.
+    pub fn messages(prev: i64, messages: &[&Message]) -> Self {
+        Self::Messages {
+            prev,
+            messages: messages.iter().map(|m| (*m).clone()).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Envelope {
     node: String,
@@ -235,10 +245,7 @@ impl crate::db::writer::Publish for Announcer {
     fn publish(&self, _: &Message) {}
 
     fn announce(&self, prev: i64, messages: &[&Message]) {
-        let _ = self.tx.send(NodeEvent::Messages {
-            prev,
-            messages: messages.iter().map(|m| (*m).clone()).collect(),
-        });
+        let _ = self.tx.send(NodeEvent::messages(prev, messages));
     }
 }
 

@@ -418,9 +418,6 @@ impl crate::db::writer::Publish for Hub {
     }
 
     fn announce(&self, prev: i64, messages: &[&Message]) {
-        self.relay(|| NodeEvent::Messages {
-            prev,
-            messages: messages.iter().map(|m| (*m).clone()).collect(),
-        });
+        self.relay(|| NodeEvent::messages(prev, messages));
     }
 }

@@ -128,7 +128,7 @@ impl WsSession {
         if let Some(page) = self.state.hub.pages().covering(room_id, after) {
             // The next step runs once the socket has taken this one, as after a read.
             ctx.run_later(Duration::ZERO, move |act, ctx| {
-                act.replayed(room_id, generation, Ok((page, true)), ctx)
+                act.replayed(room_id, generation, after, Some((page, true)), ctx)
             });
             return;
         }
@@ -156,17 +156,18 @@ impl WsSession {
             if let Err(e) = &res {
                 e.log("reading messages to catch up failed");
             }
-            act.replayed(room_id, generation, res.map_err(|_| after), ctx)
+            act.replayed(room_id, generation, after, res.ok(), ctx)
         }));
     }
 
-    /// One page of a replay is here (or its read failed, from `Err(after)`): sends it, then
-    /// reads on, or goes live.
+    /// The page read after `after` is here (with whether it was full), or the read failed
+    /// (`None`): sends it, then reads on or goes live; or tries the read again.
     pub(super) fn replayed(
         &mut self,
         room_id: RoomId,
         generation: u64,
-        page: Result<(Arc<Page>, bool), MessageId>,
+        after: MessageId,
+        page: Option<(Arc<Page>, bool)>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let timeout = Duration::from_millis(self.settings().client_timeout_ms);
@@ -179,8 +180,8 @@ impl WsSession {
             return;
         };
         let (page, full) = match page {
-            Ok(page) => page,
-            Err(after) => {
+            Some(page) => page,
+            None => {
                 if joined.seam.stuck(timeout, now) {
                     return self.too_slow(ctx, room_id, "its catch-up made no progress");
                 }
