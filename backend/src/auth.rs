@@ -41,12 +41,53 @@ pub struct Auth {
     /// Verified against when the user does not exist, so that a wrong username takes as
     /// long as a wrong password and usernames cannot be probed by timing.
     dummy_hash: String,
+    hashing: Hashing,
+}
+
+/// bcrypt on a bounded pool: as many hashes at once as cores, and a short queue; past it,
+/// `busy` (503 with Retry-After) at once instead of an ever longer wait for everybody.
+struct Hashing {
+    permits: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+}
+
+/// How long a request waits in the queue for a hashing slot at most.
+const HASHING_WAIT: Duration = Duration::from_secs(3);
+
+impl Hashing {
+    fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Self {
+            permits: tokio::sync::Semaphore::new(cores),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            max_waiting: cores * 4,
+        }
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+        use std::sync::atomic::Ordering;
+        let busy = || ApiError::busy("password hashing", Duration::from_secs(1));
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(busy());
+        }
+        let permit = tokio::time::timeout(HASHING_WAIT, self.permits.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let _permit = match permit {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(busy()),
+        };
+        Ok(web::block(f).await?)
+    }
 }
 
 impl Auth {
     pub fn new(secret: &[u8], bcrypt_cost: u32) -> anyhow::Result<Self> {
         // HS256 alone: a token naming any other algorithm, `none` included, is refused.
         let mut validation = Validation::new(Algorithm::HS256);
+        // An expired token is expired: no minute of grace (the default leeway is 60 s).
+        validation.leeway = 0;
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
         let dummy_hash =
@@ -57,13 +98,16 @@ impl Auth {
             validation,
             bcrypt_cost,
             dummy_hash,
+            hashing: Hashing::new(),
         })
     }
 
-    /// Hashes a password on the blocking pool (bcrypt takes a quarter of a second by design).
+    /// Hashes a password on the bounded hashing pool (bcrypt takes a quarter of a second by
+    /// design); `busy` when the pool is saturated.
     pub async fn hash_password(&self, password: String) -> ApiResult<String> {
         let cost = self.bcrypt_cost;
-        web::block(move || bcrypt::hash(password, cost))
+        self.hashing
+            .run(move || bcrypt::hash(password, cost))
             .await?
             .map_err(ApiError::internal)
     }
@@ -73,7 +117,7 @@ impl Auth {
     }
 
     /// Checks a password against a stored hash, or against the dummy hash when there is
-    /// no user, on the blocking pool. A hash that is no bcrypt hash (the bot's) never matches,
+    /// no user, on the hashing pool. A hash that is no bcrypt hash (the bot's) never matches,
     /// and neither does a password over 72 bytes: bcrypt reads only 72, and a longer one was
     /// never accepted (the hash is checked all the same, so timing tells nothing).
     pub async fn verify_password(&self, password: String, hash: Option<String>) -> ApiResult<bool> {
@@ -82,7 +126,10 @@ impl Auth {
             Some(h) => (h, true),
             None => (self.dummy_hash.clone(), false),
         };
-        let ok = web::block(move || bcrypt::verify(password, &hash).unwrap_or(false)).await?;
+        let ok = self
+            .hashing
+            .run(move || bcrypt::verify(password, &hash).unwrap_or(false))
+            .await?;
         Ok(ok && real && fits)
     }
 
@@ -153,11 +200,17 @@ pub struct SignedUser {
 }
 
 impl SignedUser {
+    /// Whose token it is (the signature is checked; revocation is not yet).
+    pub fn id(&self) -> UserId {
+        self.id
+    }
+
     /// The user, if they exist, are active, and the token's version is current.
     pub fn check(self, conn: &mut DbConnection) -> ApiResult<AuthUser> {
         match users::find_by_id(conn, self.id)? {
             Some(row) if row.is_active && row.token_version == self.version => Ok(AuthUser {
                 id: self.id,
+                token_version: self.version,
                 username: row.username,
                 is_admin: row.is_admin,
             }),
@@ -259,11 +312,19 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: UserId,
+    /// The version of the token it signed in with: still the user's, or revoked since.
+    pub token_version: i32,
     pub username: String,
     pub is_admin: bool,
 }
 
 impl AuthUser {
+    /// Whether the token it signed in with still stands (not revoked since, user active).
+    pub fn still_valid(&self, conn: &mut DbConnection) -> ApiResult<bool> {
+        Ok(users::find_by_id(conn, self.id)?
+            .is_some_and(|row| row.is_active && row.token_version == self.token_version))
+    }
+
     pub fn to_api(&self) -> User {
         User {
             id: self.id,

@@ -4,7 +4,7 @@
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::db::jobs::{self, SmsPayload};
-use crate::db::users;
+use crate::db::{rooms, users};
 use crate::db::writer::{NewMessage, Stored};
 use crate::error::{ApiError, ApiResult};
 use chrono::{SecondsFormat, Utc};
@@ -28,6 +28,7 @@ pub async fn run(
     room: RoomId,
     body: &str,
     parsed: Result<Command, CommandError>,
+    client_id: Option<String>,
 ) -> ApiResult<Outcome> {
     let command = match parsed {
         Ok(command) => command,
@@ -50,10 +51,11 @@ pub async fn run(
                 now.format("%A %-d %B %Y, %H:%M:%S"),
                 now.to_rfc3339_opts(SecondsFormat::Secs, true)
             );
-            let stored = state
-                .writer
-                .store(bot_message(state.bot_id, room, text))
-                .await?;
+            // Stored once per client id like any message: a resent `/now` answers with the
+            // same message. The bot's ids are the asker's, prefixed with the asker.
+            let mut message = bot_message(state.bot_id, room, text);
+            message.client_id = client_id.map(|c| format!("{}:{c}", user.id));
+            let stored = state.writer.store(message).await?;
             Ok(Outcome::Stored(stored))
         }
         // An emote is stored as written; clients show "/me waves" as "alice waves".
@@ -66,7 +68,7 @@ pub async fn run(
                     author: user.username.clone(),
                     kind: MessageKind::User,
                     body: body.to_owned(),
-                    client_id: None,
+                    client_id,
                 })
                 .await?;
             Ok(Outcome::Stored(stored))
@@ -97,13 +99,15 @@ async fn queue_sms(
     room: RoomId,
     username: Username,
 ) -> ApiResult<String> {
-    if let Err(wait) = state.sms_limiter.check(user.id) {
+    if let Err(wait) = state.limits.sms.check(user.id) {
         return Ok(format!(
             "Too many SMS: you can send another in {} s.",
             wait.as_secs() + 1
         ));
     }
     let requested_by = user.username.clone();
+    let me = user.id;
+    let per_day = state.settings.sms_per_recipient_per_day;
     let max_attempts = i32::try_from(state.settings.job_max_attempts).unwrap_or(i32::MAX);
     let notice = state
         .db
@@ -113,9 +117,24 @@ async fn queue_sms(
             let Some(target) = target else {
                 return Ok(format!("There is no user named {username}."));
             };
-            if target.phone.is_none() {
-                return Ok(format!("{} has not set a phone number.", target.username));
+            if target.id == me.0 {
+                return Ok("You cannot /sms yourself.".to_owned());
             }
+            if !rooms::takes_part(conn, room, UserId(target.id))? {
+                return Ok(format!(
+                    "{} is not in this conversation: /sms reaches only people who are.",
+                    target.username
+                ));
+            }
+            // From here the answer is the same whether or not an SMS goes out: it tells
+            // nobody whether the user has a phone, or how many SMS it had today.
+            let answer = format!(
+                "SMS to {} requested: if they can receive one, it is on its way.",
+                target.username
+            );
+            let Some(phone) = target.phone.clone() else {
+                return Ok(answer);
+            };
             let payload = SmsPayload {
                 room_id: room.0,
                 to_user_id: target.id,
@@ -123,15 +142,18 @@ async fn queue_sms(
                 requested_by,
             };
             let payload = serde_json::to_string(&payload).map_err(ApiError::internal)?;
-            let job = jobs::enqueue(
-                conn,
-                jobs::SMS,
-                &payload,
-                max_attempts,
-                Utc::now().naive_utc(),
-            )?;
-            tracing::info!(job, "SMS queued");
-            Ok(format!("SMS to {} queued.", target.username))
+            let queued = crate::db::write_transaction(conn, |conn| {
+                let now = Utc::now().naive_utc();
+                if !jobs::take_sms_quota(conn, &phone, per_day, now)? {
+                    return Ok(None);
+                }
+                jobs::enqueue(conn, jobs::SMS, &payload, max_attempts, now).map(Some)
+            })?;
+            match queued {
+                Some(job) => tracing::info!(job, "SMS queued"),
+                None => tracing::info!(to = target.id, "SMS not queued: the number's daily cap"),
+            }
+            Ok(answer)
         })
         .await?;
     state.jobs_wake.notify_one();

@@ -17,7 +17,17 @@ pub const DEFAULT_AUTH_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_ROOM_BUFFER: u32 = 4096;
 pub const DEFAULT_SMS_RATE_LIMIT: &str = "0.1/3";
 const DEFAULT_LOGIN_RATE_LIMIT: &str = "0.1/5";
+const DEFAULT_LOGIN_NAME_RATE_LIMIT: &str = "2/100";
 const DEFAULT_LOGIN_ADDR_RATE_LIMIT: &str = "1/20";
+const DEFAULT_SIGNUP_RATE_LIMIT: &str = "0.01/5";
+const DEFAULT_CREATE_RATE_LIMIT: &str = "0.1/10";
+const DEFAULT_READ_RATE_LIMIT: &str = "20/100";
+pub const DEFAULT_MAX_ROOMS_PER_USER: u32 = 50;
+pub const DEFAULT_MAX_DIRECT_PER_USER: u32 = 500;
+pub const DEFAULT_MAX_SOCKETS_PER_USER: u32 = 20;
+pub const DEFAULT_MAX_SOCKETS_PER_ADDR: u32 = 200;
+pub const DEFAULT_MAX_ROOMS_PER_SOCKET: u32 = 100;
+pub const DEFAULT_SMS_PER_RECIPIENT_PER_DAY: u32 = 3;
 pub const DEFAULT_SMS_WEBHOOK_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_JOB_MAX_ATTEMPTS: u32 = 5;
 pub const DEFAULT_JOB_BACKOFF_MS: u64 = 2_000;
@@ -110,8 +120,9 @@ pub struct Settings {
     )]
     pub auth_timeout_ms: u64,
 
-    /// Events a room keeps for its slowest reader. A session that falls further behind is
-    /// closed (code 4008) and catches up when it reconnects with `since`.
+    /// Events a room keeps at most for its slowest reader; a session that falls further
+    /// behind catches up from the database. The buffer grows as events come and shrinks
+    /// when every reader has them, so an idle room holds none.
     #[arg(long, env = "NATTER_ROOM_BUFFER", default_value_t = DEFAULT_ROOM_BUFFER,
           value_parser = clap::value_parser!(u32).range(16..), global = true)]
     pub room_buffer: u32,
@@ -132,10 +143,63 @@ pub struct Settings {
     #[arg(long, env = "NATTER_SMS_RATE_LIMIT", default_value = DEFAULT_SMS_RATE_LIMIT, global = true)]
     pub sms_rate_limit: RateLimit,
 
-    /// Failed logins per username: `RATE/BURST` per second (default: 5 at once, then one
-    /// every 10 s); `0` is off. Past it, logins for that name answer 429 with Retry-After.
+    /// Failed logins per username and client address together: `RATE/BURST` per second
+    /// (default: 5 at once, then one every 10 s); `0` is off. Past it, logins for that name
+    /// from that address answer 429 with Retry-After; the same name from elsewhere still
+    /// signs in. Also the shape of failed current-password checks per user.
     #[arg(long, env = "NATTER_LOGIN_RATE_LIMIT", default_value = DEFAULT_LOGIN_RATE_LIMIT, global = true)]
     pub login_rate_limit: RateLimit,
+
+    /// Failed logins per username from all addresses together: the looser cap that stops a
+    /// spread-out guesser (default: 100 at once, then two a second); `0` is off.
+    #[arg(long, env = "NATTER_LOGIN_NAME_RATE_LIMIT", default_value = DEFAULT_LOGIN_NAME_RATE_LIMIT, global = true)]
+    pub login_name_rate_limit: RateLimit,
+
+    /// Sign-ups per client address (default: 5 at once, then one every 100 s); `0` is off.
+    #[arg(long, env = "NATTER_SIGNUP_RATE_LIMIT", default_value = DEFAULT_SIGNUP_RATE_LIMIT, global = true)]
+    pub signup_rate_limit: RateLimit,
+
+    /// Addresses or networks (CIDR) of reverse proxies, comma-separated, e.g.
+    /// `127.0.0.1,10.0.0.0/8`. Only when a request comes from one of them is its client
+    /// address read from `X-Forwarded-For` or `Forwarded`; otherwise those headers are
+    /// ignored and the peer address counts.
+    #[arg(long, env = "NATTER_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Public rooms one user may create in all (admins are not limited); `0` is no limit.
+    #[arg(long, env = "NATTER_MAX_ROOMS_PER_USER", default_value_t = DEFAULT_MAX_ROOMS_PER_USER, global = true)]
+    pub max_rooms_per_user: u32,
+
+    /// Direct conversations one user may start in all; `0` is no limit.
+    #[arg(long, env = "NATTER_MAX_DIRECT_PER_USER", default_value_t = DEFAULT_MAX_DIRECT_PER_USER, global = true)]
+    pub max_direct_per_user: u32,
+
+    /// Rooms and conversations created per user, `RATE/BURST` per second (default: 10 at
+    /// once, then one every 10 s); `0` is off.
+    #[arg(long, env = "NATTER_CREATE_RATE_LIMIT", default_value = DEFAULT_CREATE_RATE_LIMIT, global = true)]
+    pub create_rate_limit: RateLimit,
+
+    /// History pages and room lists read per user, `RATE/BURST` per second; `0` is off.
+    #[arg(long, env = "NATTER_READ_RATE_LIMIT", default_value = DEFAULT_READ_RATE_LIMIT, global = true)]
+    pub read_rate_limit: RateLimit,
+
+    /// Open WebSockets per user; one more is refused (429 before the upgrade, or close
+    /// 1013 after an `auth` frame). `0` is no limit.
+    #[arg(long, env = "NATTER_MAX_SOCKETS_PER_USER", default_value_t = DEFAULT_MAX_SOCKETS_PER_USER, global = true)]
+    pub max_sockets_per_user: u32,
+
+    /// Open WebSockets per client address (IPv6 by /64), signed in or not; `0` is no limit.
+    #[arg(long, env = "NATTER_MAX_SOCKETS_PER_ADDR", default_value_t = DEFAULT_MAX_SOCKETS_PER_ADDR, global = true)]
+    pub max_sockets_per_addr: u32,
+
+    /// Rooms one socket may have joined at once; `0` is no limit.
+    #[arg(long, env = "NATTER_MAX_ROOMS_PER_SOCKET", default_value_t = DEFAULT_MAX_ROOMS_PER_SOCKET, global = true)]
+    pub max_rooms_per_socket: u32,
+
+    /// SMS (`/sms` and phone verification codes alike) one phone number may be sent in 24
+    /// hours, whoever asks; `0` is no limit.
+    #[arg(long, env = "NATTER_SMS_PER_RECIPIENT_PER_DAY", default_value_t = DEFAULT_SMS_PER_RECIPIENT_PER_DAY, global = true)]
+    pub sms_per_recipient_per_day: u32,
 
     /// Failed logins per client address: `RATE/BURST` per second (default: 20 at once, then
     /// one a second); `0` is off.

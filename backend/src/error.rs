@@ -61,6 +61,33 @@ impl ApiError {
         }
     }
 
+    /// 429 for a named limit (logins, sign-ups, reads), with `Retry-After`.
+    pub fn throttled(what: &str, wait: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(wait),
+            ..Self::new(
+                ErrorKind::RateLimited,
+                format!("too many {what}: wait {} s", wait.as_secs() + 1),
+            )
+        }
+    }
+
+    /// 503 `busy`, with `Retry-After`: the server is saturated; the request did nothing.
+    pub fn busy(what: &str, wait: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(wait),
+            ..Self::new(
+                ErrorKind::Busy,
+                format!("the server is busy with {what}: try again in {} s", wait.as_secs().max(1)),
+            )
+        }
+    }
+
+    /// 403 `limit_reached`: a count limit (not a rate) is full.
+    pub fn limit_reached(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::LimitReached, message)
+    }
+
     /// How long to wait before trying again, for a rate limit.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         self.retry_after

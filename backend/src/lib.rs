@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod limiter;
 pub mod metrics;
+pub mod net;
 pub mod posting;
 pub mod realtime;
 pub mod security;
@@ -23,7 +24,7 @@ use config::Settings;
 use db::Database;
 use db::writer::MessageWriter;
 use error::{ApiError, ApiResult};
-use limiter::RateLimiter;
+use limiter::Limits;
 use natter_shared::{Room, RoomId, UserId};
 use realtime::Hub;
 
@@ -36,19 +37,20 @@ pub struct AppState {
     pub hub: Hub,
     /// What `/metrics` reports; every part that counts holds this.
     pub metrics: std::sync::Arc<metrics::Metrics>,
-    pub limiter: RateLimiter,
+    /// Every rate and count limit.
+    pub limits: Limits,
     /// The chat bot's user id.
     pub bot_id: UserId,
-    /// `/sms` per user.
-    pub sms_limiter: RateLimiter,
-    /// Failed logins per username (its case-folded key) and per client address.
-    pub login_names: RateLimiter<String>,
-    pub login_addrs: RateLimiter<std::net::IpAddr>,
     /// Rung when a job is queued, so that the in-process worker starts on it at once.
     pub jobs_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
+    /// The client address of a request, as the limits count it.
+    pub fn client(&self, req: &actix_web::HttpRequest) -> Option<net::AddrKey> {
+        net::client_key(req, &self.settings.trusted_proxies)
+    }
+
     /// The room, if the user may see it; otherwise 404, whether it exists or not.
     pub async fn visible_room(&self, id: RoomId, user: UserId) -> ApiResult<Room> {
         self.db

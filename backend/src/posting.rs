@@ -56,7 +56,8 @@ pub fn check(
     };
     let body = MessageBody::parse(body).map_err(|e| refused(e.into()))?;
     state
-        .limiter
+        .limits
+        .messages
         .check(user.id)
         .map_err(|wait| refused(ApiError::rate_limited(wait)))?;
     let post = match commands::parse(body.as_str()) {
@@ -94,10 +95,12 @@ pub async fn post(
     body: String,
     client_id: Option<String>,
 ) -> ApiResult<Outcome> {
-    let (post, _) = check(state, user, room, body, client_id).map_err(|r| r.error)?;
+    let (post, client_id) = check(state, user, room, body, client_id).map_err(|r| r.error)?;
     may_post(state, room, user.id).await?;
     match post {
-        Post::Command { body, parsed } => dispatch(state, user, room, &body, parsed).await,
+        Post::Command { body, parsed } => {
+            dispatch(state, user, room, &body, parsed, client_id).await
+        }
         Post::Message(message) => Ok(Outcome::Stored(state.writer.store(message).await?)),
     }
 }

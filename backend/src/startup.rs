@@ -6,7 +6,6 @@ use crate::config::Settings;
 use crate::db::Database;
 use crate::db::writer::{MessageWriter, Publish};
 use crate::error::ApiError;
-use crate::limiter::RateLimiter;
 use crate::realtime::{self, Hub};
 use crate::telemetry::RequestSpans;
 use crate::worker::Worker;
@@ -66,9 +65,20 @@ impl Stopper {
     }
 }
 
+/// Every socket is an open file: the common soft limit of 1,024 would let a few hundred idle
+/// sockets stop new visitors. Raised to the hard limit at start, and said in the log.
+fn raise_open_files_limit() {
+    let before = rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft);
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(now) => tracing::info!(before = before.ok(), now, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit (RLIMIT_NOFILE)"),
+    }
+}
+
 impl Application {
     /// Opens and migrates the database, loads the token secret and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        raise_open_files_limit();
         let metrics = Arc::new(crate::metrics::Metrics::new()?);
         let hub = Hub::new(settings.room_buffer as usize, metrics.clone());
         let state = web::Data::new(open_state(settings, hub.clone(), metrics).await?);
@@ -221,10 +231,7 @@ pub async fn open_state(
             settings.data_dir().as_deref(),
         )?;
         let auth = Auth::new(&secret, settings.bcrypt_cost)?;
-        let limiter = RateLimiter::new(settings.rate_limit);
-        let sms_limiter = RateLimiter::new(settings.sms_rate_limit);
-        let login_names = RateLimiter::new(settings.login_rate_limit);
-        let login_addrs = RateLimiter::new(settings.login_addr_rate_limit);
+        let limits = crate::limiter::Limits::new(&settings);
         Ok(AppState {
             settings,
             db,
@@ -232,11 +239,8 @@ pub async fn open_state(
             auth,
             hub,
             metrics,
-            limiter,
+            limits,
             bot_id,
-            sms_limiter,
-            login_names,
-            login_addrs,
             jobs_wake: Default::default(),
         })
     })

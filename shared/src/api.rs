@@ -29,11 +29,23 @@ pub struct Me {
     pub id: UserId,
     pub username: String,
     pub is_admin: bool,
-    /// E.164; `/sms` to this user goes here. Never shown to others.
+    /// E.164, verified; `/sms` to this user goes here. Never shown to others.
     pub phone: Option<String>,
+    /// A number set but not verified yet: a code was sent to it, to enter with
+    /// `POST /api/me/phone/verify`. Until then `/sms` does not use it.
+    #[serde(default)]
+    pub phone_pending: Option<String>,
 }
 
-/// `PATCH /api/me`: the fields to change. `"phone": null` removes the number.
+/// `POST /api/me/phone/verify`: the code sent to the pending number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifyPhone {
+    pub code: String,
+}
+
+/// `PATCH /api/me`: the fields to change. A number becomes pending and a code is sent to it
+/// by SMS; `"phone": null` removes both the number and any pending one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateMe {

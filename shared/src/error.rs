@@ -44,6 +44,16 @@ pub enum ErrorKind {
     /// A direct conversation with oneself.
     CannotMessageSelf,
     RateLimited,
+    /// A per-user count limit is reached (rooms created, conversations started): waiting
+    /// does not help; the message says which limit.
+    LimitReached,
+    /// The same `client_id` was used before for another message (another room).
+    ClientIdReused,
+    /// A wrong or expired phone verification code.
+    InvalidCode,
+    /// The server is too busy for this now (its password hashing is saturated); try again
+    /// after `Retry-After`.
+    Busy,
     /// The database cannot be reached or written; try again later.
     StorageUnavailable,
     Internal,
@@ -62,14 +72,15 @@ impl ErrorKind {
             Forbidden => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
-            UsernameTaken | RoomExists => 409,
+            LimitReached => 403,
+            UsernameTaken | RoomExists | ClientIdReused => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             InvalidUsername | ReservedUsername | InvalidPassword | InvalidRoomName
             | InvalidMessageBody | InvalidClientId | InvalidPhone | InvalidLimit
-            | InvalidCursor | CannotMessageSelf => 422,
+            | InvalidCursor | CannotMessageSelf | InvalidCode => 422,
             RateLimited => 429,
-            StorageUnavailable => 503,
+            StorageUnavailable | Busy => 503,
             Internal | Unknown => 500,
         }
     }

@@ -62,32 +62,136 @@ macro_rules! string_newtype {
     };
 }
 
-/// 3 to 32 letters, digits, `_`, `-` or `.`; unique without regard to case.
+/// Characters that show nothing or move other text: default-ignorable code points (zero-width
+/// spaces and joiners, variation selectors, tags), Hangul fillers that render blank, and the
+/// bidirectional controls that reorder what follows them. Names never hold them, and a
+/// message of nothing else is refused.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// Whether a character reorders the text around it (embeddings, overrides, isolates, marks).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// The server's name rules beyond the characters (with the `confusables` feature): NFKC first,
+/// so that `ａｌｉｃｅ` and `𝐚𝐥𝐢𝐜𝐞` are `alice`; then the uniqueness key is the case-folded
+/// UTS #39 confusable skeleton, so that a look-alike of a taken name is taken; and a name
+/// that mixes scripts is refused unless UTS #39 calls the mix moderately restrictive (Latin
+/// with one other recommended script that is not Cyrillic or Greek, or Han with Kana or
+/// Hangul). The web app, without the feature, checks the characters and leaves the rest to
+/// the server.
+#[cfg(feature = "confusables")]
+mod strict {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection};
+
+    pub fn normalize(s: String) -> String {
+        if s.is_ascii() {
+            return s;
+        }
+        s.nfkc().collect()
+    }
+
+    pub fn key(s: &str) -> String {
+        let skeleton: String = unicode_security::skeleton(&s.to_lowercase()).collect();
+        skeleton.to_lowercase()
+    }
+
+    /// Why a name's scripts are unsafe, if they are.
+    pub fn unsafe_scripts(s: &str) -> Option<&'static str> {
+        let letters: String = s.chars().filter(|c| c.is_alphanumeric()).collect();
+        if !letters.chars().all(GeneralSecurityProfile::identifier_allowed) {
+            return Some("it has characters that are not allowed in names (UTS #39)");
+        }
+        if !letters
+            .as_str()
+            .check_restriction_level(RestrictionLevel::ModeratelyRestrictive)
+        {
+            return Some("it mixes scripts that look alike (such as Latin and Cyrillic)");
+        }
+        None
+    }
+}
+
+#[cfg(not(feature = "confusables"))]
+mod strict {
+    pub fn normalize(s: String) -> String {
+        s
+    }
+
+    pub fn key(s: &str) -> String {
+        s.to_lowercase()
+    }
+
+    pub fn unsafe_scripts(_: &str) -> Option<&'static str> {
+        None
+    }
+}
+
+fn visible_name(s: &str, extra: &str) -> bool {
+    s.chars()
+        .all(|c| (c.is_alphanumeric() || extra.contains(c)) && !is_invisible(c))
+}
+
+/// 3 to 32 letters, digits, `_`, `-` or `.`, in NFKC form; unique by the confusable
+/// skeleton, so that no two names look alike.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Username(String);
 string_newtype!(Username);
 
 impl Username {
+    /// The character rules: enough to look a name up (names made before the script rules
+    /// still sign in). New names pass [`Username::parse_for_signup`].
     pub fn parse(s: impl Into<String>) -> Result<Self, NameError> {
-        let s = s.into();
+        let s = strict::normalize(s.into());
         let rule = format!(
             "a username has {} to {} characters: letters, digits, '_', '-' or '.'",
             USERNAME_CHARS.start(),
             USERNAME_CHARS.end()
         );
-        if !char_count_in(&s, &USERNAME_CHARS)
-            || !s.chars().all(|c| c.is_alphanumeric() || "_-.".contains(c))
-        {
+        if !char_count_in(&s, &USERNAME_CHARS) || !visible_name(&s, "_-.") {
             return Err(NameError::new(ErrorKind::InvalidUsername, rule));
         }
         Ok(Self(s))
     }
 
-    /// Like [`Username::parse`], and refuses names kept for the system (the chat bot's).
+    /// Like [`Username::parse`], and refuses names kept for the system (the chat bot's, or
+    /// one that looks like it) and, on the server, names that mix look-alike scripts.
     pub fn parse_for_signup(s: impl Into<String>) -> Result<Self, NameError> {
         let name = Self::parse(s)?;
-        if name.key() == BOT_USERNAME {
+        if let Some(why) = strict::unsafe_scripts(name.as_str()) {
+            return Err(NameError::new(
+                ErrorKind::InvalidUsername,
+                format!("the username '{name}' is not allowed: {why}"),
+            ));
+        }
+        if name.key() == strict::key(BOT_USERNAME) {
             return Err(NameError::new(
                 ErrorKind::ReservedUsername,
                 format!("the username '{name}' is reserved"),
@@ -96,13 +200,15 @@ impl Username {
         Ok(name)
     }
 
-    /// The case-folded form that uniqueness and search use.
+    /// The form that uniqueness and look-ups use: case-folded, and on the server the
+    /// confusable skeleton, so `Alice`, `аlice` and `a1ice` share a key.
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        strict::key(&self.0)
     }
 }
 
-/// 1 to 64 letters, digits, `-` or `_`; unique without regard to case.
+/// 1 to 64 letters, digits, `-` or `_`, in NFKC form, one script (or a safe mix); unique by
+/// the confusable skeleton.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct RoomName(String);
@@ -110,10 +216,8 @@ string_newtype!(RoomName);
 
 impl RoomName {
     pub fn parse(s: impl Into<String>) -> Result<Self, NameError> {
-        let s = s.into();
-        if !char_count_in(&s, &ROOM_NAME_CHARS)
-            || !s.chars().all(|c| c.is_alphanumeric() || "_-".contains(c))
-        {
+        let s = strict::normalize(s.into());
+        if !char_count_in(&s, &ROOM_NAME_CHARS) || !visible_name(&s, "_-") {
             return Err(NameError::new(
                 ErrorKind::InvalidRoomName,
                 format!(
@@ -123,13 +227,25 @@ impl RoomName {
                 ),
             ));
         }
+        if let Some(why) = strict::unsafe_scripts(&s) {
+            return Err(NameError::new(
+                ErrorKind::InvalidRoomName,
+                format!("the room name '{s}' is not allowed: {why}"),
+            ));
+        }
         Ok(Self(s))
     }
 
-    /// The case-folded form that uniqueness uses.
+    /// The form that uniqueness uses, like [`Username::key`].
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        strict::key(&self.0)
     }
+}
+
+/// The uniqueness key of a name already stored: what [`Username::key`] and [`RoomName::key`]
+/// give, for rows written before the keys were skeletons.
+pub fn name_key(stored: &str) -> String {
+    strict::key(&strict::normalize(stored.to_owned()))
 }
 
 /// 8 to 72 bytes. Never shown, never logged: `Debug` hides it.
@@ -163,7 +279,8 @@ impl fmt::Debug for Password {
     }
 }
 
-/// 1 to 4000 characters, not only white space. Kept byte for byte: never trimmed.
+/// 1 to 4000 characters, not only white space or invisible characters. Kept byte for byte:
+/// never trimmed (the web app isolates its bidirectional controls when it shows it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct MessageBody(String);
@@ -172,11 +289,12 @@ string_newtype!(MessageBody);
 impl MessageBody {
     pub fn parse(s: impl Into<String>) -> Result<Self, NameError> {
         let s = s.into();
-        if !char_count_in(&s, &MESSAGE_CHARS) || s.trim().is_empty() {
+        let blank = s.chars().all(|c| c.is_whitespace() || is_invisible(c));
+        if !char_count_in(&s, &MESSAGE_CHARS) || blank {
             return Err(NameError::new(
                 ErrorKind::InvalidMessageBody,
                 format!(
-                    "a message has {} to {} characters and not only white space",
+                    "a message has {} to {} characters and not only white space or invisible characters",
                     MESSAGE_CHARS.start(),
                     MESSAGE_CHARS.end()
                 ),
@@ -278,9 +396,50 @@ mod tests {
     }
 
     #[test]
-    fn username_key_folds_case() {
-        let a = Username::parse("Ärger.X").ok().map(|u| u.key());
-        assert_eq!(a.as_deref(), Some("ärger.x"));
+    fn invisible_and_reordering_characters_are_refused_in_names() {
+        for bad in ["\u{115F}\u{115F}\u{115F}", "al\u{200B}ice", "bob\u{202E}", "\u{3164}abc"] {
+            let err = Username::parse(bad).err().map(|e| e.kind);
+            assert_eq!(err, Some(ErrorKind::InvalidUsername), "{bad:?}");
+            assert!(RoomName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[cfg(feature = "confusables")]
+    #[test]
+    fn look_alikes_share_a_key_and_mixed_scripts_are_refused() {
+        let key = |s: &str| Username::parse(s).map(|u| u.key()).ok();
+        let alice = key("alice");
+        for twin in ["ALICE", "ａｌｉｃｅ", "𝐚𝐥𝐢𝐜𝐞", "a1ice", "аlice"] {
+            assert_eq!(key(twin), alice, "{twin:?}");
+        }
+        assert_eq!(
+            Username::parse("ａｌｉｃｅ").map(Username::into_inner).ok().as_deref(),
+            Some("alice")
+        );
+        for mixed in ["аlice", "nаtterbot"] {
+            let err = Username::parse_for_signup(mixed).err().map(|e| e.kind);
+            assert_eq!(err, Some(ErrorKind::InvalidUsername), "{mixed:?}");
+        }
+        assert!(RoomName::parse("gеneral").is_err());
+        assert_eq!(
+            RoomName::parse("general").map(|r| r.key()).ok(),
+            Some(name_key("general"))
+        );
+        // One script at a time, and Latin with Han, are fine.
+        for ok in ["Zoë", "名前です", "иван", "ιωάννης", "team名前"] {
+            assert!(Username::parse_for_signup(ok).is_ok(), "{ok:?}");
+        }
+        let err = Username::parse_for_signup("NatterBot").err().map(|e| e.kind);
+        assert_eq!(err, Some(ErrorKind::ReservedUsername));
+    }
+
+    #[test]
+    fn username_key_folds_case_and_composition() {
+        let key = |s: &str| Username::parse(s).ok().map(|u| u.key());
+        assert_eq!(key("Ärger.X"), key("ärger.x"));
+        // A composed and a decomposed "é" are one name (on the server).
+        #[cfg(feature = "confusables")]
+        assert_eq!(key("caf\u{e9}"), key("cafe\u{301}"));
     }
 
     #[test]
@@ -322,7 +481,14 @@ mod tests {
             MessageBody::parse("  padded  ").map(|b| b.into_inner()) == Ok("  padded  ".into())
         );
         assert!(MessageBody::parse("😀".repeat(4000)).is_ok());
-        for bad in [String::new(), " \n\t ".into(), "x".repeat(4001)] {
+        for bad in [
+            String::new(),
+            " \n\t ".into(),
+            "x".repeat(4001),
+            "\u{200B}\u{200B}".into(),
+            "\u{3164}".into(),
+            "\u{202E}\u{2066} ".into(),
+        ] {
             let err = MessageBody::parse(bad).err().map(|e| e.kind);
             assert_eq!(err, Some(ErrorKind::InvalidMessageBody));
         }

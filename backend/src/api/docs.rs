@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         super::auth::me,
         super::auth::update_me,
         super::auth::change_password,
+        super::auth::verify_phone,
         super::users::list,
         super::rooms::list,
         super::rooms::create,
@@ -156,6 +157,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     description = "the database cannot be reached or written"
 )]
 pub struct Unavailable(natter_shared::ErrorBody);
+
+/// 503 for calls that hash passwords: the database is unavailable, or password hashing is
+/// saturated (`busy`, with Retry-After).
+#[expect(dead_code, reason = "only the type is read, by the OpenAPI derive")]
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 503,
+    description = "the database cannot be reached or written (storage_unavailable), or password hashing is saturated (busy; see Retry-After)"
+)]
+pub struct Busy(natter_shared::ErrorBody);
 
 /// 401, the same for every call that needs a token.
 #[expect(dead_code, reason = "only the type is read, by the OpenAPI derive")]

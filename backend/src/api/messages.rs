@@ -37,6 +37,7 @@ pub struct HistoryQuery {
         super::docs::Unauthorized,
         (status = 404, description = "no such room, or not the caller's", body = natter_shared::ErrorBody),
         (status = 422, description = "invalid_limit", body = natter_shared::ErrorBody),
+        (status = 429, description = "too many reads; see Retry-After", body = natter_shared::ErrorBody),
         super::docs::Unavailable
     ),
     security(("bearer" = []))
@@ -51,6 +52,11 @@ pub async fn list(
     let room = RoomId(path.into_inner());
     let HistoryQuery { limit, before } = query.into_inner();
     let limit = page_limit(limit.unwrap_or(DEFAULT_PAGE))?;
+    state
+        .limits
+        .reads
+        .check(signed.id())
+        .map_err(|wait| ApiError::throttled("reads", wait))?;
     let page = state
         .db
         .run(move |conn| {
@@ -110,6 +116,13 @@ async fn live_message(
     room: RoomId,
     id: MessageId,
 ) -> ApiResult<(i64, String)> {
+    // Every edit and deletion is a durable write and a frame to the whole room: it costs a
+    // token from the sender's message bucket, like a message.
+    state
+        .limits
+        .messages
+        .check(user.id)
+        .map_err(ApiError::rate_limited)?;
     state.visible_room(room, user.id).await?;
     state
         .db
@@ -136,6 +149,7 @@ async fn live_message(
         (status = 403, description = "not the author", body = natter_shared::ErrorBody),
         (status = 404, description = "no such message or room", body = natter_shared::ErrorBody),
         (status = 422, description = "invalid_message_body", body = natter_shared::ErrorBody),
+        (status = 429, description = "too many messages, edits and deletions; see Retry-After", body = natter_shared::ErrorBody),
         super::docs::Unavailable
     ),
     security(("bearer" = []))
@@ -190,6 +204,7 @@ pub async fn edit(
         super::docs::Unauthorized,
         (status = 403, description = "neither author nor admin", body = natter_shared::ErrorBody),
         (status = 404, description = "no such message or room", body = natter_shared::ErrorBody),
+        (status = 429, description = "too many messages, edits and deletions; see Retry-After", body = natter_shared::ErrorBody),
         super::docs::Unavailable
     ),
     security(("bearer" = []))

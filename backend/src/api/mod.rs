@@ -22,6 +22,8 @@ use natter_shared::{ErrorBody, ErrorKind};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
+            // Answers carry tokens, phone numbers and private messages: no cache keeps them.
+            .wrap(actix_web::middleware::DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
             .app_data(json_config())
             .app_data(query_config())
             .app_data(path_config())
@@ -30,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/auth/login").post(auth::login))
             .service(web::resource("/me").get(auth::me).patch(auth::update_me))
             .service(web::resource("/me/password").post(auth::change_password))
+            .service(web::resource("/me/phone/verify").post(auth::verify_phone))
             .service(web::resource("/admin/users").get(admin::users))
             .service(web::resource("/admin/users/{id}/deactivate").post(admin::deactivate))
             .service(web::resource("/admin/users/{id}/reactivate").post(admin::reactivate))

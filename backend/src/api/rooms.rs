@@ -7,35 +7,57 @@ use crate::db::users;
 use crate::error::{ApiError, ApiResult, is_unique_violation};
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use natter_shared::limits::BOT_USERNAME;
+use natter_shared::limits::{BOT_USERNAME, MAX_PAGE};
 use natter_shared::{CreateRoom, ErrorKind, OpenDirect, Room, RoomId, RoomName, UserId, Username};
 
 /// Every public room, then the caller's direct rooms.
+#[derive(Debug, serde::Deserialize)]
+pub struct RoomsQuery {
+    limit: Option<u32>,
+    after: Option<i64>,
+}
+
+/// A page of the rooms the caller sees (public rooms and their direct rooms), by id: at most
+/// `limit` (100 by default and at most) with ids above `after`. A page shorter than `limit`
+/// is the last; the next page starts after the last id of this one.
 #[utoipa::path(
     get,
     operation_id = "rooms_list",
     path = "/api/rooms",
     tag = "rooms",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 100)"),
+        ("after" = Option<i64>, Query, description = "only rooms with a larger id: the last id of the previous page")
+    ),
     responses(
-        (status = 200, description = "the rooms", body = Vec<natter_shared::Room>),
+        (status = 200, description = "a page of rooms, by id", body = Vec<natter_shared::Room>),
+        (status = 400, description = "a malformed query", body = natter_shared::ErrorBody),
         super::docs::Unauthorized,
+        (status = 422, description = "invalid_limit", body = natter_shared::ErrorBody),
+        (status = 429, description = "too many reads; see Retry-After", body = natter_shared::ErrorBody),
         super::docs::Unavailable
     ),
     security(("bearer" = []))
 )]
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<Vec<Room>>> {
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<RoomsQuery>,
+) -> ApiResult<web::Json<Vec<Room>>> {
+    let RoomsQuery { limit, after } = query.into_inner();
+    let limit = super::page_limit(limit.unwrap_or(MAX_PAGE))?;
+    state
+        .limits
+        .reads
+        .check(user.id)
+        .map_err(|wait| ApiError::throttled("reads", wait))?;
     let rooms = state
         .db
-        .run(move |conn| {
-            let mut all = rooms::list_public(conn)?;
-            all.extend(rooms::list_direct(conn, user.id)?);
-            Ok(all)
-        })
+        .run(move |conn| Ok(rooms::page_for(conn, user.id, after.unwrap_or(0), limit)?))
         .await?;
     Ok(web::Json(rooms))
 }
 
-/// Creates a public room.
 #[utoipa::path(
     post,
     operation_id = "rooms_create",
@@ -46,8 +68,10 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::
         (status = 201, description = "created", body = natter_shared::Room),
         super::docs::BadJsonBody,
         super::docs::Unauthorized,
-        (status = 409, description = "a room of that name exists", body = natter_shared::ErrorBody),
+        (status = 403, description = "limit_reached: the caller created as many rooms as one user may", body = natter_shared::ErrorBody),
+        (status = 409, description = "a room of that name (or one that looks like it) exists", body = natter_shared::ErrorBody),
         (status = 422, description = "an invalid room name", body = natter_shared::ErrorBody),
+        (status = 429, description = "rooms created too fast; see Retry-After", body = natter_shared::ErrorBody),
         super::docs::Unavailable
     ),
     security(("bearer" = []))
@@ -58,9 +82,23 @@ pub async fn create(
     body: super::body::Body<CreateRoom>,
 ) -> ApiResult<HttpResponse> {
     let name = RoomName::parse(body.into_inner().name)?;
+    if !user.is_admin {
+        state
+            .limits
+            .creations
+            .check(user.id)
+            .map_err(|wait| ApiError::throttled("rooms and conversations created", wait))?;
+    }
+    let max = i64::from(state.settings.max_rooms_per_user);
     let room = state
         .db
         .run(move |conn| {
+            if !user.is_admin && max > 0 && rooms::created_by(conn, user.id, rooms::PUBLIC)? >= max
+            {
+                return Err(ApiError::limit_reached(format!(
+                    "you have created {max} rooms, as many as one user may"
+                )));
+            }
             let new = NewRoom {
                 kind: rooms::PUBLIC,
                 name: Some(name.as_str()),
@@ -123,8 +161,10 @@ pub async fn get(
         (status = 201, description = "made now", body = natter_shared::Room),
         super::docs::BadJsonBody,
         super::docs::Unauthorized,
+        (status = 403, description = "limit_reached: the caller started as many conversations as one user may", body = natter_shared::ErrorBody),
         (status = 404, description = "no such user", body = natter_shared::ErrorBody),
         (status = 422, description = "an invalid username, or oneself", body = natter_shared::ErrorBody),
+        (status = 429, description = "conversations started too fast; see Retry-After", body = natter_shared::ErrorBody),
         super::docs::Unavailable
     ),
     security(("bearer" = []))
@@ -135,6 +175,8 @@ pub async fn open_direct(
     body: super::body::Body<OpenDirect>,
 ) -> ApiResult<HttpResponse> {
     let peer_name = Username::parse(body.into_inner().username)?;
+    let max = i64::from(state.settings.max_direct_per_user);
+    let limits = state.clone();
     let room = state
         .db
         .run(move |conn| {
@@ -146,6 +188,17 @@ pub async fn open_direct(
                     ErrorKind::CannotMessageSelf,
                     "a direct conversation needs another user",
                 ));
+            }
+            let new = rooms::find_direct(conn, user.id, UserId(peer.id))?.is_none();
+            if new {
+                if max > 0 && rooms::created_by(conn, user.id, rooms::DIRECT)? >= max {
+                    return Err(ApiError::limit_reached(format!(
+                        "you have started {max} conversations, as many as one user may"
+                    )));
+                }
+                limits.limits.creations.check(user.id).map_err(|wait| {
+                    ApiError::throttled("rooms and conversations created", wait)
+                })?;
             }
             let (id, created) =
                 rooms::open_direct(conn, user.id, UserId(peer.id), Utc::now().naive_utc())?;
@@ -198,9 +251,13 @@ pub async fn delete(
         ));
     }
     let room = RoomId(path.into_inner());
+    let admin = user.id;
+    // A direct room an admin is not in does not exist for them, for deleting too.
     let deleted = state
         .db
-        .run(move |conn| Ok(rooms::delete(conn, room)?))
+        .run(move |conn| {
+            Ok(rooms::visible(conn, room, admin)?.is_some() && rooms::delete(conn, room)?)
+        })
         .await?;
     if !deleted {
         return Err(ApiError::not_found(format!("room {room}")));

@@ -1,7 +1,7 @@
 //! The `jobs` and `sms_outbox` tables: durable background work, claimed with a lease.
 
 use super::DbConnection;
-use super::schema::{jobs, sms_outbox};
+use super::schema::{jobs, sms_outbox, sms_requests};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
@@ -18,6 +18,18 @@ pub struct SmsPayload {
     pub to_user_id: i64,
     pub to_username: String,
     pub requested_by: String,
+}
+
+/// The kind of the job that sends a phone verification code.
+pub const PHONE_CODE: &str = "phone_code";
+
+/// What a phone code job carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneCodePayload {
+    pub user_id: i64,
+    pub username: String,
+    pub phone: String,
+    pub code: String,
 }
 
 /// A job a worker holds.
@@ -196,4 +208,36 @@ pub fn outbox(conn: &mut DbConnection) -> QueryResult<Vec<(i64, String, String)>
         .order(sms_outbox::id)
         .select((sms_outbox::job_id, sms_outbox::phone, sms_outbox::body))
         .load(conn)
+}
+
+/// Counts one more SMS to `phone` unless it has had `per_day` (0: no cap) in the last 24
+/// hours, whoever asked: false when it has. Requests older than two days are forgotten.
+pub fn take_sms_quota(
+    conn: &mut DbConnection,
+    phone: &str,
+    per_day: u32,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let day_ago = now - chrono::Duration::hours(24);
+    diesel::delete(
+        sms_requests::table.filter(sms_requests::requested_at.lt(now - chrono::Duration::hours(48))),
+    )
+    .execute(conn)?;
+    if per_day > 0 {
+        let sent: i64 = sms_requests::table
+            .filter(sms_requests::phone.eq(phone))
+            .filter(sms_requests::requested_at.gt(day_ago))
+            .count()
+            .get_result(conn)?;
+        if sent >= i64::from(per_day) {
+            return Ok(false);
+        }
+    }
+    diesel::insert_into(sms_requests::table)
+        .values((
+            sms_requests::phone.eq(phone),
+            sms_requests::requested_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(true)
 }

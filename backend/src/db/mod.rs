@@ -233,6 +233,94 @@ impl FileGuard {
     }
 }
 
+/// The SQLite file and its WAL and shared-memory files readable by the owner alone: they
+/// hold password hashes, phone numbers and direct messages. A missing file is created so
+/// (SQLite gives its WAL and shared-memory files the database file's mode); an existing one
+/// is narrowed to 0600.
+#[cfg(unix)]
+fn make_private(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create the database file {}", path.display()))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = std::path::PathBuf::from(file);
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot make {} private (chmod 600 it)", file.display()))?;
+            tracing::info!(file = %file.display(), "made private (mode 0600)");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_: &std::path::Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// Gives every user and room name the uniqueness key of today's rules (the look-alike
+/// skeleton), for rows written under older rules. A name whose new key is taken by another
+/// keeps its old key and is logged: the operator decides (rename or deactivate it).
+fn rekey_names(conn: &mut DbConnection) -> anyhow::Result<usize> {
+    use schema::{rooms, users};
+    let mut changed = 0;
+    let people: Vec<(i64, String, String)> = users::table
+        .select((users::id, users::username, users::username_key))
+        .load(conn)?;
+    for (id, name, key) in people {
+        let want = natter_shared::names::name_key(&name);
+        if want == key {
+            continue;
+        }
+        match diesel::update(users::table.find(id))
+            .set(users::username_key.eq(&want))
+            .execute(conn)
+        {
+            Ok(_) => changed += 1,
+            Err(e) if crate::error::is_unique_violation(&e) => tracing::warn!(
+                user_id = id,
+                username = %name,
+                "this username looks like another and keeps its old key: rename or deactivate one"
+            ),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let named: Vec<(i64, Option<String>, Option<String>)> = rooms::table
+        .filter(rooms::name.is_not_null())
+        .select((rooms::id, rooms::name, rooms::name_key))
+        .load(conn)?;
+    for (id, name, key) in named {
+        let Some(name) = name else { continue };
+        let want = natter_shared::names::name_key(&name);
+        if Some(&want) == key.as_ref() {
+            continue;
+        }
+        match diesel::update(rooms::table.find(id))
+            .set(rooms::name_key.eq(&want))
+            .execute(conn)
+        {
+            Ok(_) => changed += 1,
+            Err(e) if crate::error::is_unique_violation(&e) => tracing::warn!(
+                room_id = id,
+                room = %name,
+                "this room name looks like another and keeps its old key"
+            ),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(changed)
+}
+
 impl Database {
     /// Opens (creating the file and its folder) and migrates the database. Blocks.
     pub fn open(url: &DatabaseUrl) -> anyhow::Result<Self> {
@@ -241,6 +329,9 @@ impl Database {
         {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+        }
+        if let DatabaseUrl::Sqlite(path) = url {
+            make_private(path)?;
         }
         let mut conn = connect(url)?;
         let applied = match &mut conn {
@@ -262,6 +353,10 @@ impl Database {
         .map_err(|e| anyhow::anyhow!("migrating {url} failed: {e}"))?;
         for version in applied {
             tracing::info!(%version, "applied migration");
+        }
+        let rekeyed = rekey_names(&mut conn).context("cannot update the keys of names")?;
+        if rekeyed > 0 {
+            tracing::info!(rekeyed, "names given their look-alike keys");
         }
         let pool = Pool::builder()
             .max_size(POOL_SIZE)

@@ -53,20 +53,25 @@ pub fn insert(conn: &mut DbConnection, new: &NewRoom<'_>) -> QueryResult<RoomRow
         .get_result(c))
 }
 
-/// Every public room, by name.
-pub fn list_public(conn: &mut DbConnection) -> QueryResult<Vec<Room>> {
-    let rows = rooms::table
+/// The room `id` if `user` may see it: any public room, or a direct room they belong to.
+/// Anything else is `None`, so that callers answer 404 and reveal nothing.
+/// A page of the rooms `user` sees, by id: public rooms and the user's direct rooms with ids
+/// above `after`, at most `limit`.
+pub fn page_for(
+    conn: &mut DbConnection,
+    user: UserId,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<Room>> {
+    let public: Vec<RoomRow> = rooms::table
         .filter(rooms::kind.eq(PUBLIC))
-        .order(rooms::name_key.asc())
+        .filter(rooms::id.gt(after))
+        .order(rooms::id.asc())
+        .limit(limit)
         .select(RoomRow::as_select())
         .load(conn)?;
-    Ok(rows.into_iter().map(public_room).collect())
-}
-
-/// The direct rooms `user` belongs to, each with the other member's name, in one query.
-pub fn list_direct(conn: &mut DbConnection, user: UserId) -> QueryResult<Vec<Room>> {
     let (mine, theirs) = diesel::alias!(room_members as mine, room_members as theirs);
-    let rows: Vec<(i64, String)> = mine
+    let direct: Vec<(i64, String)> = mine
         .inner_join(
             theirs.on(theirs
                 .field(room_members::room_id)
@@ -75,17 +80,54 @@ pub fn list_direct(conn: &mut DbConnection, user: UserId) -> QueryResult<Vec<Roo
         .inner_join(users::table.on(users::id.eq(theirs.field(room_members::user_id))))
         .filter(mine.field(room_members::user_id).eq(user.0))
         .filter(theirs.field(room_members::user_id).ne(user.0))
-        .order(users::username_key.asc())
+        .filter(mine.field(room_members::room_id).gt(after))
+        .order(mine.field(room_members::room_id).asc())
+        .limit(limit)
         .select((mine.field(room_members::room_id), users::username))
         .load(conn)?;
-    Ok(rows
+    let mut all: Vec<Room> = public
         .into_iter()
-        .map(|(id, peer)| direct_room(id, peer))
-        .collect())
+        .map(public_room)
+        .chain(direct.into_iter().map(|(id, peer)| direct_room(id, peer)))
+        .collect();
+    all.sort_by_key(|r| r.id);
+    all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(all)
 }
 
-/// The room `id` if `user` may see it: any public room, or a direct room they belong to.
-/// Anything else is `None`, so that callers answer 404 and reveal nothing.
+/// How many rooms of `kind` the user created.
+pub fn created_by(conn: &mut DbConnection, user: UserId, kind: &str) -> QueryResult<i64> {
+    rooms::table
+        .filter(rooms::created_by.eq(user.0))
+        .filter(rooms::kind.eq(kind))
+        .count()
+        .get_result(conn)
+}
+
+/// Whether `user` takes part in room `id`: a member of a direct room, or someone who has
+/// posted in a public one (public rooms have no members yet). `/sms` goes only to them.
+pub fn takes_part(conn: &mut DbConnection, id: RoomId, user: UserId) -> QueryResult<bool> {
+    use super::schema::messages;
+    let member = diesel::select(diesel::dsl::exists(
+        room_members::table
+            .filter(room_members::room_id.eq(id.0))
+            .filter(room_members::user_id.eq(user.0)),
+    ))
+    .get_result(conn)?;
+    if member {
+        return Ok(true);
+    }
+    diesel::select(diesel::dsl::exists(
+        messages::table
+            .inner_join(rooms::table)
+            .filter(rooms::kind.eq(PUBLIC))
+            .filter(messages::room_id.eq(id.0))
+            .filter(messages::author_id.eq(user.0))
+            .filter(messages::deleted_at.is_null()),
+    ))
+    .get_result(conn)
+}
+
 pub fn visible(conn: &mut DbConnection, id: RoomId, user: UserId) -> QueryResult<Option<Room>> {
     let Some(row) = rooms::table
         .find(id.0)
@@ -124,22 +166,26 @@ pub fn direct_key(a: UserId, b: UserId) -> String {
 }
 
 /// The direct room of `me` and `peer`, made on first use. The bool is true when it was made now.
+/// The direct room of two users, if they have one.
+pub fn find_direct(conn: &mut DbConnection, a: UserId, b: UserId) -> QueryResult<Option<i64>> {
+    rooms::table
+        .filter(rooms::direct_key.eq(direct_key(a, b)))
+        .select(rooms::id)
+        .first::<i64>(conn)
+        .optional()
+}
+
 pub fn open_direct(
     conn: &mut DbConnection,
     me: UserId,
     peer: UserId,
     now: NaiveDateTime,
 ) -> QueryResult<(i64, bool)> {
-    let key = direct_key(me, peer);
     super::write_transaction(conn, |conn| {
-        let existing = rooms::table
-            .filter(rooms::direct_key.eq(&key))
-            .select(rooms::id)
-            .first::<i64>(conn)
-            .optional()?;
-        if let Some(id) = existing {
+        if let Some(id) = find_direct(conn, me, peer)? {
             return Ok((id, false));
         }
+        let key = direct_key(me, peer);
         let row = insert(
             conn,
             &NewRoom {

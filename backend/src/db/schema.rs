@@ -44,6 +44,18 @@ diesel::table! {
         token_version -> Integer,
         created_at -> Timestamp,
         phone -> Nullable<Text>,
+        phone_pending -> Nullable<Text>,
+        phone_code_hash -> Nullable<Text>,
+        phone_code_expires_at -> Nullable<Timestamp>,
+        phone_code_attempts -> Integer,
+    }
+}
+
+diesel::table! {
+    sms_requests (id) {
+        id -> BigInt,
+        phone -> Text,
+        requested_at -> Timestamp,
     }
 }
 

@@ -16,6 +16,7 @@ pub struct UserRow {
     pub is_active: bool,
     pub token_version: i32,
     pub phone: Option<String>,
+    pub phone_pending: Option<String>,
 }
 
 impl UserRow {
@@ -25,6 +26,7 @@ impl UserRow {
             username: self.username.clone(),
             is_admin: self.is_admin,
             phone: self.phone.clone(),
+            phone_pending: self.phone_pending.clone(),
         }
     }
 
@@ -124,11 +126,102 @@ pub fn set_active(
 }
 
 /// Sets or clears a user's phone number.
-pub fn set_phone(conn: &mut DbConnection, id: UserId, phone: Option<&str>) -> QueryResult<UserRow> {
+/// Removes the user's phone number, verified or pending.
+pub fn clear_phone(conn: &mut DbConnection, id: UserId) -> QueryResult<UserRow> {
     crate::each_backend!(conn, |c| diesel::update(users::table.find(id.0))
-        .set(users::phone.eq(phone))
+        .set((
+            users::phone.eq(None::<String>),
+            users::phone_pending.eq(None::<String>),
+            users::phone_code_hash.eq(None::<String>),
+            users::phone_code_expires_at.eq(None::<NaiveDateTime>),
+            users::phone_code_attempts.eq(0),
+        ))
         .returning(UserRow::as_returning())
         .get_result(c))
+}
+
+/// Makes `phone` the user's pending number, waiting for the code whose hash is given. The
+/// verified number, if any, stays in use until the new one is verified.
+pub fn set_pending_phone(
+    conn: &mut DbConnection,
+    id: UserId,
+    phone: &str,
+    code_hash: &str,
+    expires_at: NaiveDateTime,
+) -> QueryResult<UserRow> {
+    crate::each_backend!(conn, |c| diesel::update(users::table.find(id.0))
+        .set((
+            users::phone_pending.eq(phone),
+            users::phone_code_hash.eq(code_hash),
+            users::phone_code_expires_at.eq(expires_at),
+            users::phone_code_attempts.eq(0),
+        ))
+        .returning(UserRow::as_returning())
+        .get_result(c))
+}
+
+/// Sets a number as verified without a code: for an operator who checked it another way,
+/// and for tests of what comes after verification.
+pub fn set_verified_phone(conn: &mut DbConnection, id: UserId, phone: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id.0))
+        .set((users::phone.eq(phone), users::phone_pending.eq(None::<String>)))
+        .execute(conn)
+}
+
+/// What checking a phone code came to.
+pub enum PhoneCheck {
+    Verified(UserRow),
+    /// Wrong, expired, used up, or no number is pending.
+    Refused,
+}
+
+/// The most wrong codes one sent code takes before it stops working.
+pub const MAX_CODE_ATTEMPTS: i32 = 5;
+
+/// Checks a code against the pending number's: right and in time, the number becomes the
+/// verified one; wrong, one of [`MAX_CODE_ATTEMPTS`] is spent.
+pub fn verify_phone(
+    conn: &mut DbConnection,
+    id: UserId,
+    code_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<PhoneCheck> {
+    super::write_transaction(conn, |conn| {
+        let row: Option<(Option<String>, Option<String>, Option<NaiveDateTime>, i32)> =
+            users::table
+                .find(id.0)
+                .select((
+                    users::phone_pending,
+                    users::phone_code_hash,
+                    users::phone_code_expires_at,
+                    users::phone_code_attempts,
+                ))
+                .first(conn)
+                .optional()?;
+        let Some((Some(pending), Some(hash), Some(expires), attempts)) = row else {
+            return Ok(PhoneCheck::Refused);
+        };
+        if attempts >= MAX_CODE_ATTEMPTS || expires < now {
+            return Ok(PhoneCheck::Refused);
+        }
+        if hash != code_hash {
+            diesel::update(users::table.find(id.0))
+                .set(users::phone_code_attempts.eq(attempts + 1))
+                .execute(conn)?;
+            return Ok(PhoneCheck::Refused);
+        }
+        let row = crate::each_backend!(conn, |c| diesel::update(users::table.find(id.0))
+            .set((
+                users::phone.eq(&pending),
+                users::phone_pending.eq(None::<String>),
+                users::phone_code_hash.eq(None::<String>),
+                users::phone_code_expires_at.eq(None::<NaiveDateTime>),
+                users::phone_code_attempts.eq(0),
+            ))
+            .returning(UserRow::as_returning())
+            .get_result(c))?;
+        Ok(PhoneCheck::Verified(row))
+    })
 }
 
 pub fn find_by_key(conn: &mut DbConnection, key: &str) -> QueryResult<Option<UserRow>> {
@@ -147,7 +240,8 @@ pub fn find_by_id(conn: &mut DbConnection, id: UserId) -> QueryResult<Option<Use
         .optional()
 }
 
-/// A page of active users (the bot left out) whose case-folded name contains `query`,
+/// A page of active users (the bot left out) whose name key (case-folded look-alike
+/// skeleton) contains the key of `query`,
 /// ordered by that name, after the cursor `after`. Returns one more row than `limit` when
 /// there is a next page.
 pub fn search(
@@ -176,7 +270,10 @@ pub fn search_among(
     if !query.is_empty() {
         q = q.filter(
             users::username_key
-                .like(format!("%{}%", escape_like(&query.to_lowercase())))
+                .like(format!(
+                    "%{}%",
+                    escape_like(&natter_shared::names::name_key(query))
+                ))
                 .escape('\\'),
         );
     }

@@ -720,7 +720,9 @@ fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, tail: &Tail) -> Ou
             tail.committed(conn, prev, &fresh);
             let mut refused = None;
             for (job, result) in batch.drain(..).zip(results) {
-                let result = result.map_err(|e| store_error(e, &job.message));
+                let result = result
+                    .map_err(|e| store_error(e, &job.message))
+                    .and_then(|stored| reused_elsewhere(stored, &job.message));
                 if let Err(e) = &result
                     && e.kind == ErrorKind::StorageUnavailable
                 {
@@ -784,6 +786,21 @@ fn store_one(conn: &mut DbConnection, m: &NewMessage) -> diesel::QueryResult<Sto
             fresh: false,
         })
         .ok_or(diesel::result::Error::NotFound)
+}
+
+/// A `client_id` is one message: resent to the same room it answers with that message, but
+/// sent with another room it is a client's mistake, refused (the new text is not stored).
+fn reused_elsewhere(stored: Stored, m: &NewMessage) -> Result<Stored, ApiError> {
+    if !stored.fresh && stored.message.room_id != m.room_id {
+        return Err(ApiError::new(
+            ErrorKind::ClientIdReused,
+            format!(
+                "client_id '{}' was used for a message in another room: use a new one",
+                m.client_id.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(stored)
 }
 
 fn store_error(e: diesel::result::Error, m: &NewMessage) -> ApiError {

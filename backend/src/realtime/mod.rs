@@ -11,6 +11,7 @@
 pub mod cluster;
 pub mod hub;
 pub mod pages;
+pub mod ring;
 pub mod room;
 pub mod seam;
 pub mod session;
@@ -65,7 +66,20 @@ pub async fn route(
         Some(token) => Some(state.auth.authenticate(&state.db, &token).await?),
         None => None,
     };
-    let session = WsSession::new(state.into_inner(), user);
+    let addr = state.client(&req);
+    let Some(mut slot) = state.limits.sockets.open(addr) else {
+        tracing::warn!(?addr, "refused a socket: the address has its fill");
+        return Err(ApiError::throttled(
+            "open sockets from this address",
+            std::time::Duration::from_secs(10),
+        ));
+    };
+    if let Some(user) = &user
+        && !slot.sign_in(user.id)
+    {
+        return Err(too_many_sockets(&state));
+    }
+    let session = WsSession::new(state.into_inner(), user, slot);
     ws::WsResponseBuilder::new(session, &req, stream)
         .frame_size(CODEC_MAX_FRAME)
         .start()
@@ -78,6 +92,17 @@ pub async fn route(
 }
 
 /// The `token` query parameter. The query string is never logged (see `telemetry`).
+/// The user has as many sockets open as they may.
+pub fn too_many_sockets(state: &AppState) -> ApiError {
+    ApiError::throttled(
+        &format!(
+            "open sockets for this user (at most {}): close one",
+            state.limits.sockets.max_per_user()
+        ),
+        std::time::Duration::from_secs(10),
+    )
+}
+
 fn query_token(query: &str) -> Option<String> {
     web::Query::<std::collections::HashMap<String, String>>::from_query(query)
         .ok()

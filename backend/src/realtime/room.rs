@@ -10,12 +10,12 @@ use natter_shared::ws::ServerFrame;
 use natter_shared::{Message, RoomId, UserId};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::broadcast;
+use super::ring;
 
 pub struct Room {
     id: RoomId,
     hub: Hub,
-    tx: broadcast::Sender<SharedEvent>,
+    tx: ring::Sender<SharedEvent>,
     sessions: HashMap<SessionId, UserId>,
     /// Online users: name and number of subscribed sessions.
     online: HashMap<UserId, (String, usize)>,
@@ -23,7 +23,7 @@ pub struct Room {
 
 impl Room {
     pub fn new(id: RoomId, hub: Hub, buffer: usize) -> Self {
-        let (tx, _) = broadcast::channel(buffer);
+        let tx = ring::channel(buffer);
         Self {
             id,
             hub,
@@ -43,8 +43,7 @@ impl Room {
                     .send(Arc::new(Event {
                         kind,
                         frame: json.into(),
-                    }))
-                    .unwrap_or(0);
+                    }));
                 if is_message {
                     self.hub.metrics().deliveries.inc_by(receivers as u64);
                 }
@@ -98,7 +97,7 @@ pub struct Subscribe {
 }
 
 pub struct Subscription {
-    pub events: broadcast::Receiver<SharedEvent>,
+    pub events: ring::Receiver<SharedEvent>,
     pub online: Vec<String>,
 }
 

@@ -5,7 +5,7 @@
 
 use crate::cli::serve_with;
 use crate::helpers::{POSTGRES_JWT_SECRET, TestApp, TestDb, TestResult};
-use crate::jobs::{all_jobs, bot_says, notice, set_phone, webhook};
+use crate::jobs::{REQUESTED, all_jobs, bot_says, notice, verified_phone, webhook};
 use crate::ws_client::{WAIT, WsClient};
 use natter::config::{RateLimit, SmsProviderKind};
 use natter_shared::ws::ServerFrame;
@@ -330,6 +330,7 @@ async fn a_job_is_sent_once_with_workers_on_two_nodes() -> TestResult {
         s.sms_provider = SmsProviderKind::Webhook;
         s.sms_webhook_url = Some(hook.url.clone());
         s.sms_rate_limit = RateLimit::OFF;
+        s.sms_per_recipient_per_day = 0;
         s.worker_poll_ms = 20;
     };
     let cluster = Cluster::new();
@@ -337,8 +338,9 @@ async fn a_job_is_sent_once_with_workers_on_two_nodes() -> TestResult {
     let b = cluster.node_with(settings).await;
     let alice = a.user("alice").await;
     let bob = a.user("bob").await;
-    assert_eq!(set_phone(&a, &bob, json!("+15551234567")).await.status, 200);
+    verified_phone(&a, &bob, "+15551234567");
     let room = a.create_room(&alice, "general").await;
+    a.send(&bob, room.id, "hi").await;
     let mut on_b = b.ws(&bob).await;
     on_b.join(room.id, None).await;
     // Queued on both nodes, so that both workers are woken.
@@ -349,7 +351,7 @@ async fn a_job_is_sent_once_with_workers_on_two_nodes() -> TestResult {
     for i in 0..JOBS {
         let ws = if i % 2 == 0 { &mut on_a } else { &mut alice_b };
         ws.say(room.id, "/sms bob", &format!("s{i}")).await;
-        assert_eq!(notice(ws).await, "SMS to bob queued.");
+        assert_eq!(notice(ws).await, REQUESTED);
     }
     let mut sent: HashMap<i64, usize> = HashMap::new();
     for _ in 0..JOBS {
@@ -503,7 +505,7 @@ async fn losing_redis_loses_nothing_and_delivery_resumes() -> TestResult {
 struct Nginx {
     port: u16,
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Nginx {
@@ -528,7 +530,13 @@ impl Nginx {
                 "pid /tmp/natter-nginx.pid;",
                 format!("pid {}/nginx.pid;", dir.path().display()),
             ),
-            ("http {", "http {\n    access_log off;".to_owned()),
+            (
+                "access_log /var/log/nginx/access.log natter;",
+                format!(
+                    "access_log {} natter;",
+                    dir.path().join("access.log").display()
+                ),
+            ),
         ];
         let mut conf = conf;
         for (from, to) in replaced {
@@ -552,11 +560,12 @@ impl Nginx {
             assert!(std::time::Instant::now() < deadline, "nginx starts");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        Ok(Self {
-            port,
-            child,
-            _dir: dir,
-        })
+        Ok(Self { port, child, dir })
+    }
+
+    /// What nginx wrote to its access log so far.
+    fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
     }
 }
 
@@ -598,5 +607,18 @@ async fn the_load_balancer_spreads_sockets_over_both_nodes_and_they_talk() -> Te
     let id = alice_ws.say_acked(room.id, "through nginx", "n1").await;
     let seen = next_message(&mut bob_ws).await;
     assert_eq!((seen.id, seen.body.as_str()), (id, "through nginx"));
+
+    // The web app's way in, the token in the query: nginx logs the path, not the token.
+    let mut by_query = WsClient::connect_query(lb.port, &alice.token).await;
+    by_query.join(room.id, None).await;
+    drop(by_query);
+    let deadline = std::time::Instant::now() + WAIT;
+    while !lb.access_log().contains("GET /ws") {
+        assert!(std::time::Instant::now() < deadline, "nginx logged the socket");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let log = lb.access_log();
+    assert!(!log.contains(&alice.token), "the access log holds a token: {log}");
+    assert!(!log.contains("token="), "{log}");
     Ok(())
 }

@@ -62,7 +62,7 @@ async fn burst(
 async fn a_server_killed_mid_burst_keeps_every_acked_message_once() -> TestResult {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("natter.db");
-    let env = [("NATTER_RATE_LIMIT", "0")];
+    let env = [("NATTER_RATE_LIMIT", "0"), ("NATTER_READ_RATE_LIMIT", "0")];
     let mut first = serve(&db, &env)?;
     let client = reqwest::Client::new();
     let auth: AuthResponse = client

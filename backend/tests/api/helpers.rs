@@ -250,6 +250,12 @@ impl TestApp {
         settings.bcrypt_cost = 4;
         settings.workers = 2;
         settings.rate_limit = RateLimit::OFF;
+        // Every test client comes from 127.0.0.1: the per-address and per-second limits
+        // that real users never meet are off, unless a test of them turns them on.
+        settings.signup_rate_limit = RateLimit::OFF;
+        settings.read_rate_limit = RateLimit::OFF;
+        settings.create_rate_limit = RateLimit::OFF;
+        settings.max_sockets_per_addr = 0;
         settings.static_dir = dir.path().join("no-app");
         customize(&mut settings);
         let app = Application::build(settings)

@@ -13,9 +13,9 @@ async fn rooms_are_created_listed_and_fetched() -> TestResult {
     assert_eq!(general.kind, RoomKind::Public);
     let cafe = app.create_room(&alice, "Café-au_lait").await;
 
-    // Public rooms are visible to every signed-in user, ordered by name.
+    // Public rooms are visible to every signed-in user, in pages by id.
     let list: Vec<Room> = app.get("/api/rooms", &bob.token).await.json()?;
-    assert_eq!(list, vec![cafe.clone(), general.clone()]);
+    assert_eq!(list, vec![general.clone(), cafe.clone()]);
 
     let got = app
         .get(&format!("/api/rooms/{}", general.id), &bob.token)

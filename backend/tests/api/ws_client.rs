@@ -86,6 +86,20 @@ impl WsClient {
         ws
     }
 
+    /// Like [`WsClient::signed_in`], with the token in the query as the web app sends it.
+    pub async fn connect_query(port: u16, token: &str) -> WsClient {
+        let url = format!("ws://127.0.0.1:{port}/ws?token={token}");
+        let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("the upgrade answers in time")
+            .expect("the socket opens");
+        let mut ws = WsClient { stream };
+        match ws.next().await {
+            ServerFrame::Ready { .. } => ws,
+            other => panic!("expected ready, got {other:?}"),
+        }
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.send_raw(Message::text(frame.to_string())).await;
     }

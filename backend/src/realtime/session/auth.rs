@@ -25,6 +25,11 @@ impl WsSession {
         let fut = async move { state.auth.authenticate(&state.db, &token).await };
         ctx.wait(fut.into_actor(self).map(|res, act, ctx| match res {
             Ok(user) => {
+                if !act.slot.sign_in(user.id) {
+                    let e = crate::realtime::too_many_sockets(&act.state);
+                    act.api_error(ctx, &e, None);
+                    return act.close(ctx, CloseCode::Again, "too many sockets for this user");
+                }
                 act.user = Some(user);
                 act.ready(ctx);
             }

@@ -25,7 +25,7 @@ use natter_shared::{ErrorKind, RoomId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use crate::realtime::ring::Lagged;
 
 pub struct WsSession {
     id: SessionId,
@@ -42,6 +42,8 @@ pub struct WsSession {
     typing_at: HashMap<RoomId, Instant>,
     /// A fragmented text frame being put together.
     fragments: Fragments,
+    /// This socket's place in the per-address and per-user counts.
+    slot: crate::limiter::SocketSlot,
 }
 
 struct Joined {
@@ -55,7 +57,7 @@ struct Joined {
 /// A live event of a joined room.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct RoomItem(RoomId, Result<SharedEvent, BroadcastStreamRecvError>);
+struct RoomItem(RoomId, Result<SharedEvent, Lagged>);
 
 /// What the hub tells a session from outside its rooms.
 #[derive(Message)]
@@ -72,7 +74,11 @@ pub enum Signal {
 }
 
 impl WsSession {
-    pub fn new(state: Arc<AppState>, user: Option<AuthUser>) -> Self {
+    pub fn new(
+        state: Arc<AppState>,
+        user: Option<AuthUser>,
+        slot: crate::limiter::SocketSlot,
+    ) -> Self {
         let id = state.hub.next_session_id();
         Self {
             id,
@@ -85,6 +91,7 @@ impl WsSession {
             may_post: Default::default(),
             typing_at: HashMap::new(),
             fragments: Fragments::default(),
+            slot,
         }
     }
 
@@ -148,16 +155,33 @@ impl WsSession {
         );
     }
 
+    /// Signed in: the hub learns whose session this is, and only then is the token checked
+    /// once more, before anything else is read. A password change that committed before
+    /// this check is seen by it; one after it finds the session in the hub and closes it.
+    /// Either way no socket outlives a revocation.
     fn ready(&self, ctx: &mut ws::WebsocketContext<Self>) {
-        if let Some(user) = &self.user {
-            self.state.hub.identify(self.id, user.id);
-            self.send(
+        let Some(user) = self.user.clone() else {
+            return;
+        };
+        self.state.hub.identify(self.id, user.id);
+        let state = self.state.clone();
+        let check = {
+            let user = user.clone();
+            async move { state.db.run(move |conn| user.still_valid(conn)).await }
+        };
+        ctx.wait(check.into_actor(self).map(move |valid, act, ctx| match valid {
+            Ok(true) => act.send(
                 ctx,
                 &ServerFrame::Ready {
                     user: user.to_api(),
                 },
-            );
-        }
+            ),
+            Ok(false) => act.close(ctx, CloseCode::Policy, "the token was revoked: sign in again"),
+            Err(e) => {
+                act.api_error(ctx, &e, None);
+                act.close(ctx, CloseCode::Again, "cannot check the token now: reconnect");
+            }
+        }));
     }
 
     fn text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
@@ -294,7 +318,7 @@ impl StreamHandler<RoomItem> for WsSession {
         };
         let event = match item {
             Ok(event) => event,
-            Err(BroadcastStreamRecvError::Lagged(missed)) => {
+            Err(Lagged(missed)) => {
                 return self.fall_behind(room_id, missed, ctx);
             }
         };

@@ -60,11 +60,12 @@ impl WsSession {
     ) {
         let state = self.state.clone();
         let known = self.may_post.contains(&room_id);
+        let command_id = client_id.clone();
         let fut = async move {
             if !known {
                 crate::posting::may_post(&state, room_id, user.id).await?;
             }
-            crate::posting::dispatch(&state, &user, room_id, &body, parsed).await
+            crate::posting::dispatch(&state, &user, room_id, &body, parsed, command_id).await
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
             Ok(Outcome::Notice(body)) => {

@@ -14,7 +14,6 @@ use natter_shared::{ErrorKind, MessageId, RoomId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::BroadcastStream;
 
 /// Messages replayed per database read when a client joins with `since` or catches up.
 const REPLAY_PAGE: i64 = 500;
@@ -31,6 +30,14 @@ impl WsSession {
         since: Option<MessageId>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
+        let max = self.settings().max_rooms_per_socket as usize;
+        let counted = self.rooms.contains_key(&room_id) || self.joining.contains_key(&room_id);
+        if max != 0 && !counted && self.rooms.len() + self.joining.len() >= max {
+            let e = ApiError::limit_reached(format!(
+                "a socket joins at most {max} rooms at once: leave one first"
+            ));
+            return self.api_error(ctx, &e, None);
+        }
         self.next_join += 1;
         let generation = self.next_join;
         self.joining.insert(room_id, generation);
@@ -81,7 +88,7 @@ impl WsSession {
             ctx.cancel_future(old.stream);
         }
         let events =
-            BroadcastStream::new(subscription.events).map(move |item| RoomItem(room_id, item));
+            subscription.events.map(move |item| RoomItem(room_id, item));
         let stream = ctx.add_stream(events);
         self.may_post.insert(room_id);
         let me = self
