@@ -4,8 +4,8 @@
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::db::jobs::{self, SmsPayload};
-use crate::db::{rooms, users};
 use crate::db::writer::{NewMessage, Stored};
+use crate::db::{rooms, users};
 use crate::error::{ApiError, ApiResult};
 use chrono::{SecondsFormat, Utc};
 use natter_shared::commands::{self, Command, CommandError};

@@ -163,7 +163,12 @@ pub struct Settings {
     /// `127.0.0.1,10.0.0.0/8`. Only when a request comes from one of them is its client
     /// address read from `X-Forwarded-For` or `Forwarded`; otherwise those headers are
     /// ignored and the peer address counts.
-    #[arg(long, env = "NATTER_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    #[arg(
+        long,
+        env = "NATTER_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Public rooms one user may create in all (admins are not limited); `0` is no limit.

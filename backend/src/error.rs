@@ -78,7 +78,10 @@ impl ApiError {
             retry_after: Some(wait),
             ..Self::new(
                 ErrorKind::Busy,
-                format!("the server is busy with {what}: try again in {} s", wait.as_secs().max(1)),
+                format!(
+                    "the server is busy with {what}: try again in {} s",
+                    wait.as_secs().max(1)
+                ),
             )
         }
     }

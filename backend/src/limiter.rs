@@ -9,9 +9,9 @@
 use crate::config::{RateLimit, Settings};
 use crate::net::AddrKey;
 use natter_shared::UserId;
-use std::sync::Arc;
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::Arc;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -72,7 +72,7 @@ impl<K: Hash + Eq> RateLimiter<K> {
     }
 
     /// How many keys are held now.
-    pub fn len(&self) -> usize {
+    pub fn keys(&self) -> usize {
         self.buckets
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -91,7 +91,9 @@ impl<K: Hash + Eq> RateLimiter<K> {
         let Buckets { map, pruned_at } = &mut *buckets;
         if map.len() > PRUNE_ABOVE && now.duration_since(*pruned_at) >= Duration::from_secs(1) {
             *pruned_at = now;
-            map.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * per_second < burst);
+            map.retain(|_, b| {
+                b.tokens + now.duration_since(b.at).as_secs_f64() * per_second < burst
+            });
         }
         if map.len() >= MAX_KEYS && !map.contains_key(&key) {
             return Err(Duration::from_secs(1));
@@ -308,7 +310,7 @@ mod tests {
         for k in 0..(MAX_KEYS as u32 + 1000) {
             let _ = limiter.check(k);
         }
-        assert_eq!(limiter.len(), MAX_KEYS);
+        assert_eq!(limiter.keys(), MAX_KEYS);
         assert!(limiter.check(u32::MAX).is_err());
     }
 
@@ -318,7 +320,10 @@ mod tests {
         let addr = AddrKey::of("192.0.2.1".parse().unwrap());
         let mut slots: Vec<SocketSlot> = (0..3).filter_map(|_| sockets.open(Some(addr))).collect();
         assert_eq!(slots.len(), 3);
-        assert!(sockets.open(Some(addr)).is_none(), "the address has its fill");
+        assert!(
+            sockets.open(Some(addr)).is_none(),
+            "the address has its fill"
+        );
         assert!(slots[0].sign_in(UserId(1)));
         assert!(slots[1].sign_in(UserId(1)));
         assert!(!slots[2].sign_in(UserId(1)), "the user has their fill");

@@ -129,15 +129,33 @@ mod tests {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.9")]);
         // From a stranger, the header is the stranger's word: ignored.
-        assert_eq!(forwarded_for(ip("198.51.100.1"), &h, &trusted), ip("198.51.100.1"));
+        assert_eq!(
+            forwarded_for(ip("198.51.100.1"), &h, &trusted),
+            ip("198.51.100.1")
+        );
         // From the proxy: the right-most address the proxy saw, not what the client wrote.
-        assert_eq!(forwarded_for(ip("10.0.0.2"), &h, &trusted), ip("203.0.113.9"));
+        assert_eq!(
+            forwarded_for(ip("10.0.0.2"), &h, &trusted),
+            ip("203.0.113.9")
+        );
         // Chained proxies are skipped.
         let h = headers(&[("x-forwarded-for", "203.0.113.9, 10.1.1.1")]);
-        assert_eq!(forwarded_for(ip("10.0.0.2"), &h, &trusted), ip("203.0.113.9"));
-        let h = headers(&[("forwarded", "for=192.0.2.60;proto=http, for=\"[2001:db8:cafe::17]:4711\"")]);
-        assert_eq!(forwarded_for(ip("10.0.0.2"), &h, &trusted), ip("2001:db8:cafe::17"));
-        assert_eq!(forwarded_for(ip("10.0.0.2"), &HeaderMap::new(), &trusted), ip("10.0.0.2"));
+        assert_eq!(
+            forwarded_for(ip("10.0.0.2"), &h, &trusted),
+            ip("203.0.113.9")
+        );
+        let h = headers(&[(
+            "forwarded",
+            "for=192.0.2.60;proto=http, for=\"[2001:db8:cafe::17]:4711\"",
+        )]);
+        assert_eq!(
+            forwarded_for(ip("10.0.0.2"), &h, &trusted),
+            ip("2001:db8:cafe::17")
+        );
+        assert_eq!(
+            forwarded_for(ip("10.0.0.2"), &HeaderMap::new(), &trusted),
+            ip("10.0.0.2")
+        );
         let h = headers(&[("forwarded", "for=_hidden")]);
         assert_eq!(forwarded_for(ip("10.0.0.2"), &h, &trusted), ip("10.0.0.2"));
     }
@@ -148,8 +166,17 @@ mod tests {
             AddrKey::of(ip("2001:db8:1:2:aaaa::1")),
             AddrKey::of(ip("2001:db8:1:2:bbbb::9"))
         );
-        assert_ne!(AddrKey::of(ip("2001:db8:1:2::1")), AddrKey::of(ip("2001:db8:1:3::1")));
-        assert_eq!(AddrKey::of(ip("::ffff:1.2.3.4")), AddrKey::of(ip("1.2.3.4")));
-        assert_eq!(AddrKey::of(ip("2001:db8:1:2::1")).to_string(), "2001:db8:1:2::/64");
+        assert_ne!(
+            AddrKey::of(ip("2001:db8:1:2::1")),
+            AddrKey::of(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(
+            AddrKey::of(ip("::ffff:1.2.3.4")),
+            AddrKey::of(ip("1.2.3.4"))
+        );
+        assert_eq!(
+            AddrKey::of(ip("2001:db8:1:2::1")).to_string(),
+            "2001:db8:1:2::/64"
+        );
     }
 }

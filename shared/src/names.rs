@@ -125,7 +125,10 @@ mod strict {
     /// Why a name's scripts are unsafe, if they are.
     pub fn unsafe_scripts(s: &str) -> Option<&'static str> {
         let letters: String = s.chars().filter(|c| c.is_alphanumeric()).collect();
-        if !letters.chars().all(GeneralSecurityProfile::identifier_allowed) {
+        if !letters
+            .chars()
+            .all(GeneralSecurityProfile::identifier_allowed)
+        {
             return Some("it has characters that are not allowed in names (UTS #39)");
         }
         if !letters
@@ -397,7 +400,12 @@ mod tests {
 
     #[test]
     fn invisible_and_reordering_characters_are_refused_in_names() {
-        for bad in ["\u{115F}\u{115F}\u{115F}", "al\u{200B}ice", "bob\u{202E}", "\u{3164}abc"] {
+        for bad in [
+            "\u{115F}\u{115F}\u{115F}",
+            "al\u{200B}ice",
+            "bob\u{202E}",
+            "\u{3164}abc",
+        ] {
             let err = Username::parse(bad).err().map(|e| e.kind);
             assert_eq!(err, Some(ErrorKind::InvalidUsername), "{bad:?}");
             assert!(RoomName::parse(bad).is_err(), "{bad:?}");
@@ -413,7 +421,10 @@ mod tests {
             assert_eq!(key(twin), alice, "{twin:?}");
         }
         assert_eq!(
-            Username::parse("ａｌｉｃｅ").map(Username::into_inner).ok().as_deref(),
+            Username::parse("ａｌｉｃｅ")
+                .map(Username::into_inner)
+                .ok()
+                .as_deref(),
             Some("alice")
         );
         for mixed in ["аlice", "nаtterbot"] {
@@ -429,7 +440,9 @@ mod tests {
         for ok in ["Zoë", "名前です", "иван", "ιωάννης", "team名前"] {
             assert!(Username::parse_for_signup(ok).is_ok(), "{ok:?}");
         }
-        let err = Username::parse_for_signup("NatterBot").err().map(|e| e.kind);
+        let err = Username::parse_for_signup("NatterBot")
+            .err()
+            .map(|e| e.kind);
         assert_eq!(err, Some(ErrorKind::ReservedUsername));
     }
 

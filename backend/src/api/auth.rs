@@ -3,15 +3,15 @@
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::db::{jobs, users};
-use chrono::Utc;
 use crate::error::{ApiError, ApiResult};
 use crate::net::AddrKey;
-use std::time::Duration;
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
 use natter_shared::{
     AuthResponse, ChangePassword, Credentials, ErrorKind, Me, Password, PhoneNumber, UpdateMe,
     Username, VerifyPhone,
 };
+use std::time::Duration;
 
 /// Creates an account and signs in.
 #[utoipa::path(
@@ -123,10 +123,11 @@ pub async fn login(
     // Such names share one throttle key, so that long junk names cost no memory.
     let key = Username::parse(username).ok().map(|u| u.key());
     let addr = state.client(&req);
-    let charge = LoginCharge::take(&state, key.clone().unwrap_or_default(), addr).map_err(|wait| {
-        tracing::warn!(?addr, "login throttled");
-        ApiError::throttled("failed logins", wait)
-    })?;
+    let charge =
+        LoginCharge::take(&state, key.clone().unwrap_or_default(), addr).map_err(|wait| {
+            tracing::warn!(?addr, "login throttled");
+            ApiError::throttled("failed logins", wait)
+        })?;
     let row = match key {
         Some(key) => {
             state
@@ -389,7 +390,14 @@ pub async fn verify_phone(
     let hash = phone_code_hash(id, &body.into_inner().code);
     let checked = state
         .db
-        .run(move |conn| Ok(users::verify_phone(conn, id, &hash, Utc::now().naive_utc())?))
+        .run(move |conn| {
+            Ok(users::verify_phone(
+                conn,
+                id,
+                &hash,
+                Utc::now().naive_utc(),
+            )?)
+        })
         .await?;
     match checked {
         users::PhoneCheck::Verified(row) => {

@@ -23,7 +23,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
             // Answers carry tokens, phone numbers and private messages: no cache keeps them.
-            .wrap(actix_web::middleware::DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add((header::CACHE_CONTROL, "no-store")),
+            )
             .app_data(json_config())
             .app_data(query_config())
             .app_data(path_config())

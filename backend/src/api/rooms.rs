@@ -177,38 +177,39 @@ pub async fn open_direct(
     let peer_name = Username::parse(body.into_inner().username)?;
     let max = i64::from(state.settings.max_direct_per_user);
     let limits = state.clone();
-    let room = state
-        .db
-        .run(move |conn| {
-            let peer = users::find_by_key(conn, &peer_name.key())?
-                .filter(|p| p.is_active && p.username != BOT_USERNAME)
-                .ok_or_else(|| ApiError::not_found(format!("user '{peer_name}'")))?;
-            if peer.id == user.id.0 {
-                return Err(ApiError::new(
-                    ErrorKind::CannotMessageSelf,
-                    "a direct conversation needs another user",
-                ));
-            }
-            let new = rooms::find_direct(conn, user.id, UserId(peer.id))?.is_none();
-            if new {
-                if max > 0 && rooms::created_by(conn, user.id, rooms::DIRECT)? >= max {
-                    return Err(ApiError::limit_reached(format!(
-                        "you have started {max} conversations, as many as one user may"
-                    )));
+    let room =
+        state
+            .db
+            .run(move |conn| {
+                let peer = users::find_by_key(conn, &peer_name.key())?
+                    .filter(|p| p.is_active && p.username != BOT_USERNAME)
+                    .ok_or_else(|| ApiError::not_found(format!("user '{peer_name}'")))?;
+                if peer.id == user.id.0 {
+                    return Err(ApiError::new(
+                        ErrorKind::CannotMessageSelf,
+                        "a direct conversation needs another user",
+                    ));
                 }
-                limits.limits.creations.check(user.id).map_err(|wait| {
-                    ApiError::throttled("rooms and conversations created", wait)
-                })?;
-            }
-            let (id, created) =
-                rooms::open_direct(conn, user.id, UserId(peer.id), Utc::now().naive_utc())?;
-            Ok((
-                rooms::direct_room(id, peer.username),
-                created,
-                UserId(peer.id),
-            ))
-        })
-        .await?;
+                let new = rooms::find_direct(conn, user.id, UserId(peer.id))?.is_none();
+                if new {
+                    if max > 0 && rooms::created_by(conn, user.id, rooms::DIRECT)? >= max {
+                        return Err(ApiError::limit_reached(format!(
+                            "you have started {max} conversations, as many as one user may"
+                        )));
+                    }
+                    limits.limits.creations.check(user.id).map_err(|wait| {
+                        ApiError::throttled("rooms and conversations created", wait)
+                    })?;
+                }
+                let (id, created) =
+                    rooms::open_direct(conn, user.id, UserId(peer.id), Utc::now().naive_utc())?;
+                Ok((
+                    rooms::direct_room(id, peer.username),
+                    created,
+                    UserId(peer.id),
+                ))
+            })
+            .await?;
     let (room, created, peer) = (room.0, room.1, room.2);
     let mut res = if created {
         let theirs = rooms::direct_room(room.id.0, user.username.clone());

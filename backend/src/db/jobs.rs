@@ -220,7 +220,8 @@ pub fn take_sms_quota(
 ) -> QueryResult<bool> {
     let day_ago = now - chrono::Duration::hours(24);
     diesel::delete(
-        sms_requests::table.filter(sms_requests::requested_at.lt(now - chrono::Duration::hours(48))),
+        sms_requests::table
+            .filter(sms_requests::requested_at.lt(now - chrono::Duration::hours(48))),
     )
     .execute(conn)?;
     if per_day > 0 {

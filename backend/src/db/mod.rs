@@ -255,8 +255,9 @@ fn make_private(path: &std::path::Path) -> anyhow::Result<()> {
             continue;
         };
         if meta.permissions().mode() & 0o077 != 0 {
-            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
-                .with_context(|| format!("cannot make {} private (chmod 600 it)", file.display()))?;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).with_context(
+                || format!("cannot make {} private (chmod 600 it)", file.display()),
+            )?;
             tracing::info!(file = %file.display(), "made private (mode 0600)");
         }
     }

@@ -164,7 +164,10 @@ pub fn set_pending_phone(
 /// and for tests of what comes after verification.
 pub fn set_verified_phone(conn: &mut DbConnection, id: UserId, phone: &str) -> QueryResult<usize> {
     diesel::update(users::table.find(id.0))
-        .set((users::phone.eq(phone), users::phone_pending.eq(None::<String>)))
+        .set((
+            users::phone.eq(phone),
+            users::phone_pending.eq(None::<String>),
+        ))
         .execute(conn)
 }
 
@@ -174,6 +177,9 @@ pub enum PhoneCheck {
     /// Wrong, expired, used up, or no number is pending.
     Refused,
 }
+
+/// A pending number, its code's hash, expiry and wrong tries.
+type PendingCode = (Option<String>, Option<String>, Option<NaiveDateTime>, i32);
 
 /// The most wrong codes one sent code takes before it stops working.
 pub const MAX_CODE_ATTEMPTS: i32 = 5;
@@ -187,17 +193,16 @@ pub fn verify_phone(
     now: NaiveDateTime,
 ) -> QueryResult<PhoneCheck> {
     super::write_transaction(conn, |conn| {
-        let row: Option<(Option<String>, Option<String>, Option<NaiveDateTime>, i32)> =
-            users::table
-                .find(id.0)
-                .select((
-                    users::phone_pending,
-                    users::phone_code_hash,
-                    users::phone_code_expires_at,
-                    users::phone_code_attempts,
-                ))
-                .first(conn)
-                .optional()?;
+        let row: Option<PendingCode> = users::table
+            .find(id.0)
+            .select((
+                users::phone_pending,
+                users::phone_code_hash,
+                users::phone_code_expires_at,
+                users::phone_code_attempts,
+            ))
+            .first(conn)
+            .optional()?;
         let Some((Some(pending), Some(hash), Some(expires), attempts)) = row else {
             return Ok(PhoneCheck::Refused);
         };

@@ -252,7 +252,10 @@ mod tests {
         assert_eq!(now(&mut a), None);
         let (held, capacity) = tx.held();
         assert_eq!(held, 0);
-        assert!(capacity <= 64, "the buffer gave its memory back: {capacity}");
+        assert!(
+            capacity <= 64,
+            "the buffer gave its memory back: {capacity}"
+        );
     }
 
     #[test]
@@ -280,7 +283,11 @@ mod tests {
         tx.send(3);
         assert_eq!(now(&mut late), Some(Ok(3)));
         drop(a);
-        assert_eq!(tx.held().0, 0, "the dropped receiver's unread events are freed");
+        assert_eq!(
+            tx.held().0,
+            0,
+            "the dropped receiver's unread events are freed"
+        );
     }
 
     #[test]

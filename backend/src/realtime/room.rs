@@ -2,6 +2,7 @@
 //! that carries each event, serialized once, to every subscriber.
 
 use super::hub::{Hub, SessionId};
+use super::ring;
 use super::{Event, EventKind, SharedEvent};
 use actix::{
     Actor, ActorContext, AsyncContext, Context, Handler, Message as ActixMessage, MessageResult,
@@ -10,7 +11,6 @@ use natter_shared::ws::ServerFrame;
 use natter_shared::{Message, RoomId, UserId};
 use std::collections::HashMap;
 use std::sync::Arc;
-use super::ring;
 
 pub struct Room {
     id: RoomId,
@@ -38,12 +38,10 @@ impl Room {
             // No receivers is fine: nobody is listening.
             Ok(json) => {
                 let is_message = matches!(kind, EventKind::Message(_));
-                let receivers = self
-                    .tx
-                    .send(Arc::new(Event {
-                        kind,
-                        frame: json.into(),
-                    }));
+                let receivers = self.tx.send(Arc::new(Event {
+                    kind,
+                    frame: json.into(),
+                }));
                 if is_message {
                     self.hub.metrics().deliveries.inc_by(receivers as u64);
                 }

@@ -10,7 +10,8 @@ use crate::db::Database;
 use crate::db::jobs::{self, ClaimedJob, PhoneCodePayload, SmsPayload};
 
 /// What `/sms` sends: the same words every time.
-pub const SMS_TEXT: &str = "Natter: someone in a conversation with you is trying to reach you. Open Natter to see who.";
+pub const SMS_TEXT: &str =
+    "Natter: someone in a conversation with you is trying to reach you. Open Natter to see who.";
 use crate::db::users;
 use crate::db::writer::MessageWriter;
 use crate::error::ApiResult;
@@ -159,7 +160,12 @@ impl Worker {
             .run(move |conn| Ok(users::find_by_id(conn, to_user)?.and_then(|u| u.phone)))
             .await
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{} has no verified phone number any more", payload.to_username))?;
+            .ok_or_else(|| {
+                format!(
+                    "{} has no verified phone number any more",
+                    payload.to_username
+                )
+            })?;
         let sms = Sms {
             job_id: job.id,
             to: phone,

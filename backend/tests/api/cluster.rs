@@ -614,11 +614,17 @@ async fn the_load_balancer_spreads_sockets_over_both_nodes_and_they_talk() -> Te
     drop(by_query);
     let deadline = std::time::Instant::now() + WAIT;
     while !lb.access_log().contains("GET /ws") {
-        assert!(std::time::Instant::now() < deadline, "nginx logged the socket");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nginx logged the socket"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let log = lb.access_log();
-    assert!(!log.contains(&alice.token), "the access log holds a token: {log}");
+    assert!(
+        !log.contains(&alice.token),
+        "the access log holds a token: {log}"
+    );
     assert!(!log.contains("token="), "{log}");
     Ok(())
 }

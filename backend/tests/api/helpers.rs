@@ -194,6 +194,17 @@ impl TestUser {
     pub fn name(&self) -> &str {
         &self.auth.user.username
     }
+
+    /// The same user with another token (after a password change).
+    pub fn from_token(token: &str, user: &TestUser) -> TestUser {
+        TestUser {
+            token: token.to_owned(),
+            auth: AuthResponse {
+                token: token.to_owned(),
+                user: user.auth.user.clone(),
+            },
+        }
+    }
 }
 
 /// The status and JSON body of one response.
@@ -271,6 +282,17 @@ impl TestApp {
             stopper,
             db,
             dir,
+        }
+    }
+
+    /// The secret the app signs tokens with.
+    pub fn jwt_secret(&self) -> Vec<u8> {
+        match self.db.url() {
+            DatabaseUrl::Sqlite(path) => {
+                let dir = path.parent().expect("the data folder");
+                std::fs::read(dir.join("jwt-secret")).expect("the generated secret")
+            }
+            DatabaseUrl::Postgres(_) => POSTGRES_JWT_SECRET.as_bytes().to_vec(),
         }
     }
 

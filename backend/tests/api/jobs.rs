@@ -179,7 +179,10 @@ async fn code_sent_to(app: &TestApp, phone: &str) -> String {
                 .expect("a six-digit code")
                 .to_owned();
         }
-        assert!(std::time::Instant::now() < deadline, "no code was sent to {phone}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no code was sent to {phone}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
@@ -207,14 +210,20 @@ async fn phone_numbers_are_used_only_once_verified() -> TestResult {
 
     let code = code_sent_to(&app, "+447911123456").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    assert_eq!(verify(&app, &bob, wrong).await.error(), ErrorKind::InvalidCode);
+    assert_eq!(
+        verify(&app, &bob, wrong).await.error(),
+        ErrorKind::InvalidCode
+    );
     let me: Me = verify(&app, &bob, &code).await.json()?;
     assert_eq!(
         (me.phone.as_deref(), me.phone_pending),
         (Some("+447911123456"), None)
     );
     // A code works once.
-    assert_eq!(verify(&app, &bob, &code).await.error(), ErrorKind::InvalidCode);
+    assert_eq!(
+        verify(&app, &bob, &code).await.error(),
+        ErrorKind::InvalidCode
+    );
 
     for bad in [json!("0791 112"), json!("+0123"), json!(12345)] {
         let res = set_phone(&app, &bob, bad.clone()).await;
@@ -241,11 +250,17 @@ async fn wrong_codes_run_out() -> TestResult {
     let code = code_sent_to(&app, "+15550001111").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {
-        assert_eq!(verify(&app, &bob, wrong).await.error(), ErrorKind::InvalidCode);
+        assert_eq!(
+            verify(&app, &bob, wrong).await.error(),
+            ErrorKind::InvalidCode
+        );
     }
     // Five wrong tries, and the right code no longer works: guessing a million codes is
     // not possible.
-    assert_eq!(verify(&app, &bob, &code).await.error(), ErrorKind::InvalidCode);
+    assert_eq!(
+        verify(&app, &bob, &code).await.error(),
+        ErrorKind::InvalidCode
+    );
     Ok(())
 }
 
@@ -285,7 +300,10 @@ async fn sms_goes_only_to_others_in_the_conversation_and_tells_nothing_of_phones
     verified_phone(&app, &carol, "+15552223333");
     a.say(room.id, "/sms carol", "s4").await;
     let answer = notice(&mut a).await;
-    assert!(answer.starts_with("carol is not in this conversation"), "{answer}");
+    assert!(
+        answer.starts_with("carol is not in this conversation"),
+        "{answer}"
+    );
     // Bob is in it and has no phone: the answer is the one he would get with a phone.
     app.send(&bob, room.id, "hi").await;
     a.say(room.id, "/sms bob", "s5").await;
@@ -312,7 +330,10 @@ async fn one_number_gets_a_few_sms_a_day_whoever_asks() -> TestResult {
     }
     a.say(room.id, "/sms bob", "s1").await;
     assert_eq!(notice(&mut a).await, REQUESTED);
-    let sms = all_jobs(&app).into_iter().filter(|j| j.kind == "sms").count();
+    let sms = all_jobs(&app)
+        .into_iter()
+        .filter(|j| j.kind == "sms")
+        .count();
     assert_eq!(sms, 3, "three SMS to one number in a day, not six");
     // Verification codes count against the same cap.
     let res = set_phone(&app, &bob, json!("+15551234567")).await;

@@ -8,6 +8,7 @@
     reason = "in tests, a failed expectation is a failed test"
 )]
 
+mod abuse;
 mod admin;
 mod auth;
 mod bot;

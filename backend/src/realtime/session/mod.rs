@@ -16,6 +16,7 @@ use super::seam::Seam;
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::realtime::ring::Lagged;
 use actix::prelude::*;
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use frames::{Fragment, Fragments};
@@ -25,7 +26,6 @@ use natter_shared::{ErrorKind, RoomId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use crate::realtime::ring::Lagged;
 
 pub struct WsSession {
     id: SessionId,
@@ -169,19 +169,31 @@ impl WsSession {
             let user = user.clone();
             async move { state.db.run(move |conn| user.still_valid(conn)).await }
         };
-        ctx.wait(check.into_actor(self).map(move |valid, act, ctx| match valid {
-            Ok(true) => act.send(
-                ctx,
-                &ServerFrame::Ready {
-                    user: user.to_api(),
-                },
-            ),
-            Ok(false) => act.close(ctx, CloseCode::Policy, "the token was revoked: sign in again"),
-            Err(e) => {
-                act.api_error(ctx, &e, None);
-                act.close(ctx, CloseCode::Again, "cannot check the token now: reconnect");
-            }
-        }));
+        ctx.wait(
+            check
+                .into_actor(self)
+                .map(move |valid, act, ctx| match valid {
+                    Ok(true) => act.send(
+                        ctx,
+                        &ServerFrame::Ready {
+                            user: user.to_api(),
+                        },
+                    ),
+                    Ok(false) => act.close(
+                        ctx,
+                        CloseCode::Policy,
+                        "the token was revoked: sign in again",
+                    ),
+                    Err(e) => {
+                        act.api_error(ctx, &e, None);
+                        act.close(
+                            ctx,
+                            CloseCode::Again,
+                            "cannot check the token now: reconnect",
+                        );
+                    }
+                }),
+        );
     }
 
     fn text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {

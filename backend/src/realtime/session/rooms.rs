@@ -87,8 +87,7 @@ impl WsSession {
         if let Some(old) = self.rooms.remove(&room_id) {
             ctx.cancel_future(old.stream);
         }
-        let events =
-            subscription.events.map(move |item| RoomItem(room_id, item));
+        let events = subscription.events.map(move |item| RoomItem(room_id, item));
         let stream = ctx.add_stream(events);
         self.may_post.insert(room_id);
         let me = self
