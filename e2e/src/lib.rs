@@ -144,6 +144,29 @@ impl Server {
             .context("no token in the signup answer")
     }
 
+    /// The last code the log provider sent to `phone`, once the worker has sent it.
+    pub async fn sms_code(&self, phone: &str) -> Result<String> {
+        let db = natter::db::Database::open(&self.settings.database_url)?;
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let outbox = db.run_blocking(|conn| Ok(natter::db::jobs::outbox(conn)?))?;
+            let code = outbox
+                .iter()
+                .rev()
+                .filter(|(_, to, _)| to == phone)
+                .find_map(|(_, _, body)| {
+                    body.split(|c: char| !c.is_ascii_digit())
+                        .find(|w| w.len() == 6)
+                        .map(str::to_owned)
+                });
+            if let Some(code) = code {
+                return Ok(code);
+            }
+            anyhow::ensure!(Instant::now() < deadline, "no code was sent to {phone}");
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Creates a public room over REST; its id.
     pub async fn create_room(&self, token: &str, name: &str) -> Result<i64> {
         let res = reqwest::Client::new()

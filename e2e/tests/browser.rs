@@ -63,6 +63,26 @@ async fn two_people_chat_live_in_a_room_one_of_them_created() -> Result<()> {
             .is_empty()
     );
 
+    // A right-to-left override reorders the rest of its own line, nothing outside it: the
+    // text is isolated (dir=auto, unicode-bidi: isolate, one <bdi> per line).
+    let reversing = "left \u{202E}right";
+    alice.say(reversing).await?;
+    bob.wait_message(reversing).await?;
+    let isolation = bob
+        .client
+        .execute(
+            "const b = [...document.querySelectorAll('.message .body')]
+                 .find(e => e.textContent.includes('\\u202E'));
+             return b ? [getComputedStyle(b).unicodeBidi, b.getAttribute('dir'),
+                         b.querySelectorAll('bdi').length] : null;",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        isolation == serde_json::json!(["isolate", "auto", 1]),
+        "the message is isolated: {isolation}"
+    );
+
     // The bot answers /now for everyone in the room.
     alice.say("/now").await?;
     bob.wait_text(".message.bot .body", "UTC").await?;
@@ -494,6 +514,14 @@ async fn the_account_page_sets_the_phone_and_changes_the_password() -> Result<()
     here.type_into("#phone", "+15551234567").await?;
     here.click("#save-phone").await?;
     here.wait_text("#phone-note", "+15551234567").await?;
+    // The number is used once the code sent to it is entered.
+    here.type_into("#phone-code", "000000x").await?;
+    here.click("#verify-phone").await?;
+    here.wait_text("#code-note", "wrong").await?;
+    let code = server.sms_code("+15551234567").await?;
+    here.type_into("#phone-code", &code).await?;
+    here.click("#verify-phone").await?;
+    here.wait_text("#phone-note", "Verified").await?;
 
     here.type_into("#current-password", "not my password")
         .await?;

@@ -106,9 +106,17 @@ pub async fn me(token: &str) -> ApiResult<Me> {
     get("/api/me", token).await
 }
 
-pub async fn rooms(token: &str) -> ApiResult<Vec<Room>> {
-    get("/api/rooms", token).await
+/// A page of the rooms the caller sees, by id, after `after`.
+pub async fn rooms(token: &str, after: Option<RoomId>) -> ApiResult<Vec<Room>> {
+    let mut path = format!("/api/rooms?limit={ROOMS_PAGE}");
+    if let Some(after) = after {
+        path.push_str(&format!("&after={after}"));
+    }
+    get(&path, token).await
 }
+
+/// Rooms per page of the room list.
+pub const ROOMS_PAGE: usize = 100;
 
 pub async fn create_room(token: &str, name: &str) -> ApiResult<Room> {
     let body = CreateRoom {
@@ -154,6 +162,14 @@ pub async fn set_phone(token: &str, phone: Option<String>) -> ApiResult<Me> {
         .json(&body)
         .map_err(ApiError::network)?;
     answer(request.send().await).await
+}
+
+/// Verifies the pending phone number with the code sent to it.
+pub async fn verify_phone(token: &str, code: &str) -> ApiResult<Me> {
+    let body = natter_shared::VerifyPhone {
+        code: code.to_owned(),
+    };
+    post("/api/me/phone/verify", Some(token), &body).await
 }
 
 /// A new password; the answer carries a new token (every other one stops working).

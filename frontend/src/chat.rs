@@ -18,6 +18,12 @@ use std::time::Duration;
 const TYPING_SHOWN_MS: f64 = 4000.0;
 /// How often this client tells the others it is typing, at most.
 const TYPING_EVERY_MS: f64 = 2000.0;
+/// Rooms joined live at once: the open one, those opened last, direct conversations. The
+/// others in the sidebar get no frames (and no unread count) until opened; the server caps
+/// rooms per socket at 100 by default.
+pub const LIVE_ROOMS: usize = 40;
+/// Rooms read into the sidebar at most, in pages of [`api::ROOMS_PAGE`].
+pub const SIDEBAR_ROOMS: usize = 1000;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoomView {
@@ -47,6 +53,8 @@ pub struct Chat {
     /// Set while this page changes the password: the server then closes this user's
     /// sockets (1008), and the page reconnects with the new token instead of signing out.
     pub renewing: RwSignal<bool>,
+    /// The rooms joined live, most recently wanted first (at most [`LIVE_ROOMS`]).
+    live: RwSignal<Vec<RoomId>>,
 }
 
 fn now_ms() -> f64 {
@@ -78,6 +86,7 @@ impl Chat {
             link: RwSignal::new(Link::Connecting),
             banner: RwSignal::new(None),
             renewing: RwSignal::new(false),
+            live: RwSignal::new(Vec::new()),
         };
         if let Some(token) = session.token() {
             socket::start(token, move |event| chat.on_event(event));
@@ -232,6 +241,7 @@ impl Chat {
             ServerFrame::Room { room } => self.add_room(room),
             ServerFrame::RoomDeleted { room_id } => {
                 self.rooms.update(|rooms| rooms.retain(|r| r.id != room_id));
+                self.live.update(|live| live.retain(|r| *r != room_id));
                 self.views.update(|views| {
                     views.remove(&room_id);
                 });
@@ -275,9 +285,7 @@ impl Chat {
     /// (Re)connected: join every room, catching up from the last message seen, and send
     /// what still waits for an ack (the server stores a `client_id` once).
     fn on_ready(&self) {
-        let rooms: Vec<RoomId> = self
-            .rooms
-            .with_untracked(|r| r.iter().map(|r| r.id).collect());
+        let rooms: Vec<RoomId> = self.live.get_untracked();
         for room in rooms {
             self.join(room);
         }
@@ -311,25 +319,66 @@ impl Chat {
         socket::send(&ClientFrame::Join { room_id, since });
     }
 
+    /// Reads the room list, a page at a time, up to [`SIDEBAR_ROOMS`].
     pub fn refresh_rooms(&self) {
         let chat = *self;
         let token = self.token();
         spawn_local(async move {
-            match api::rooms(&token).await {
-                Ok(rooms) => {
-                    for room in rooms {
-                        chat.add_room(room);
+            let mut after = None;
+            let mut read = 0;
+            loop {
+                match api::rooms(&token, after).await {
+                    Ok(rooms) => {
+                        let full = rooms.len() == api::ROOMS_PAGE;
+                        read += rooms.len();
+                        after = rooms.last().map(|r| r.id);
+                        for room in rooms {
+                            chat.add_room(room);
+                        }
+                        if !full || read >= SIDEBAR_ROOMS {
+                            break;
+                        }
                     }
-                    chat.rooms_loaded.set(true);
+                    Err(e) => return chat.failed(&e),
                 }
-                Err(e) => chat.failed(&e),
             }
+            chat.rooms_loaded.set(true);
         });
     }
 
-    /// Adds a room to the sidebar (once) and joins it.
+    /// Wants `room` live: joins it unless it is, and leaves the room wanted longest ago when
+    /// more than [`LIVE_ROOMS`] would be live.
+    fn go_live(&self, room: RoomId) {
+        let mut joined = false;
+        let mut dropped = None;
+        let active = self.active.get_untracked();
+        self.live.update(|live| {
+            match live.iter().position(|r| *r == room) {
+                Some(at) => {
+                    live.remove(at);
+                }
+                None => joined = true,
+            }
+            live.insert(0, room);
+            if live.len() > LIVE_ROOMS
+                && let Some(at) = live.iter().rposition(|r| Some(*r) != active)
+            {
+                dropped = Some(live.remove(at));
+            }
+        });
+        if let Some(old) = dropped {
+            socket::send(&ClientFrame::Leave { room_id: old });
+        }
+        if joined {
+            self.join(room);
+        }
+    }
+
+    /// Adds a room to the sidebar (once). A direct conversation goes live at once (someone
+    /// may be writing to this user); a public room when it is opened.
     pub fn add_room(&self, room: Room) {
         let id = room.id;
+        let direct = room.kind == RoomKind::Direct;
         let added = self
             .rooms
             .try_update(|rooms| {
@@ -341,8 +390,9 @@ impl Chat {
                 true
             })
             .unwrap_or(false);
-        if added {
-            self.join(id);
+        let room_of_its_own = self.live.with_untracked(|l| l.len()) < LIVE_ROOMS;
+        if added && direct && room_of_its_own {
+            self.go_live(id);
         }
     }
 
@@ -354,6 +404,7 @@ impl Chat {
     /// Makes `room` the one shown: clears its unread count, reads its latest page once.
     pub fn open(&self, room: RoomId) {
         self.active.set(Some(room));
+        self.go_live(room);
         let first_time = self.view_mut(room, |v| {
             v.unread = 0;
             let first = !v.timeline.loaded && !v.loading;

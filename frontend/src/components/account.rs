@@ -1,4 +1,5 @@
-//! `/account`: the signed-in user's phone number (where `/sms` to them goes) and password.
+//! `/account`: the signed-in user's phone number (where `/sms` to them goes, once verified
+//! with the code sent to it) and password.
 
 use crate::api;
 use crate::chat::use_chat;
@@ -16,9 +17,17 @@ pub fn AccountPage() -> impl IntoView {
 
     let phone = RwSignal::new(String::new());
     let phone_note = RwSignal::new(None::<(bool, String)>);
+    // The number waiting for its code, if any.
+    let pending = RwSignal::new(None::<String>);
+    let code = RwSignal::new(String::new());
+    let code_note = RwSignal::new(None::<(bool, String)>);
+    let show = move |me: natter_shared::Me| {
+        phone.set(me.phone_pending.clone().or(me.phone).unwrap_or_default());
+        pending.set(me.phone_pending);
+    };
     spawn_local(async move {
         match api::me(&token()).await {
-            Ok(me) => phone.set(me.phone.unwrap_or_default()),
+            Ok(me) => show(me),
             Err(e) => chat.failed(&e),
         }
     });
@@ -36,15 +45,38 @@ pub fn AccountPage() -> impl IntoView {
         spawn_local(async move {
             match api::set_phone(&token(), value).await {
                 Ok(me) => {
-                    let saved = match &me.phone {
-                        Some(p) => format!("Saved: /sms to you goes to {p}."),
-                        None => "Removed: nobody can /sms you.".to_owned(),
+                    let saved = match (&me.phone_pending, &me.phone) {
+                        (Some(p), _) => format!("A code is on its way to {p}: enter it below."),
+                        (None, Some(p)) => format!("Saved: /sms to you goes to {p}."),
+                        (None, None) => "Removed: nobody can /sms you.".to_owned(),
                     };
-                    phone.set(me.phone.unwrap_or_default());
+                    show(me);
+                    code_note.set(None);
                     phone_note.set(Some((true, saved)));
                 }
                 Err(e) if e.is_signed_out() => chat.failed(&e),
                 Err(e) => phone_note.set(Some((false, e.message))),
+            }
+        });
+    };
+    let verify = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let entered = code.get_untracked().trim().to_owned();
+        spawn_local(async move {
+            match api::verify_phone(&token(), &entered).await {
+                Ok(me) => {
+                    let saved = me
+                        .phone
+                        .as_deref()
+                        .map(|p| format!("Verified: /sms to you goes to {p}."))
+                        .unwrap_or_default();
+                    show(me);
+                    code.set(String::new());
+                    code_note.set(None);
+                    phone_note.set(Some((true, saved)));
+                }
+                Err(e) if e.is_signed_out() => chat.failed(&e),
+                Err(e) => code_note.set(Some((false, e.message))),
             }
         });
     };
@@ -104,7 +136,7 @@ pub fn AccountPage() -> impl IntoView {
             <div class="admin-body">
                 <form class="account-form" on:submit=save_phone>
                     <h2>"Phone number"</h2>
-                    <p class="hint">"Where /sms to you is sent. Nobody else sees it."</p>
+                    <p class="hint">"Where /sms to you is sent, once you enter the code we send to it. Nobody else sees it."</p>
                     <label for="phone">"Phone (E.164, e.g. +15551234567; empty removes it)"</label>
                     <input id="phone" type="tel" autocomplete="tel"
                         prop:value=move || phone.get()
@@ -112,6 +144,16 @@ pub fn AccountPage() -> impl IntoView {
                     {note(phone_note, "phone-note")}
                     <button type="submit" class="primary" id="save-phone">"Save"</button>
                 </form>
+                <Show when=move || pending.get().is_some()>
+                    <form class="account-form" on:submit=verify>
+                        <label for="phone-code">"The code we sent to the number"</label>
+                        <input id="phone-code" inputmode="numeric" autocomplete="one-time-code"
+                            prop:value=move || code.get()
+                            on:input=move |ev| code.set(event_target_value(&ev)) />
+                        {note(code_note, "code-note")}
+                        <button type="submit" class="primary" id="verify-phone">"Verify"</button>
+                    </form>
+                </Show>
                 <form class="account-form" on:submit=change_password>
                     <h2>"Password"</h2>
                     <label for="current-password">"Current password"</label>
