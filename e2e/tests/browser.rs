@@ -107,6 +107,39 @@ async fn two_people_chat_live_in_a_room_one_of_them_created() -> Result<()> {
 }
 
 #[actix_web::test]
+async fn a_user_among_many_rooms_joins_only_the_one_open() -> Result<()> {
+    let server = Server::start_with(|s| {
+        s.max_rooms_per_user = 0;
+        s.create_rate_limit = RateLimit::OFF;
+    })
+    .await?;
+    let owner = server.sign_up("owner", PASSWORD).await?;
+    for i in 0..130 {
+        server.create_room(&owner, &format!("room-{i:03}")).await?;
+    }
+    let driver = Driver::start().await?;
+    let alice = browser(&driver).await?;
+    alice
+        .enter(&server.url("/"), "alice", PASSWORD, true)
+        .await?;
+    // The list comes in pages: the last room, from the second page, is listed.
+    alice.wait_text("#rooms", "room-129").await?;
+    alice.click("a[data-room='room-042']").await?;
+    alice.wait_path("/rooms/room-042").await?;
+    alice.wait_text("#online", "alice").await?;
+    let metrics = reqwest::get(server.url("/metrics")).await?.text().await?;
+    let active = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("natter_rooms_active "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    ensure!(
+        active == Some(1.0),
+        "one room live, not the 130 listed: {active:?}"
+    );
+    alice.close().await
+}
+
+#[actix_web::test]
 async fn sign_in_mistakes_are_shown_next_to_the_field() -> Result<()> {
     let server = Server::start().await?;
     server.sign_up("alice", PASSWORD).await?;

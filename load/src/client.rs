@@ -35,11 +35,18 @@ pub async fn users(target: &Target, prefix: &str, n: usize) -> anyhow::Result<Ve
         .map(|i| {
             let (http, url) = (http.clone(), url.clone());
             async move {
-                let res = http
-                    .post(&url)
-                    .json(&json!({ "username": format!("{prefix}{i}"), "password": PASSWORD }))
-                    .send()
-                    .await?;
+                let body = json!({ "username": format!("{prefix}{i}"), "password": PASSWORD });
+                let mut res = http.post(&url).json(&body).send().await?;
+                // A busy server (its password hashing saturated) says when to come back.
+                while res.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                    let wait = res
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                        .context("503 without Retry-After")?;
+                    tokio::time::sleep(std::time::Duration::from_millis(wait.min(5) * 200)).await;
+                    res = http.post(&url).json(&body).send().await?;
+                }
                 if !res.status().is_success() {
                     bail!(
                         "signup answered {}: {}",

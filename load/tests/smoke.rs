@@ -19,6 +19,11 @@ async fn natter() -> (Target, tempfile::TempDir) {
     settings.bcrypt_cost = 4;
     settings.workers = 2;
     settings.rate_limit = RateLimit::OFF;
+    // Every load client is 127.0.0.1, as in scripts/bench.
+    settings.signup_rate_limit = RateLimit::OFF;
+    settings.read_rate_limit = RateLimit::OFF;
+    settings.max_sockets_per_addr = 0;
+    settings.max_sockets_per_user = 0;
     let app = Application::build(settings)
         .await
         .expect("the server starts");
