@@ -83,6 +83,7 @@ pub async fn list(
         super::docs::BadJsonBody,
         super::docs::Unauthorized,
         (status = 404, description = "no such room, or not the caller's", body = natter_shared::ErrorBody),
+        (status = 409, description = "client_id_reused: the client_id names a message in another room", body = natter_shared::ErrorBody),
         (status = 422, description = "invalid_message_body or invalid_client_id", body = natter_shared::ErrorBody),
         (status = 429, description = "the rate limit; see Retry-After", body = natter_shared::ErrorBody),
         super::docs::Unavailable
