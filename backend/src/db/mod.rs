@@ -274,47 +274,51 @@ fn make_private(_: &std::path::Path) -> anyhow::Result<()> {
 /// keeps its old key and is logged: the operator decides (rename or deactivate it).
 fn rekey_names(conn: &mut DbConnection) -> anyhow::Result<usize> {
     use schema::{rooms, users};
-    let mut changed = 0;
     let people: Vec<(i64, String, String)> = users::table
         .select((users::id, users::username, users::username_key))
         .load(conn)?;
-    for (id, name, key) in people {
-        let want = natter_shared::names::name_key(&name);
-        if want == key {
-            continue;
-        }
-        match diesel::update(users::table.find(id))
-            .set(users::username_key.eq(&want))
+    let people = people
+        .into_iter()
+        .map(|(id, name, key)| (id, name, Some(key)));
+    let mut changed = rekey(conn, "username", people, |conn, id, key| {
+        diesel::update(users::table.find(id))
+            .set(users::username_key.eq(key))
             .execute(conn)
-        {
-            Ok(_) => changed += 1,
-            Err(e) if crate::error::is_unique_violation(&e) => tracing::warn!(
-                user_id = id,
-                username = %name,
-                "this username looks like another and keeps its old key: rename or deactivate one"
-            ),
-            Err(e) => return Err(e.into()),
-        }
-    }
+    })?;
     let named: Vec<(i64, Option<String>, Option<String>)> = rooms::table
         .filter(rooms::name.is_not_null())
         .select((rooms::id, rooms::name, rooms::name_key))
         .load(conn)?;
-    for (id, name, key) in named {
-        let Some(name) = name else { continue };
+    let named = named
+        .into_iter()
+        .filter_map(|(id, name, key)| Some((id, name?, key)));
+    changed += rekey(conn, "room name", named, |conn, id, key| {
+        diesel::update(rooms::table.find(id))
+            .set(rooms::name_key.eq(key))
+            .execute(conn)
+    })?;
+    Ok(changed)
+}
+
+/// Sets the key of each `(id, name, key)` whose key is not today's; how many changed.
+fn rekey(
+    conn: &mut DbConnection,
+    what: &str,
+    rows: impl Iterator<Item = (i64, String, Option<String>)>,
+    set: impl Fn(&mut DbConnection, i64, &str) -> QueryResult<usize>,
+) -> anyhow::Result<usize> {
+    let mut changed = 0;
+    for (id, name, key) in rows {
         let want = natter_shared::names::name_key(&name);
         if Some(&want) == key.as_ref() {
             continue;
         }
-        match diesel::update(rooms::table.find(id))
-            .set(rooms::name_key.eq(&want))
-            .execute(conn)
-        {
+        match set(conn, id, &want) {
             Ok(_) => changed += 1,
             Err(e) if crate::error::is_unique_violation(&e) => tracing::warn!(
-                room_id = id,
-                room = %name,
-                "this room name looks like another and keeps its old key"
+                id,
+                %name,
+                "this {what} looks like another and keeps its old key: rename or deactivate one"
             ),
             Err(e) => return Err(e.into()),
         }
