@@ -92,6 +92,11 @@ enum Scenario {
         #[arg(long, default_value_t = 200)]
         messages: usize,
     },
+    /// S6 many rooms: one socket joins many rooms; the server's memory then and after.
+    S6 {
+        #[arg(long, default_value_t = 2000)]
+        rooms: usize,
+    },
     /// Run the reference broadcast server.
     Reference {
         #[arg(long, default_value = "127.0.0.1:9090")]
@@ -216,6 +221,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .0,
             ]
         }
+        Scenario::S6 { rooms } => vec![scenarios::many_rooms(&target, rooms, pid).await?],
         Scenario::Reference { .. } => unreachable!("handled above"),
     };
     for report in &reports {

@@ -522,6 +522,68 @@ pub async fn idle(
     Ok(report)
 }
 
+/// S6: one socket joins `rooms` rooms (one user's, made for the run): the server's memory
+/// with them all active, and after the socket has closed. A room's event buffer should cost
+/// nothing until events come, and give its memory back when the room goes idle.
+pub async fn many_rooms(target: &Target, rooms: usize, pid: Option<u32>) -> anyhow::Result<Report> {
+    let run = client::run_id();
+    let token = client::users(target, &format!("l{run}m"), 1)
+        .await?
+        .remove(0);
+    let mut ids = Vec::with_capacity(rooms);
+    for i in 0..rooms {
+        ids.push(client::room(target, &token, &format!("m{run}-{i}")).await?);
+    }
+    let before = pid.and_then(ProcSnapshot::read);
+    let start = Instant::now();
+    let mut ws = client::connect(target, &token, 0, 1).await?;
+    for id in &ids {
+        let join = json!({ "type": "join", "room_id": id }).to_string();
+        ws.send(Message::text(join)).await?;
+    }
+    let mut joined = 0;
+    while joined < rooms {
+        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .context("no answer to a join in 30 s")?
+            .context("the socket ended")??;
+        let text = frame.to_text().unwrap_or_default();
+        if text.contains("\"joined\"") {
+            joined += 1;
+        } else if text.contains("\"error\"") {
+            anyhow::bail!(
+                "a join was refused: {text} (run the server with NATTER_MAX_ROOMS_PER_SOCKET=0)"
+            );
+        }
+    }
+    let during = pid.and_then(ProcSnapshot::read);
+    ws.close(None).await?;
+    drop(ws);
+    // The rooms stop once their last session has left: give them a heartbeat to.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let after = pid.and_then(ProcSnapshot::read);
+    let mut report = Report {
+        scenario: "S6 one socket in many rooms".into(),
+        server: flavor_name(target),
+        clients: 1,
+        seconds: start.elapsed().as_secs_f64(),
+        ..Report::default()
+    }
+    .with_server(before, during);
+    report.extra.insert("rooms_joined".into(), json!(joined));
+    let mib = |s: Option<ProcSnapshot>| s.map(|s| (s.rss_kib as f64 / 102.4).round() / 10.0);
+    report
+        .extra
+        .insert("rss_mib_before".into(), json!(mib(before)));
+    report
+        .extra
+        .insert("rss_mib_joined".into(), json!(mib(during)));
+    report
+        .extra
+        .insert("rss_mib_after_close".into(), json!(mib(after)));
+    Ok(report)
+}
+
 /// S4: a room filled with `seed` messages; `connections` HTTP clients ask for its latest 25
 /// for `seconds`.
 pub async fn history(
