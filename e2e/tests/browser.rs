@@ -83,6 +83,31 @@ async fn two_people_chat_live_in_a_room_one_of_them_created() -> Result<()> {
         "the message is isolated: {isolation}"
     );
 
+    // Markdown shows as elements made by the app, never as HTML from the text: bold is
+    // <strong>, a javascript: link is no link, a bare address is one, opening a new tab
+    // with neither opener nor referrer.
+    alice
+        .say("**bold** and [bad](javascript:alert(1)) and https://example.com/x.")
+        .await?;
+    bob.wait_text(".message .body strong", "bold").await?;
+    let links = bob
+        .client
+        .execute(
+            "return [...document.querySelectorAll('.message .body a')]
+                 .map(a => [a.getAttribute('href'), a.getAttribute('rel'), a.getAttribute('target')]);",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        links
+            == serde_json::json!([[
+                "https://example.com/x",
+                "noopener noreferrer nofollow",
+                "_blank"
+            ]]),
+        "one link, the safe one: {links}"
+    );
+
     // The bot answers /now for everyone in the room.
     alice.say("/now").await?;
     bob.wait_text(".message.bot .body", "UTC").await?;

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod error;
 pub mod ids;
 pub mod limits;
+pub mod markdown;
 pub mod names;
 pub mod ws;
 

@@ -100,20 +100,6 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
     }
 }
 
-/// A message's text, each line isolated (`<bdi>`): a bidirectional control (U+202E and
-/// the like) reorders at most the rest of its own line, never the next line, the author or
-/// the time. Text nodes only, never HTML.
-fn isolated(text: &str) -> Vec<AnyView> {
-    let mut out = Vec::new();
-    for (i, line) in text.split('\n').enumerate() {
-        if i > 0 {
-            out.push("\n".into_any());
-        }
-        out.push(view! { <bdi>{line.to_owned()}</bdi> }.into_any());
-    }
-    out
-}
-
 #[component]
 fn MessageItem(room_id: RoomId, entry: Entry) -> impl IntoView {
     let chat = use_chat();
@@ -211,7 +197,15 @@ fn MessageItem(room_id: RoomId, entry: Entry) -> impl IntoView {
             </div>
             <Show
                 when=move || editing.get()
-                fallback=move || view! { <p class="body" dir="auto">{isolated(&body)}</p> }
+                fallback=move || {
+                    let shown = if emote {
+                        // "alice waves": the action as written, in one isolated run.
+                        vec![view! { <p><bdi>{body.clone()}</bdi></p> }.into_any()]
+                    } else {
+                        super::rich::body(&body)
+                    };
+                    view! { <div class="body" dir="auto">{shown}</div> }
+                }
             >
                 <form class="edit-form" on:submit=move |ev| { ev.prevent_default(); save(); }>
                     <label class="visually-hidden" for="edit-input">"New text"</label>

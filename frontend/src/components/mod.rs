@@ -7,5 +7,6 @@ pub mod auth_page;
 pub mod composer;
 pub mod messages;
 pub mod pane;
+pub mod rich;
 pub mod sidebar;
 pub mod user_picker;
