@@ -108,6 +108,14 @@ async fn two_people_chat_live_in_a_room_one_of_them_created() -> Result<()> {
         "one link, the safe one: {links}"
     );
 
+    // Alice's last three messages came within five minutes: one header, today's separator.
+    bob.wait_text(".message-list .day", "Today").await?;
+    let continued = bob.texts(".message.continued").await?.len();
+    ensure!(
+        continued >= 2,
+        "alice's run of messages is grouped: {continued}"
+    );
+
     // The bot answers /now for everyone in the room.
     alice.say("/now").await?;
     bob.wait_text(".message.bot .body", "UTC").await?;

@@ -17,3 +17,90 @@ pub fn clock(at: DateTime<Utc>) -> String {
 pub fn full(at: DateTime<Utc>) -> String {
     String::from(date(at).to_string())
 }
+
+/// A day in local time: year, month (0-11), day of the month.
+fn local_day(d: &js_sys::Date) -> (u32, u32, u32) {
+    (d.get_full_year(), d.get_month(), d.get_date())
+}
+
+/// Whole days from `a`'s local date to `b`'s.
+fn days_between(a: (u32, u32, u32), b: (u32, u32, u32)) -> i64 {
+    let midnight = |(y, m, d): (u32, u32, u32)| {
+        js_sys::Date::new_with_year_month_day(y, m as i32, d as i32).get_time()
+    };
+    ((midnight(b) - midnight(a)) / 86_400_000.0).round() as i64
+}
+
+/// The local day of `at`, for grouping: equal for two times on one local day.
+pub fn day_key(at: Option<DateTime<Utc>>) -> (u32, u32, u32) {
+    let d = at.map_or_else(js_sys::Date::new_0, date);
+    local_day(&d)
+}
+
+/// A day separator's label: "Today", "Yesterday", the weekday within the last week, the
+/// full date before that.
+pub fn day_label(at: Option<DateTime<Utc>>) -> String {
+    let d = at.map_or_else(js_sys::Date::new_0, date);
+    let ago = days_between(local_day(&d), local_day(&js_sys::Date::new_0()));
+    const DAYS: [&str; 7] = [
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+    ];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let weekday = DAYS[d.get_day() as usize % 7];
+    match ago {
+        ..=0 => "Today".to_owned(),
+        1 => "Yesterday".to_owned(),
+        2..=6 => weekday.to_owned(),
+        _ => format!(
+            "{weekday} {} {} {}",
+            d.get_date(),
+            MONTHS[d.get_month() as usize % 12],
+            d.get_full_year()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn day_labels_say_today_yesterday_the_weekday_then_the_date() {
+        let now = DateTime::from_timestamp_millis(js_sys::Date::now() as i64).unwrap();
+        assert_eq!(day_label(Some(now)), "Today");
+        assert_eq!(
+            day_label(None),
+            "Today",
+            "a message not stored yet is today's"
+        );
+        assert_eq!(
+            day_label(Some(now - chrono::Duration::hours(24))),
+            "Yesterday"
+        );
+        let three = day_label(Some(now - chrono::Duration::days(3)));
+        assert!(!three.contains(' ') && three.ends_with("day"), "{three}");
+        let old = day_label(Some(now - chrono::Duration::days(30)));
+        assert!(old.split(' ').count() == 4, "{old}");
+        assert_eq!(day_key(Some(now)), day_key(None));
+    }
+}

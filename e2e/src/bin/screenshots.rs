@@ -36,6 +36,10 @@ async fn main() -> Result<()> {
     let base = server.url("");
     for (who, body) in [
         (1, "Morning all! The new build is up on staging."),
+        (
+            1,
+            "**What changed:**\n- the reconnect fix\n- `since` on join\n\nNotes: https://example.com/notes",
+        ),
         (2, "Nice. Does it have the reconnect fix?"),
         (
             1,

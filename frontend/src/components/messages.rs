@@ -23,9 +23,11 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
     let anchor = StoredValue::new(None::<i32>);
 
     let entries = Memo::new(move |_| {
-        chat.views
+        let entries = chat
+            .views
             .with(|v| v.get(&room_id).map(|v| v.timeline.entries().to_vec()))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        placed(entries)
     });
     let complete = move || {
         chat.views
@@ -92,16 +94,54 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                 {move || error().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
             </div>
             <ol class="message-list" role="log" aria-live="polite" aria-relevant="additions" id="message-list">
-                <For each=move || entries.get() key=|e| e.row_key() let:entry>
-                    <MessageItem room_id=room_id entry=entry />
+                <For each=move || entries.get()
+                    key=|(e, day, continued)| (e.row_key(), day.clone(), *continued)
+                    let:placed>
+                    <MessageItem room_id=room_id entry=placed.0 day=placed.1 continued=placed.2 />
                 </For>
             </ol>
         </div>
     }
 }
 
+/// Messages of one author this close together share one header.
+const GROUP_WITHIN_SECONDS: i64 = 5 * 60;
+
+/// Each entry with the day separator to show above it (the first of each local day) and
+/// whether it continues the message before it (same author, same day, within five minutes).
+fn placed(entries: Vec<Entry>) -> Vec<(Entry, Option<String>, bool)> {
+    let mut out: Vec<(Entry, Option<String>, bool)> = Vec::with_capacity(entries.len());
+    let mut last_day = None;
+    for entry in entries {
+        let day = time::day_key(entry.created_at);
+        let new_day = last_day != Some(day);
+        last_day = Some(day);
+        let continued = !new_day
+            && out.last().is_some_and(|(prev, _, _)| {
+                let close = match (prev.created_at, entry.created_at) {
+                    (Some(a), Some(b)) => (b - a).num_seconds() < GROUP_WITHIN_SECONDS,
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                prev.author == entry.author
+                    && prev.kind == entry.kind
+                    && prev.status != Status::Note
+                    && entry.status != Status::Note
+                    && close
+            });
+        let label = new_day.then(|| time::day_label(entry.created_at));
+        out.push((entry, label, continued));
+    }
+    out
+}
+
 #[component]
-fn MessageItem(room_id: RoomId, entry: Entry) -> impl IntoView {
+fn MessageItem(
+    room_id: RoomId,
+    entry: Entry,
+    day: Option<String>,
+    continued: bool,
+) -> impl IntoView {
     let chat = use_chat();
     let mine = entry.author == chat.me.get_untracked();
     let emote = entry.kind == MessageKind::User && entry.body.starts_with("/me ");
@@ -118,13 +158,16 @@ fn MessageItem(room_id: RoomId, entry: Entry) -> impl IntoView {
     if emote {
         class.push("emote");
     }
+    if continued {
+        class.push("continued");
+    }
     match &entry.status {
         Status::Pending => class.push("pending"),
         Status::Failed(_) => class.push("failed"),
         _ => {}
     }
     let body = if emote {
-        format!("{} {}", entry.author, &entry.body[4..])
+        format!("* {} {}", entry.author, &entry.body[4..])
     } else {
         entry.body.clone()
     };
@@ -137,7 +180,10 @@ fn MessageItem(room_id: RoomId, entry: Entry) -> impl IntoView {
         view! { <span class="state" title=time::full(at)>"(edited)"</span> }
     });
     let time = entry.created_at.map(|at| {
-        view! { <time datetime=at.to_rfc3339() title=time::full(at)>{time::clock(at)}</time> }
+        // The full date on hover, and on keyboard focus (the stylesheet shows the title).
+        view! {
+            <time datetime=at.to_rfc3339() title=time::full(at) tabindex="0">{time::clock(at)}</time>
+        }
     });
     let status = match entry.status.clone() {
         Status::Pending => Some(view! { <span class="state">"sending…"</span> }.into_any()),
@@ -177,7 +223,11 @@ fn MessageItem(room_id: RoomId, entry: Entry) -> impl IntoView {
             chat.delete(room_id, id);
         }
     };
+    let separator = day.map(|label| {
+        view! { <li class="day" role="separator"><span>{label}</span></li> }
+    });
     view! {
+        {separator}
         <li class=class.join(" ") data-id=entry.id.map(|id| id.to_string())>
             <div class="meta">
                 <span class="author">{entry.author.clone()}</span>
