@@ -63,6 +63,7 @@ pub async fn run(
             let stored = state
                 .writer
                 .store(NewMessage {
+                    reply_to: None,
                     room_id: room,
                     author_id: user.id,
                     author: user.username.clone(),
@@ -82,6 +83,7 @@ pub async fn run(
 /// A message from the bot to a room.
 pub fn bot_message(bot_id: UserId, room: RoomId, body: String) -> NewMessage {
     NewMessage {
+        reply_to: None,
         room_id: room,
         author_id: bot_id,
         author: BOT_USERNAME.to_owned(),

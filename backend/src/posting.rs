@@ -72,9 +72,30 @@ pub fn check(
             kind: MessageKind::User,
             body: body.into_inner(),
             client_id: client_id.clone(),
+            reply_to: None,
         }),
     };
     Ok((post, client_id))
+}
+
+/// What a reply to `id` shows, if `id` is a message of `room` (deleted ones too: the reply
+/// then says so); otherwise 422 `invalid_reply`. Asked after [`may_post`].
+pub async fn reply_to(
+    state: &AppState,
+    room: RoomId,
+    id: natter_shared::MessageId,
+) -> ApiResult<natter_shared::ReplyTo> {
+    state
+        .db
+        .run(move |conn| {
+            crate::db::messages::reply_to(conn, room, id)?.ok_or_else(|| {
+                ApiError::new(
+                    natter_shared::ErrorKind::InvalidReply,
+                    format!("message {id} is not in this room: a reply answers a message of its own room"),
+                )
+            })
+        })
+        .await
 }
 
 /// Whether `user` may post in `room`: yes if they may see it; otherwise 404, whether the
@@ -94,9 +115,17 @@ pub async fn post(
     room: RoomId,
     body: String,
     client_id: Option<String>,
+    reply: Option<natter_shared::MessageId>,
 ) -> ApiResult<Outcome> {
     let (post, client_id) = check(state, user, room, body, client_id).map_err(|r| r.error)?;
     may_post(state, room, user.id).await?;
+    let post = match (post, reply) {
+        (Post::Message(mut message), Some(id)) => {
+            message.reply_to = Some(Box::new(reply_to(state, room, id).await?));
+            Post::Message(message)
+        }
+        (post, _) => post,
+    };
     match post {
         Post::Command { body, parsed } => {
             dispatch(state, user, room, &body, parsed, client_id).await

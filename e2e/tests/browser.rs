@@ -116,6 +116,39 @@ async fn two_people_chat_live_in_a_room_one_of_them_created() -> Result<()> {
         "alice's run of messages is grouped: {continued}"
     );
 
+    // Bob answers alice's first message; she sees the quote, and choosing it brings the
+    // original into view with the focus on it.
+    bob.client
+        .execute(
+            "const li = [...document.querySelectorAll('#message-list li.message')]
+                 .find(li => li.querySelector('.body')?.textContent === 'hello bob');
+             li.querySelector('button.reply').click();",
+            vec![],
+        )
+        .await?;
+    bob.wait_text("#replying", "hello bob").await?;
+    bob.say("answering that").await?;
+    alice.wait_text(".message .quote", "hello bob").await?;
+    alice.click(".message .quote").await?;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let focused = alice
+            .client
+            .execute(
+                "return document.activeElement?.querySelector('.body')?.textContent ?? null;",
+                vec![],
+            )
+            .await?;
+        if focused == serde_json::json!("hello bob") {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the original has the focus: {focused}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // The bot answers /now for everyone in the room.
     alice.say("/now").await?;
     bob.wait_text(".message.bot .body", "UTC").await?;

@@ -5,12 +5,12 @@
 use crate::api::{self, ApiError};
 use crate::session::Session;
 use crate::socket::{self, Event, Link};
-use crate::timeline::Timeline;
+use crate::timeline::{Outgoing, Timeline};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use natter_shared::limits::DEFAULT_PAGE;
 use natter_shared::ws::{ClientFrame, ServerFrame};
-use natter_shared::{ErrorKind, Room, RoomId, RoomKind};
+use natter_shared::{ErrorKind, ReplyTo, Room, RoomId, RoomKind};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -55,6 +55,18 @@ pub struct Chat {
     pub renewing: RwSignal<bool>,
     /// The rooms joined live, most recently wanted first (at most [`LIVE_ROOMS`]).
     live: RwSignal<Vec<RoomId>>,
+    /// The message the composer's next message answers, and its room.
+    pub replying: RwSignal<Option<(RoomId, ReplyTo)>>,
+}
+
+/// Sends one own message on the socket.
+fn send_frame(room_id: RoomId, message: Outgoing) {
+    socket::send(&ClientFrame::Send {
+        room_id,
+        body: message.body,
+        client_id: Some(message.client_id),
+        reply_to: message.reply_to,
+    });
 }
 
 fn now_ms() -> f64 {
@@ -87,6 +99,7 @@ impl Chat {
             banner: RwSignal::new(None),
             renewing: RwSignal::new(false),
             live: RwSignal::new(Vec::new()),
+            replying: RwSignal::new(None),
         };
         if let Some(token) = session.token() {
             socket::start(token, move |event| chat.on_event(event));
@@ -289,19 +302,15 @@ impl Chat {
         for room in rooms {
             self.join(room);
         }
-        let pending: Vec<(RoomId, Vec<(String, String)>)> = self.views.with_untracked(|views| {
+        let pending: Vec<(RoomId, Vec<Outgoing>)> = self.views.with_untracked(|views| {
             views
                 .iter()
                 .map(|(id, v)| (*id, v.timeline.pending()))
                 .collect()
         });
         for (room_id, messages) in pending {
-            for (body, client_id) in messages {
-                socket::send(&ClientFrame::Send {
-                    room_id,
-                    body,
-                    client_id: Some(client_id),
-                });
+            for message in messages {
+                send_frame(room_id, message);
             }
         }
         self.refresh_rooms();
@@ -473,27 +482,69 @@ impl Chat {
     }
 
     /// Shows the message at once as pending, and sends it if the socket is up (else on the
-    /// next `ready`).
-    pub fn send(&self, room_id: RoomId, body: String) {
+    /// next `ready`); with `reply_to`, as an answer to that message.
+    pub fn send(&self, room_id: RoomId, body: String, reply_to: Option<ReplyTo>) {
         let client_id = new_client_id();
         let me = self.me.get_untracked();
-        self.view_mut(room_id, |v| v.timeline.add_pending(&me, &body, &client_id));
-        socket::send(&ClientFrame::Send {
-            room_id,
-            body,
-            client_id: Some(client_id),
+        let reply_id = reply_to.as_ref().map(|r| r.id);
+        self.view_mut(room_id, |v| {
+            v.timeline.add_pending(&me, &body, &client_id, reply_to)
         });
+        send_frame(
+            room_id,
+            Outgoing {
+                body,
+                client_id,
+                reply_to: reply_id,
+            },
+        );
     }
 
     /// Sends a failed message again with the same `client_id`.
     pub fn retry(&self, room_id: RoomId, client_id: &str) {
-        if let Some((body, client_id)) = self.view_mut(room_id, |v| v.timeline.retry(client_id)) {
-            socket::send(&ClientFrame::Send {
-                room_id,
-                body,
-                client_id: Some(client_id),
-            });
+        if let Some(message) = self.view_mut(room_id, |v| v.timeline.retry(client_id)) {
+            send_frame(room_id, message);
         }
+    }
+
+    /// Brings the message `id` of `room` into the list, reading older pages until it is
+    /// there (or the room's start is), then scrolls it into view.
+    pub fn reveal(&self, room: RoomId, id: natter_shared::MessageId) {
+        let chat = *self;
+        let token = self.token();
+        spawn_local(async move {
+            loop {
+                let (found, done, before) = chat.view_mut(room, |v| {
+                    (
+                        v.timeline.has(id),
+                        v.timeline.complete,
+                        v.timeline.first_id(),
+                    )
+                });
+                if found || done {
+                    break;
+                }
+                match api::history(&token, room, before, natter_shared::limits::MAX_PAGE).await {
+                    Ok(page) => chat.view_mut(room, |v| {
+                        v.timeline
+                            .merge_page(page, natter_shared::limits::MAX_PAGE as usize, true);
+                    }),
+                    Err(e) => return chat.failed(&e),
+                }
+            }
+            request_animation_frame(move || {
+                let selector = format!("#message-list li[data-id='{id}']");
+                if let Some(el) = web_sys::window()
+                    .and_then(|w| w.document())
+                    .and_then(|d| d.query_selector(&selector).ok().flatten())
+                {
+                    el.scroll_into_view();
+                    if let Ok(el) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el) {
+                        let _ = el.focus();
+                    }
+                }
+            });
+        });
     }
 
     /// Sends an edit; the list shows it at once (subscribers get an `edited` frame).

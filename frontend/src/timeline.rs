@@ -32,6 +32,8 @@ pub struct Entry {
     pub created_at: Option<DateTime<Utc>>,
     /// When its author last changed it.
     pub edited_at: Option<DateTime<Utc>>,
+    /// The message it answers.
+    pub reply_to: Option<natter_shared::ReplyTo>,
     pub status: Status,
     /// Sort position: stored entries by id; notes just after the last message seen when
     /// they came; pending ones last, in the order sent.
@@ -84,6 +86,7 @@ impl Entry {
             body: message.body,
             created_at: Some(message.created_at),
             edited_at: message.edited_at,
+            reply_to: message.reply_to,
             status: Status::Stored,
         }
     }
@@ -158,7 +161,13 @@ impl Timeline {
     }
 
     /// Shows an own message at once, before the server has it.
-    pub fn add_pending(&mut self, author: &str, body: &str, client_id: &str) {
+    pub fn add_pending(
+        &mut self,
+        author: &str,
+        body: &str,
+        client_id: &str,
+        reply_to: Option<natter_shared::ReplyTo>,
+    ) {
         self.seq += 1;
         self.entries.push(Entry {
             id: None,
@@ -168,6 +177,7 @@ impl Timeline {
             body: body.to_owned(),
             created_at: None,
             edited_at: None,
+            reply_to,
             status: Status::Pending,
             order: (i64::MAX, self.seq),
         });
@@ -194,6 +204,7 @@ impl Timeline {
                 body: body.to_owned(),
                 created_at: None,
                 edited_at: None,
+                reply_to: None,
                 status: Status::Note,
                 order,
             },
@@ -266,20 +277,43 @@ impl Timeline {
     }
 
     /// Marks a failed message pending again; its body and `client_id`, to send once more.
-    pub fn retry(&mut self, client_id: &str) -> Option<(String, String)> {
+    pub fn retry(&mut self, client_id: &str) -> Option<Outgoing> {
         let entry = self.pending_mut(client_id)?;
         entry.status = Status::Pending;
-        Some((entry.body.clone(), client_id.to_owned()))
+        Some(Outgoing {
+            body: entry.body.clone(),
+            client_id: client_id.to_owned(),
+            reply_to: entry.reply_to.as_ref().map(|r| r.id),
+        })
     }
 
     /// Own messages still waiting for their ack, in the order sent: resent after a reconnect.
-    pub fn pending(&self) -> Vec<(String, String)> {
+    pub fn pending(&self) -> Vec<Outgoing> {
         self.entries
             .iter()
             .filter(|e| e.is_pending())
-            .filter_map(|e| Some((e.body.clone(), e.client_id.clone()?)))
+            .filter_map(|e| {
+                Some(Outgoing {
+                    body: e.body.clone(),
+                    client_id: e.client_id.clone()?,
+                    reply_to: e.reply_to.as_ref().map(|r| r.id),
+                })
+            })
             .collect()
     }
+
+    /// Whether the message `id` is in the list.
+    pub fn has(&self, id: MessageId) -> bool {
+        self.entries.iter().any(|e| e.id == Some(id))
+    }
+}
+
+/// An own message to send (again) as it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub body: String,
+    pub client_id: String,
+    pub reply_to: Option<MessageId>,
 }
 
 #[cfg(test)]
@@ -302,6 +336,7 @@ mod tests {
                 .unwrap_or_default(),
             client_id: client_id.map(Into::into),
             edited_at: None,
+            reply_to: None,
         }
     }
 
@@ -344,7 +379,7 @@ mod tests {
     fn an_own_message_stays_one_entry_whether_ack_or_echo_comes_first() {
         // Echo first, then the ack.
         let mut t = Timeline::default();
-        t.add_pending("alice", "hi", "c-1");
+        t.add_pending("alice", "hi", "c-1", None);
         assert!(t.entries()[0].is_pending());
         let key = t.entries()[0].key();
         t.insert(message(7, "alice", Some("c-1")));
@@ -355,7 +390,7 @@ mod tests {
 
         // Ack first, then the echo.
         let mut t = Timeline::default();
-        t.add_pending("alice", "hi", "c-2");
+        t.add_pending("alice", "hi", "c-2", None);
         t.ack("c-2", MessageId(8));
         assert_eq!(ids(&t), [Some(8)]);
         assert_eq!(
@@ -375,7 +410,7 @@ mod tests {
     #[wasm_bindgen_test]
     fn another_authors_client_id_does_not_confirm_mine() {
         let mut t = Timeline::default();
-        t.add_pending("alice", "hi", "c-1");
+        t.add_pending("alice", "hi", "c-1", None);
         t.insert(message(3, "bob", Some("c-1")));
         assert_eq!(ids(&t), [Some(3), None]);
         assert!(t.has_pending("c-1"));
@@ -404,18 +439,18 @@ mod tests {
     #[wasm_bindgen_test]
     fn pending_messages_stay_last_and_are_resent_in_order() {
         let mut t = Timeline::default();
-        t.add_pending("alice", "one", "c-1");
-        t.add_pending("alice", "two", "c-2");
+        t.add_pending("alice", "one", "c-1", None);
+        t.add_pending("alice", "two", "c-2", None);
         t.insert(message(9, "bob", None));
         assert_eq!(ids(&t), [Some(9), None, None]);
-        let resend: Vec<String> = t.pending().into_iter().map(|(body, _)| body).collect();
+        let resend: Vec<String> = t.pending().into_iter().map(|o| o.body).collect();
         assert_eq!(resend, ["one", "two"]);
     }
 
     #[wasm_bindgen_test]
     fn a_failed_message_is_retried_with_its_client_id() {
         let mut t = Timeline::default();
-        t.add_pending("alice", "hello", "c-1");
+        t.add_pending("alice", "hello", "c-1", None);
         t.fail("c-1", "too many messages");
         assert_eq!(
             t.entries()[0].status,
@@ -425,7 +460,14 @@ mod tests {
             t.pending().is_empty(),
             "failed ones are not resent on their own"
         );
-        assert_eq!(t.retry("c-1"), Some(("hello".into(), "c-1".into())));
+        assert_eq!(
+            t.retry("c-1"),
+            Some(Outgoing {
+                body: "hello".into(),
+                client_id: "c-1".into(),
+                reply_to: None
+            })
+        );
         assert!(t.entries()[0].is_pending());
         assert_eq!(t.retry("unknown"), None);
     }
@@ -434,7 +476,7 @@ mod tests {
     fn a_command_answered_privately_becomes_a_note_after_what_was_seen() {
         let mut t = Timeline::default();
         t.insert(message(1, "bob", None));
-        t.add_pending("alice", "/help", "c-1");
+        t.add_pending("alice", "/help", "c-1", None);
         t.drop_pending("c-1");
         t.add_note("Commands: …");
         t.insert(message(2, "bob", None));

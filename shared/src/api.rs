@@ -156,7 +156,26 @@ pub struct Message {
     /// When its author last edited it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<DateTime<Utc>>,
+    /// The message this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<ReplyTo>,
 }
+
+/// What a reply shows of the message it answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplyTo {
+    pub id: MessageId,
+    pub author: String,
+    /// The start of its text (at most 100 characters); empty once it is deleted.
+    pub excerpt: String,
+    /// The original was deleted.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// Characters of the original a reply shows.
+pub const REPLY_EXCERPT_CHARS: usize = 100;
 
 /// `PATCH /api/rooms/{room}/messages/{id}`: the author's new text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,6 +191,9 @@ pub struct PostMessage {
     pub body: String,
     #[serde(default)]
     pub client_id: Option<String>,
+    /// The message of the same room this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<MessageId>,
 }
 
 /// The answer to a command posted over REST that stores nothing (`/help`, `/who`, a refused

@@ -51,6 +51,8 @@ pub enum ErrorKind {
     ClientIdReused,
     /// A wrong or expired phone verification code.
     InvalidCode,
+    /// `reply_to` names no message of this room.
+    InvalidReply,
     /// The server is too busy for this now (its password hashing is saturated); try again
     /// after `Retry-After`.
     Busy,
@@ -78,7 +80,7 @@ impl ErrorKind {
             UnsupportedMediaType => 415,
             InvalidUsername | ReservedUsername | InvalidPassword | InvalidRoomName
             | InvalidMessageBody | InvalidClientId | InvalidPhone | InvalidLimit
-            | InvalidCursor | CannotMessageSelf | InvalidCode => 422,
+            | InvalidCursor | CannotMessageSelf | InvalidCode | InvalidReply => 422,
             RateLimited => 429,
             StorageUnavailable | Busy => 503,
             Internal | Unknown => 500,

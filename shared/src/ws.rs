@@ -40,6 +40,9 @@ pub enum ClientFrame {
         body: String,
         #[serde(default)]
         client_id: Option<String>,
+        /// The message of the same room this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageId>,
     },
     Typing {
         room_id: RoomId,

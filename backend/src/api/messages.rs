@@ -84,7 +84,7 @@ pub async fn list(
         super::docs::Unauthorized,
         (status = 404, description = "no such room, or not the caller's", body = natter_shared::ErrorBody),
         (status = 409, description = "client_id_reused: the client_id names a message in another room", body = natter_shared::ErrorBody),
-        (status = 422, description = "invalid_message_body or invalid_client_id", body = natter_shared::ErrorBody),
+        (status = 422, description = "invalid_message_body, invalid_client_id, or invalid_reply (reply_to names no message of this room)", body = natter_shared::ErrorBody),
         (status = 429, description = "the rate limit; see Retry-After", body = natter_shared::ErrorBody),
         super::docs::Unavailable
     ),
@@ -97,9 +97,13 @@ pub async fn post(
     body: super::body::Body<PostMessage>,
 ) -> ApiResult<HttpResponse> {
     let room = RoomId(path.into_inner());
-    let PostMessage { body, client_id } = body.into_inner();
+    let PostMessage {
+        body,
+        client_id,
+        reply_to,
+    } = body.into_inner();
     Ok(
-        match crate::posting::post(&state, &user, room, body, client_id).await? {
+        match crate::posting::post(&state, &user, room, body, client_id, reply_to).await? {
             Outcome::Notice(notice) => HttpResponse::Ok().json(Notice {
                 room_id: room,
                 notice,

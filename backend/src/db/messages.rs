@@ -17,9 +17,11 @@ pub struct MessageRow {
     pub client_id: Option<String>,
     pub created_at: NaiveDateTime,
     pub edited_at: Option<NaiveDateTime>,
+    pub reply_to: Option<i64>,
 }
 
 impl From<MessageRow> for Message {
+    /// The message without what it answers: see [`with_replies`].
     fn from(row: MessageRow) -> Self {
         Message {
             id: MessageId(row.id),
@@ -30,7 +32,83 @@ impl From<MessageRow> for Message {
             created_at: row.created_at.and_utc(),
             client_id: row.client_id,
             edited_at: row.edited_at.map(|at| at.and_utc()),
+            reply_to: None,
         }
+    }
+}
+
+/// Messages from rows, each reply with what it answers: one more query for the whole lot,
+/// and none when no row is a reply.
+pub fn with_replies(conn: &mut DbConnection, rows: Vec<MessageRow>) -> QueryResult<Vec<Message>> {
+    let wanted: Vec<i64> = rows.iter().filter_map(|r| r.reply_to).collect();
+    let originals = if wanted.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        replied(conn, &wanted)?
+    };
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let reply = row.reply_to.and_then(|id| originals.get(&id).cloned());
+            let mut message = Message::from(row);
+            message.reply_to = reply;
+            message
+        })
+        .collect())
+}
+
+/// What replies show of the messages `ids`.
+fn replied(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> QueryResult<std::collections::HashMap<i64, natter_shared::ReplyTo>> {
+    let rows: Vec<(i64, String, String, Option<NaiveDateTime>)> = messages::table
+        .inner_join(users::table)
+        .filter(messages::id.eq_any(ids))
+        .select((
+            messages::id,
+            users::username,
+            messages::body,
+            messages::deleted_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, author, body, deleted_at)| {
+            let deleted = deleted_at.is_some();
+            let excerpt = if deleted {
+                String::new()
+            } else {
+                body.chars()
+                    .take(natter_shared::REPLY_EXCERPT_CHARS)
+                    .collect()
+            };
+            let reply = natter_shared::ReplyTo {
+                id: MessageId(id),
+                author,
+                excerpt,
+                deleted,
+            };
+            (id, reply)
+        })
+        .collect())
+}
+
+/// What a reply to `id` in `room` shows, if `id` is a message of that room.
+pub fn reply_to(
+    conn: &mut DbConnection,
+    room: RoomId,
+    id: MessageId,
+) -> QueryResult<Option<natter_shared::ReplyTo>> {
+    let in_room: Option<i64> = messages::table
+        .find(id.0)
+        .filter(messages::room_id.eq(room.0))
+        .select(messages::id)
+        .first(conn)
+        .optional()?;
+    match in_room {
+        Some(found) => Ok(replied(conn, &[found])?.remove(&found)),
+        None => Ok(None),
     }
 }
 
@@ -59,6 +137,7 @@ pub struct NewMessageRow<'a> {
     pub body: &'a str,
     pub client_id: Option<&'a str>,
     pub created_at: NaiveDateTime,
+    pub reply_to: Option<i64>,
 }
 
 macro_rules! joined_select {
@@ -72,6 +151,7 @@ macro_rules! joined_select {
             messages::client_id,
             messages::created_at,
             messages::edited_at,
+            messages::reply_to,
         )
     };
 }
@@ -97,7 +177,7 @@ pub fn page(
         .select(joined_select!())
         .load(conn)?;
     rows.reverse();
-    Ok(rows.into_iter().map(Message::from).collect())
+    with_replies(conn, rows)
 }
 
 /// Up to `limit` messages with ids above `after` (and below `before`), oldest first: of one
@@ -125,7 +205,7 @@ pub fn after(
         .limit(limit)
         .select(joined_select!())
         .load(conn)?;
-    Ok(rows.into_iter().map(Message::from).collect())
+    with_replies(conn, rows)
 }
 
 /// The highest message id so far (0 when there is none).
@@ -160,8 +240,9 @@ pub fn find_by_client_id(
         .filter(messages::client_id.eq(client_id))
         .select(joined_select!())
         .first::<MessageRow>(conn)
-        .optional()
-        .map(|row| row.map(Message::from))
+        .optional()?
+        .map(|row| with_replies(conn, vec![row]).map(|mut v| v.remove(0)))
+        .transpose()
 }
 
 /// The author and kind of a live (not deleted) message of `room`.
@@ -189,12 +270,12 @@ pub fn edit(
     diesel::update(messages::table.find(id.0))
         .set((messages::body.eq(body), messages::edited_at.eq(at)))
         .execute(conn)?;
-    messages::table
+    let row = messages::table
         .inner_join(users::table)
         .filter(messages::id.eq(id.0))
         .select(joined_select!())
-        .first::<MessageRow>(conn)
-        .map(Message::from)
+        .first::<MessageRow>(conn)?;
+    with_replies(conn, vec![row]).map(|mut v| v.remove(0))
 }
 
 /// Deletes a message: the row stays (its ids stay taken), its text goes.

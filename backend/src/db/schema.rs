@@ -11,6 +11,7 @@ diesel::table! {
         created_at -> Timestamp,
         edited_at -> Nullable<Timestamp>,
         deleted_at -> Nullable<Timestamp>,
+        reply_to -> Nullable<BigInt>,
     }
 }
 

@@ -56,6 +56,9 @@ pub struct NewMessage {
     pub kind: MessageKind,
     pub body: String,
     pub client_id: Option<String>,
+    /// The message of the same room it answers, as replies show it (checked before).
+    /// Boxed: most messages answer none, and this one travels through queues by value.
+    pub reply_to: Option<Box<natter_shared::ReplyTo>>,
 }
 
 /// A stored message, and whether this call stored it (false: its client id was seen before).
@@ -762,6 +765,7 @@ fn store_one(conn: &mut DbConnection, m: &NewMessage) -> diesel::QueryResult<Sto
         body: &m.body,
         client_id: m.client_id.as_deref(),
         created_at: created_at.naive_utc(),
+        reply_to: m.reply_to.as_ref().map(|r| r.id.0),
     };
     if let Some(id) = messages::insert_new(conn, &row)? {
         return Ok(Stored {
@@ -774,6 +778,7 @@ fn store_one(conn: &mut DbConnection, m: &NewMessage) -> diesel::QueryResult<Sto
                 created_at,
                 client_id: m.client_id.clone(),
                 edited_at: None,
+                reply_to: m.reply_to.as_deref().cloned(),
             },
             fresh: true,
         });
@@ -910,6 +915,7 @@ mod tests {
     impl Fixture {
         fn message(&self, body: &str) -> NewMessage {
             NewMessage {
+                reply_to: None,
                 room_id: self.room,
                 author_id: self.user,
                 author: "alice".into(),

@@ -1,4 +1,5 @@
 use crate::helpers::{TestApp, TestResult};
+use natter_shared::ws::ServerFrame;
 use natter_shared::{ErrorKind, Message, MessageKind, RoomId};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -367,5 +368,88 @@ async fn admins_delete_any_message_and_whole_rooms() -> TestResult {
             ..
         }
     ));
+    Ok(())
+}
+
+#[actix_web::test]
+async fn replies_answer_a_message_of_the_same_room_and_show_its_deletion() -> TestResult {
+    let app = TestApp::spawn().await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    let other = app.create_room(&alice, "other").await;
+    let original = app.send(&bob, room.id, &"long words ".repeat(20)).await;
+    let elsewhere = app.send(&alice, other.id, "somewhere else").await;
+
+    let mut watcher = app.ws(&bob).await;
+    watcher.join(room.id, None).await;
+    let reply: Message = app
+        .post_message(
+            &alice,
+            room.id,
+            serde_json::json!({ "body": "agreed", "reply_to": original.id }),
+        )
+        .await
+        .json()?;
+    let quoted = reply
+        .reply_to
+        .clone()
+        .expect("a reply says what it answers");
+    assert_eq!((quoted.id, quoted.author.as_str()), (original.id, "bob"));
+    assert_eq!(
+        quoted.excerpt.chars().count(),
+        natter_shared::REPLY_EXCERPT_CHARS
+    );
+    assert!(!quoted.deleted);
+    // Live, and over a socket too.
+    let live = crate::ws::next_message(&mut watcher).await;
+    assert_eq!(live.reply_to, reply.reply_to);
+    watcher
+        .send(
+            serde_json::json!({"type": "send", "room_id": room.id, "body": "me too",
+                                 "client_id": "r-1", "reply_to": original.id}),
+        )
+        .await;
+    let mine = crate::ws::next_message(&mut watcher).await;
+    assert_eq!(mine.reply_to.map(|r| r.id), Some(original.id));
+
+    // Another room's message, or none at all: refused, over REST and the socket alike.
+    for target in [elsewhere.id.0, 999_999] {
+        let res = app
+            .post_message(
+                &alice,
+                room.id,
+                serde_json::json!({ "body": "huh", "reply_to": target }),
+            )
+            .await;
+        assert_eq!(res.error(), ErrorKind::InvalidReply);
+    }
+    watcher
+        .send(
+            serde_json::json!({"type": "send", "room_id": room.id, "body": "x",
+                                 "client_id": "r-2", "reply_to": elsewhere.id}),
+        )
+        .await;
+    match watcher.error().await {
+        ServerFrame::Error {
+            code, client_id, ..
+        } => {
+            assert_eq!(
+                (code, client_id.as_deref()),
+                (ErrorKind::InvalidReply, Some("r-2"))
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The original deleted: the reply says so, and keeps nothing of its text.
+    let path = format!("/api/rooms/{}/messages/{}", room.id, original.id);
+    app.request(reqwest::Method::DELETE, &path, Some(&bob.token), None)
+        .await;
+    let history = app.history(&alice, room.id, "").await;
+    let shown = history
+        .iter()
+        .find(|m| m.id == reply.id)
+        .and_then(|m| m.reply_to.clone())
+        .expect("the reply is in the history with its quote");
+    assert!(shown.deleted && shown.excerpt.is_empty(), "{shown:?}");
     Ok(())
 }

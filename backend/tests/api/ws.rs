@@ -16,7 +16,7 @@ fn message_of(frame: ServerFrame) -> Message {
     }
 }
 
-async fn next_message(ws: &mut WsClient) -> Message {
+pub(crate) async fn next_message(ws: &mut WsClient) -> Message {
     message_of(
         ws.until("message", |f| matches!(f, ServerFrame::Message { .. }))
             .await,

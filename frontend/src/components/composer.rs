@@ -45,7 +45,13 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
         if !assess(&body).0 {
             return;
         }
-        chat.send(room_id, body);
+        let reply = chat
+            .replying
+            .get_untracked()
+            .filter(|(room, _)| *room == room_id)
+            .map(|(_, reply)| reply);
+        chat.send(room_id, body, reply);
+        chat.replying.set(None);
         text.set(String::new());
         if let Some(el) = input.get_untracked() {
             let _ = el.focus();
@@ -56,6 +62,7 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
             ev.prevent_default();
             send();
         }
+        "Escape" => chat.replying.set(None),
         "Tab" => {
             if let Some(done) = text.with_untracked(|t| complete(t)) {
                 ev.prevent_default();
@@ -82,6 +89,18 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
                     }).collect_view()}
                 </ul>
             </Show>
+            {move || {
+                chat.replying.get().filter(|(room, _)| *room == room_id).map(|(_, reply)| {
+                    view! {
+                        <p class="replying" id="replying">
+                            "Replying to " <strong>{reply.author}</strong> ": "
+                            <bdi>{reply.excerpt}</bdi>
+                            <button type="button" class="ghost" aria-label="Cancel the reply"
+                                on:click=move |_| chat.replying.set(None)>"✕"</button>
+                        </p>
+                    }
+                })
+            }}
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <textarea id="composer-input" node_ref=input rows="1" autocomplete="off"
                 placeholder="Message… (/ for commands)"

@@ -223,18 +223,60 @@ fn MessageItem(
             chat.delete(room_id, id);
         }
     };
+    let quote = entry.reply_to.clone().map(|r| {
+        let target = r.id;
+        let text = if r.deleted {
+            "a deleted message".to_owned()
+        } else {
+            r.excerpt.clone()
+        };
+        view! {
+            <button type="button" class="quote" data-reply-to=target.to_string()
+                title="Show the message this answers"
+                on:click=move |_| chat.reveal(room_id, target)>
+                <span class="quote-author">{r.author.clone()}</span>
+                <bdi>{text}</bdi>
+            </button>
+        }
+    });
+    let reply_target = stored_id.map(|id| natter_shared::ReplyTo {
+        id,
+        author: entry.author.clone(),
+        excerpt: entry
+            .body
+            .chars()
+            .take(natter_shared::REPLY_EXCERPT_CHARS)
+            .collect(),
+        deleted: false,
+    });
+    let may_reply = reply_target.is_some() && entry.kind != MessageKind::System;
+    let reply = move |_| {
+        if let Some(target) = reply_target.clone() {
+            chat.replying.set(Some((room_id, target)));
+            if let Some(el) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.get_element_by_id("composer-input"))
+                .and_then(|el| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el).ok())
+            {
+                let _ = el.focus();
+            }
+        }
+    };
     let separator = day.map(|label| {
         view! { <li class="day" role="separator"><span>{label}</span></li> }
     });
     view! {
         {separator}
-        <li class=class.join(" ") data-id=entry.id.map(|id| id.to_string())>
+        <li class=class.join(" ") data-id=entry.id.map(|id| id.to_string()) tabindex="-1">
             <div class="meta">
                 <span class="author">{entry.author.clone()}</span>
                 {time}
                 {edited}
                 {status}
                 <span class="actions">
+                    <Show when=move || may_reply>
+                        <button type="button" class="ghost reply" on:click=reply.clone()>"Reply"</button>
+                    </Show>
                     <Show when=move || may_edit && !editing.get()>
                         <button type="button" class="ghost edit" on:click=move |_| editing.set(true)>
                             "Edit"
@@ -245,6 +287,7 @@ fn MessageItem(
                     </Show>
                 </span>
             </div>
+            {quote}
             <Show
                 when=move || editing.get()
                 fallback=move || {

@@ -232,7 +232,8 @@ impl WsSession {
                 room_id,
                 body,
                 client_id,
-            } => self.post(user, room_id, body, client_id, ctx),
+                reply_to,
+            } => self.post(user, room_id, body, client_id, reply_to, ctx),
             ClientFrame::Typing { room_id } => self.typing(user, room_id, ctx),
         }
     }

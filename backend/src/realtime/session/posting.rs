@@ -19,6 +19,7 @@ impl WsSession {
         room_id: RoomId,
         body: String,
         client_id: Option<String>,
+        reply: Option<natter_shared::MessageId>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let (post, client_id) =
@@ -26,22 +27,35 @@ impl WsSession {
                 Ok(checked) => checked,
                 Err(refused) => return self.api_error(ctx, &refused.error, refused.client_id),
             };
-        let message = match post {
+        let mut message = match post {
             Post::Command { body, parsed } => {
                 return self.command(user, room_id, body, parsed, client_id, ctx);
             }
             Post::Message(message) => message,
         };
-        if self.may_post.contains(&room_id) {
+        let known = self.may_post.contains(&room_id);
+        if known && reply.is_none() {
             return self.submit(message, ctx);
         }
-        // First post to a room not joined: check it, holding back this session's later
-        // frames meanwhile (`wait`), so that its messages are still stored in order.
+        // First post to a room not joined, or a reply: check it, holding back this
+        // session's later frames meanwhile (`wait`), so that its messages are still stored
+        // in order.
         let state = self.state.clone();
-        let fut = async move { crate::posting::may_post(&state, room_id, user.id).await };
+        let fut = async move {
+            if !known {
+                crate::posting::may_post(&state, room_id, user.id).await?;
+            }
+            match reply {
+                Some(id) => crate::posting::reply_to(&state, room_id, id)
+                    .await
+                    .map(|r| Some(Box::new(r))),
+                None => Ok(None),
+            }
+        };
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| match res {
-            Ok(()) => {
+            Ok(reply_to) => {
                 act.may_post.insert(room_id);
+                message.reply_to = reply_to;
                 act.submit(message, ctx);
             }
             Err(e) => act.api_error(ctx, &e, client_id),
