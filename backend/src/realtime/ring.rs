@@ -107,8 +107,15 @@ pub fn channel<T: Clone>(capacity: usize) -> Sender<T> {
 impl<T: Clone> Sender<T> {
     /// Sends `value` to every receiver; returns how many there are (none: it is dropped).
     pub fn send(&self, value: T) -> usize {
+        self.send_counted(value, |_| {})
+    }
+
+    /// Like [`Sender::send`], calling `count` with the number of receivers before any of
+    /// them can see the value.
+    pub fn send_counted(&self, value: T, count: impl FnOnce(usize)) -> usize {
         let mut state = self.shared.lock();
         let receivers = state.receivers;
+        count(receivers);
         if receivers == 0 {
             return 0;
         }

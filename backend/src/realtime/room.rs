@@ -38,13 +38,18 @@ impl Room {
             // No receivers is fine: nobody is listening.
             Ok(json) => {
                 let is_message = matches!(kind, EventKind::Message(_));
-                let receivers = self.tx.send(Arc::new(Event {
+                let event = Arc::new(Event {
                     kind,
                     frame: json.into(),
-                }));
-                if is_message {
-                    self.hub.metrics().deliveries.inc_by(receivers as u64);
-                }
+                });
+                // Counted as it is sent, under the channel's lock: a reader that has the
+                // message finds it counted.
+                let metrics = is_message.then(|| self.hub.metrics());
+                self.tx.send_counted(event, |receivers| {
+                    if let Some(m) = metrics {
+                        m.deliveries.inc_by(receivers as u64);
+                    }
+                });
             }
             Err(e) => tracing::error!(error = %e, "cannot serialize a frame"),
         }
