@@ -16,7 +16,7 @@ pub fn default_headers() -> DefaultHeaders {
         .add((header::REFERRER_POLICY, "no-referrer"))
 }
 
-const ALLOWED_METHODS: &str = "GET, POST, PATCH, DELETE";
+const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE";
 const ALLOWED_HEADERS: &str = "authorization, content-type";
 
 /// CORS for the listed origins only: their preflights are answered here, and their

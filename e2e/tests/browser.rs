@@ -149,6 +149,26 @@ async fn two_people_chat_live_in_a_room_one_of_them_created() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // Bob reacts to "hello bob" through the picker; alice sees it at once; bob takes it
+    // back with his own chip, and it is gone for her too.
+    bob.client
+        .execute(
+            "const li = [...document.querySelectorAll('#message-list li.message')]
+                 .find(li => li.querySelector('.body')?.textContent === 'hello bob');
+             li.querySelector('button.react').click();",
+            vec![],
+        )
+        .await?;
+    bob.click("button.pick[data-emoji='👍']").await?;
+    alice.wait_text(".message .chip", "👍 1").await?;
+    bob.wait_text(".message .chip.mine", "👍 1").await?;
+    bob.click(".message .chip.mine").await?;
+    let deadline = Instant::now() + PATIENCE;
+    while !alice.texts(".message .chip").await?.is_empty() {
+        ensure!(Instant::now() < deadline, "the reaction was taken back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // The bot answers /now for everyone in the room.
     alice.say("/now").await?;
     bob.wait_text(".message.bot .body", "UTC").await?;

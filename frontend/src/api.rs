@@ -213,6 +213,26 @@ pub async fn delete_message(token: &str, room: RoomId, id: MessageId) -> ApiResu
     .await
 }
 
+/// Adds (`add`) or takes back the caller's reaction with `emoji` to a message.
+pub async fn react(
+    token: &str,
+    room: RoomId,
+    id: MessageId,
+    emoji: &str,
+    add: bool,
+) -> ApiResult<()> {
+    let path = format!(
+        "/api/rooms/{room}/messages/{id}/reactions/{}",
+        encode(emoji)
+    );
+    let request = if add {
+        Request::put(&path)
+    } else {
+        Request::delete(&path)
+    };
+    done(authed(request, token).send().await).await
+}
+
 /// Admins: one page of every user, deactivated ones too.
 pub async fn admin_users(token: &str, q: &str, after: Option<&str>) -> ApiResult<AdminUsersPage> {
     let mut path = format!("/api/admin/users?limit=20&q={}", encode(q));

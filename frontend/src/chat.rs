@@ -273,6 +273,15 @@ impl Chat {
                 room_id,
                 message_id,
             } => self.view_mut(room_id, |v| v.timeline.remove(message_id)),
+            ServerFrame::Reaction {
+                room_id,
+                message_id,
+                emoji,
+                user,
+                added,
+            } => self.view_mut(room_id, |v| {
+                v.timeline.react(message_id, &emoji, &user, added)
+            }),
             ServerFrame::Error {
                 code,
                 message,
@@ -580,6 +589,17 @@ impl Chat {
             match api::delete_message(&token, room, id).await {
                 Ok(()) => chat.view_mut(room, |v| v.timeline.remove(id)),
                 Err(e) => chat.failed(&e),
+            }
+        });
+    }
+
+    /// Adds or takes back this user's reaction; the room's `reaction` frame updates the list.
+    pub fn react(&self, room: RoomId, id: natter_shared::MessageId, emoji: String, add: bool) {
+        let chat = *self;
+        let token = self.token();
+        spawn_local(async move {
+            if let Err(e) = api::react(&token, room, id, &emoji, add).await {
+                chat.failed(&e);
             }
         });
     }

@@ -34,6 +34,7 @@ pub struct Entry {
     pub edited_at: Option<DateTime<Utc>>,
     /// The message it answers.
     pub reply_to: Option<natter_shared::ReplyTo>,
+    pub reactions: Vec<natter_shared::Reaction>,
     pub status: Status,
     /// Sort position: stored entries by id; notes just after the last message seen when
     /// they came; pending ones last, in the order sent.
@@ -54,21 +55,17 @@ impl Entry {
     /// What the list keys its rows by: the identity plus everything that changes how a row
     /// looks (its status, and the id and time the server's copy brings), so that a row is
     /// drawn again when, and only when, one of those changes.
-    pub fn row_key(
-        &self,
-    ) -> (
-        String,
-        Status,
-        Option<MessageId>,
-        bool,
-        Option<DateTime<Utc>>,
-    ) {
+    pub fn row_key(&self) -> RowKey {
         (
             self.key(),
             self.status.clone(),
             self.id,
             self.created_at.is_some(),
             self.edited_at,
+            self.reactions
+                .iter()
+                .map(|r| (r.emoji.clone(), r.count, r.users.clone()))
+                .collect(),
         )
     }
 
@@ -87,6 +84,7 @@ impl Entry {
             created_at: Some(message.created_at),
             edited_at: message.edited_at,
             reply_to: message.reply_to,
+            reactions: message.reactions,
             status: Status::Stored,
         }
     }
@@ -178,6 +176,7 @@ impl Timeline {
             created_at: None,
             edited_at: None,
             reply_to,
+            reactions: Vec::new(),
             status: Status::Pending,
             order: (i64::MAX, self.seq),
         });
@@ -205,6 +204,7 @@ impl Timeline {
                 created_at: None,
                 edited_at: None,
                 reply_to: None,
+                reactions: Vec::new(),
                 status: Status::Note,
                 order,
             },
@@ -220,6 +220,39 @@ impl Timeline {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Counts `user`'s reaction with `emoji` to message `id` in (`added`) or out.
+    pub fn react(&mut self, id: MessageId, emoji: &str, user: &str, added: bool) {
+        let Some(entry) = self.entries.iter_mut().find(|e| e.id == Some(id)) else {
+            return;
+        };
+        let at = entry.reactions.iter().position(|r| r.emoji == emoji);
+        match (at, added) {
+            (Some(at), true) => {
+                let r = &mut entry.reactions[at];
+                if !r.users.iter().any(|u| u == user) {
+                    r.count += 1;
+                    if r.users.len() < natter_shared::REACTION_USERS_SHOWN {
+                        r.users.push(user.to_owned());
+                    }
+                }
+            }
+            (None, true) => entry.reactions.push(natter_shared::Reaction {
+                emoji: emoji.to_owned(),
+                count: 1,
+                users: vec![user.to_owned()],
+            }),
+            (Some(at), false) => {
+                let r = &mut entry.reactions[at];
+                r.count = r.count.saturating_sub(1);
+                r.users.retain(|u| u != user);
+                if r.count == 0 {
+                    entry.reactions.remove(at);
+                }
+            }
+            (None, false) => {}
         }
     }
 
@@ -308,6 +341,16 @@ impl Timeline {
     }
 }
 
+/// What a row is drawn from: when it changes, the row is drawn again.
+pub type RowKey = (
+    String,
+    Status,
+    Option<MessageId>,
+    bool,
+    Option<DateTime<Utc>>,
+    Vec<(String, u32, Vec<String>)>,
+);
+
 /// An own message to send (again) as it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
@@ -337,6 +380,7 @@ mod tests {
             client_id: client_id.map(Into::into),
             edited_at: None,
             reply_to: None,
+            reactions: Vec::new(),
         }
     }
 

@@ -159,7 +159,25 @@ pub struct Message {
     /// The message this one answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<ReplyTo>,
+    /// Reactions, one entry per emoji, in the order first used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
 }
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: u32,
+    /// The first few who reacted (at most [`REACTION_USERS_SHOWN`]).
+    pub users: Vec<String>,
+}
+
+/// Usernames a reaction lists at most.
+pub const REACTION_USERS_SHOWN: usize = 10;
+/// Different emoji one message may carry.
+pub const MAX_REACTIONS_PER_MESSAGE: usize = 20;
 
 /// What a reply shows of the message it answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

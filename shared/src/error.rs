@@ -53,6 +53,8 @@ pub enum ErrorKind {
     InvalidCode,
     /// `reply_to` names no message of this room.
     InvalidReply,
+    /// Not one emoji.
+    InvalidEmoji,
     /// The server is too busy for this now (its password hashing is saturated); try again
     /// after `Retry-After`.
     Busy,
@@ -80,7 +82,7 @@ impl ErrorKind {
             UnsupportedMediaType => 415,
             InvalidUsername | ReservedUsername | InvalidPassword | InvalidRoomName
             | InvalidMessageBody | InvalidClientId | InvalidPhone | InvalidLimit
-            | InvalidCursor | CannotMessageSelf | InvalidCode | InvalidReply => 422,
+            | InvalidCursor | CannotMessageSelf | InvalidCode | InvalidReply | InvalidEmoji => 422,
             RateLimited => 429,
             StorageUnavailable | Busy => 503,
             Internal | Unknown => 500,

@@ -100,6 +100,14 @@ pub enum ServerFrame {
         room_id: RoomId,
         message_id: MessageId,
     },
+    /// Someone added (or took back) a reaction to a message of the room.
+    Reaction {
+        room_id: RoomId,
+        message_id: MessageId,
+        emoji: String,
+        user: String,
+        added: bool,
+    },
     Error {
         code: ErrorKind,
         message: String,

@@ -31,6 +31,8 @@ use utoipa::{Modify, OpenApi};
         super::messages::post,
         super::messages::edit,
         super::messages::delete,
+        super::messages::react,
+        super::messages::unreact,
         super::admin::users,
         super::admin::deactivate,
         super::admin::reactivate,
@@ -75,6 +77,7 @@ pub fn allowed_methods(pattern: &str) -> Option<String> {
                 let methods = [
                     ("GET", item.get.is_some()),
                     ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
                     ("PATCH", item.patch.is_some()),
                     ("DELETE", item.delete.is_some()),
                 ]

@@ -242,3 +242,127 @@ pub async fn delete(
     );
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// One emoji, in its fully qualified form, or 422 `invalid_emoji`.
+fn emoji(raw: &str) -> ApiResult<&'static str> {
+    emojis::get(raw).map(emojis::Emoji::as_str).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::InvalidEmoji,
+            "a reaction is one emoji, such as 👍 (URL-encoded in the path)",
+        )
+    })
+}
+
+/// `PUT /api/rooms/{room}/messages/{id}/reactions/{emoji}`: the caller reacts with one emoji.
+/// Idempotent; a message carries at most 20 different emoji.
+#[utoipa::path(
+    put,
+    operation_id = "messages_react",
+    path = "/api/rooms/{room}/messages/{id}/reactions/{emoji}",
+    tag = "messages",
+    params(("room" = i64, Path, description = "the room id"), ("id" = i64, Path, description = "the message id"), ("emoji" = String, Path, description = "one emoji, URL-encoded")),
+    responses(
+        (status = 204, description = "the caller's reaction is there"),
+        (status = 400, description = "a malformed id", body = natter_shared::ErrorBody),
+        super::docs::Unauthorized,
+        (status = 403, description = "limit_reached: the message has 20 different emoji", body = natter_shared::ErrorBody),
+        (status = 404, description = "no such message or room", body = natter_shared::ErrorBody),
+        (status = 422, description = "invalid_emoji", body = natter_shared::ErrorBody),
+        (status = 429, description = "too many messages, edits, deletions and reactions; see Retry-After", body = natter_shared::ErrorBody),
+        super::docs::Unavailable
+    ),
+    security(("bearer" = []))
+)]
+pub async fn react(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64, String)>,
+) -> ApiResult<HttpResponse> {
+    let (room, id, raw) = path.into_inner();
+    let (room, id) = (RoomId(room), MessageId(id));
+    let emoji = emoji(&raw)?;
+    live_message(&state, &user, room, id).await?;
+    let who = user.id;
+    let reacted = state
+        .db
+        .run(move |conn| {
+            Ok(messages::add_reaction(
+                conn,
+                id,
+                who,
+                emoji,
+                Utc::now().naive_utc(),
+            )?)
+        })
+        .await?;
+    match reacted {
+        messages::Reacted::Full => Err(ApiError::limit_reached(format!(
+            "a message carries at most {} different emoji",
+            natter_shared::MAX_REACTIONS_PER_MESSAGE
+        ))),
+        messages::Reacted::Already => Ok(HttpResponse::NoContent().finish()),
+        messages::Reacted::Added => {
+            announce_reaction(&state, &user, room, id, emoji, true);
+            Ok(HttpResponse::NoContent().finish())
+        }
+    }
+}
+
+/// `DELETE /api/rooms/{room}/messages/{id}/reactions/{emoji}`: the caller takes theirs back.
+/// Idempotent.
+#[utoipa::path(
+    delete,
+    operation_id = "messages_unreact",
+    path = "/api/rooms/{room}/messages/{id}/reactions/{emoji}",
+    tag = "messages",
+    params(("room" = i64, Path, description = "the room id"), ("id" = i64, Path, description = "the message id"), ("emoji" = String, Path, description = "one emoji, URL-encoded")),
+    responses(
+        (status = 204, description = "the caller's reaction is not there"),
+        (status = 400, description = "a malformed id", body = natter_shared::ErrorBody),
+        super::docs::Unauthorized,
+        (status = 404, description = "no such message or room", body = natter_shared::ErrorBody),
+        (status = 422, description = "invalid_emoji", body = natter_shared::ErrorBody),
+        (status = 429, description = "too many messages, edits, deletions and reactions; see Retry-After", body = natter_shared::ErrorBody),
+        super::docs::Unavailable
+    ),
+    security(("bearer" = []))
+)]
+pub async fn unreact(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(i64, i64, String)>,
+) -> ApiResult<HttpResponse> {
+    let (room, id, raw) = path.into_inner();
+    let (room, id) = (RoomId(room), MessageId(id));
+    let emoji = emoji(&raw)?;
+    live_message(&state, &user, room, id).await?;
+    let who = user.id;
+    let removed = state
+        .db
+        .run(move |conn| Ok(messages::remove_reaction(conn, id, who, emoji)?))
+        .await?;
+    if removed {
+        announce_reaction(&state, &user, room, id, emoji, false);
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn announce_reaction(
+    state: &AppState,
+    user: &AuthUser,
+    room: RoomId,
+    id: MessageId,
+    emoji: &str,
+    added: bool,
+) {
+    state.hub.broadcast(
+        room,
+        ServerFrame::Reaction {
+            room_id: room,
+            message_id: id,
+            emoji: emoji.to_owned(),
+            user: user.username.clone(),
+            added,
+        },
+    );
+}

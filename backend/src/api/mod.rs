@@ -51,6 +51,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .patch(messages::edit)
                     .delete(messages::delete),
             )
+            .service(
+                web::resource("/rooms/{room}/messages/{id}/reactions/{emoji}")
+                    .put(messages::react)
+                    .delete(messages::unreact),
+            )
             .service(web::resource("/dms").post(rooms::open_direct))
             .service(
                 web::resource("/rooms/{id}/messages")

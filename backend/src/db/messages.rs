@@ -18,6 +18,7 @@ pub struct MessageRow {
     pub created_at: NaiveDateTime,
     pub edited_at: Option<NaiveDateTime>,
     pub reply_to: Option<i64>,
+    pub reaction_count: i32,
 }
 
 impl From<MessageRow> for Message {
@@ -33,12 +34,14 @@ impl From<MessageRow> for Message {
             client_id: row.client_id,
             edited_at: row.edited_at.map(|at| at.and_utc()),
             reply_to: None,
+            reactions: Vec::new(),
         }
     }
 }
 
-/// Messages from rows, each reply with what it answers: one more query for the whole lot,
-/// and none when no row is a reply.
+/// Messages from rows, each reply with what it answers and each with its reactions: one
+/// more query for the replies of the whole lot and one for its reactions, each only when
+/// some row has any.
 pub fn with_replies(conn: &mut DbConnection, rows: Vec<MessageRow>) -> QueryResult<Vec<Message>> {
     let wanted: Vec<i64> = rows.iter().filter_map(|r| r.reply_to).collect();
     let originals = if wanted.is_empty() {
@@ -46,15 +49,143 @@ pub fn with_replies(conn: &mut DbConnection, rows: Vec<MessageRow>) -> QueryResu
     } else {
         replied(conn, &wanted)?
     };
+    let reacted: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.reaction_count > 0)
+        .map(|r| r.id)
+        .collect();
+    let mut reactions = if reacted.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        reactions_of(conn, &reacted)?
+    };
     Ok(rows
         .into_iter()
         .map(|row| {
             let reply = row.reply_to.and_then(|id| originals.get(&id).cloned());
+            let mine = reactions.remove(&row.id).unwrap_or_default();
             let mut message = Message::from(row);
             message.reply_to = reply;
+            message.reactions = mine;
             message
         })
         .collect())
+}
+
+/// The reactions of the messages `ids`, each message's by emoji in the order first used.
+fn reactions_of(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> QueryResult<std::collections::HashMap<i64, Vec<natter_shared::Reaction>>> {
+    use super::schema::reactions;
+    let rows: Vec<(i64, String, String)> = reactions::table
+        .inner_join(users::table)
+        .filter(reactions::message_id.eq_any(ids))
+        .order((reactions::message_id, reactions::created_at, users::id))
+        .select((reactions::message_id, reactions::emoji, users::username))
+        .load(conn)?;
+    let mut out: std::collections::HashMap<i64, Vec<natter_shared::Reaction>> =
+        std::collections::HashMap::new();
+    for (message, emoji, user) in rows {
+        let list = out.entry(message).or_default();
+        let reaction = match list.iter().position(|r| r.emoji == emoji) {
+            Some(at) => &mut list[at],
+            None => {
+                list.push(natter_shared::Reaction {
+                    emoji,
+                    count: 0,
+                    users: Vec::new(),
+                });
+                let last = list.len() - 1;
+                &mut list[last]
+            }
+        };
+        reaction.count += 1;
+        if reaction.users.len() < natter_shared::REACTION_USERS_SHOWN {
+            reaction.users.push(user);
+        }
+    }
+    Ok(out)
+}
+
+/// What adding a reaction came to.
+pub enum Reacted {
+    Added,
+    /// It was there already: nothing changed.
+    Already,
+    /// The message has as many different emoji as it may.
+    Full,
+}
+
+/// Adds `user`'s `emoji` to message `id`, unless it is there, or the message has its fill of
+/// different emoji.
+pub fn add_reaction(
+    conn: &mut DbConnection,
+    id: MessageId,
+    user: natter_shared::UserId,
+    emoji: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Reacted> {
+    use super::schema::reactions;
+    super::write_transaction(conn, |conn| {
+        let exists: bool = diesel::select(diesel::dsl::exists(
+            reactions::table
+                .filter(reactions::message_id.eq(id.0))
+                .filter(reactions::user_id.eq(user.0))
+                .filter(reactions::emoji.eq(emoji)),
+        ))
+        .get_result(conn)?;
+        if exists {
+            return Ok(Reacted::Already);
+        }
+        let kinds: Vec<String> = reactions::table
+            .filter(reactions::message_id.eq(id.0))
+            .select(reactions::emoji)
+            .distinct()
+            .load(conn)?;
+        if !kinds.iter().any(|k| k == emoji)
+            && kinds.len() >= natter_shared::MAX_REACTIONS_PER_MESSAGE
+        {
+            return Ok(Reacted::Full);
+        }
+        diesel::insert_into(reactions::table)
+            .values((
+                reactions::message_id.eq(id.0),
+                reactions::user_id.eq(user.0),
+                reactions::emoji.eq(emoji),
+                reactions::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        diesel::update(messages::table.find(id.0))
+            .set(messages::reaction_count.eq(messages::reaction_count + 1))
+            .execute(conn)?;
+        Ok(Reacted::Added)
+    })
+}
+
+/// Takes back `user`'s `emoji` from message `id`; whether there was one.
+pub fn remove_reaction(
+    conn: &mut DbConnection,
+    id: MessageId,
+    user: natter_shared::UserId,
+    emoji: &str,
+) -> QueryResult<bool> {
+    use super::schema::reactions;
+    super::write_transaction(conn, |conn| {
+        let gone = diesel::delete(
+            reactions::table
+                .filter(reactions::message_id.eq(id.0))
+                .filter(reactions::user_id.eq(user.0))
+                .filter(reactions::emoji.eq(emoji)),
+        )
+        .execute(conn)?;
+        if gone > 0 {
+            diesel::update(messages::table.find(id.0))
+                .set(messages::reaction_count.eq(messages::reaction_count - 1))
+                .execute(conn)?;
+        }
+        Ok(gone > 0)
+    })
 }
 
 /// What replies show of the messages `ids`.
@@ -152,6 +283,7 @@ macro_rules! joined_select {
             messages::created_at,
             messages::edited_at,
             messages::reply_to,
+            messages::reaction_count,
         )
     };
 }

@@ -12,6 +12,16 @@ diesel::table! {
         edited_at -> Nullable<Timestamp>,
         deleted_at -> Nullable<Timestamp>,
         reply_to -> Nullable<BigInt>,
+        reaction_count -> Integer,
+    }
+}
+
+diesel::table! {
+    reactions (message_id, user_id, emoji) {
+        message_id -> BigInt,
+        user_id -> BigInt,
+        emoji -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -100,10 +110,12 @@ diesel::joinable!(room_members -> rooms (room_id));
 diesel::joinable!(room_members -> users (user_id));
 
 diesel::joinable!(sms_outbox -> jobs (job_id));
+diesel::joinable!(reactions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     messages,
+    reactions,
     room_members,
     rooms,
     sms_outbox,

@@ -779,6 +779,7 @@ fn store_one(conn: &mut DbConnection, m: &NewMessage) -> diesel::QueryResult<Sto
                 client_id: m.client_id.clone(),
                 edited_at: None,
                 reply_to: m.reply_to.as_deref().cloned(),
+                reactions: Vec::new(),
             },
             fresh: true,
         });

@@ -199,6 +199,54 @@ async fn killed_database_connections_on_two_nodes_lose_nothing() -> TestResult {
 }
 
 #[actix_web::test]
+async fn replies_and_reactions_cross_nodes() -> TestResult {
+    let cluster = Cluster::new();
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let alice = a.user("alice").await;
+    let bob = b.user("bob").await;
+    let room = a.create_room(&alice, "general").await;
+    let mut on_a = a.ws(&alice).await;
+    on_a.join(room.id, None).await;
+    let original = b.send(&bob, room.id, "a question").await;
+    assert_eq!(next_message(&mut on_a).await.id, original.id);
+    // A reply stored on b reaches a with its quote; a reaction made on b reaches a live.
+    b.post_message(
+        &bob,
+        room.id,
+        serde_json::json!({ "body": "and its answer", "reply_to": original.id }),
+    )
+    .await;
+    let reply = next_message(&mut on_a).await;
+    assert_eq!(reply.reply_to.map(|r| r.id), Some(original.id));
+    let path = format!(
+        "/api/rooms/{}/messages/{}/reactions/%F0%9F%91%8D",
+        room.id, original.id
+    );
+    let res = b
+        .request(reqwest::Method::PUT, &path, Some(&bob.token), None)
+        .await;
+    assert_eq!(res.status, reqwest::StatusCode::NO_CONTENT);
+    match on_a
+        .until("a reaction", |f| matches!(f, ServerFrame::Reaction { .. }))
+        .await
+    {
+        ServerFrame::Reaction {
+            emoji,
+            user,
+            added,
+            message_id,
+            ..
+        } => {
+            assert_eq!((emoji.as_str(), user.as_str(), added), ("👍", "bob", true));
+            assert_eq!(message_id, original.id);
+        }
+        other => panic!("{other:?}"),
+    }
+    Ok(())
+}
+
+#[actix_web::test]
 async fn presence_and_typing_span_nodes() -> TestResult {
     let cluster = Cluster::new();
     let a = cluster.node().await;

@@ -453,3 +453,111 @@ async fn replies_answer_a_message_of_the_same_room_and_show_its_deletion() -> Te
     assert!(shown.deleted && shown.excerpt.is_empty(), "{shown:?}");
     Ok(())
 }
+
+/// `PUT` or `DELETE` of `user`'s `emoji` on message `id` of `room`.
+async fn react(
+    app: &TestApp,
+    user: &crate::helpers::TestUser,
+    method: reqwest::Method,
+    room: RoomId,
+    id: natter_shared::MessageId,
+    emoji: &str,
+) -> crate::helpers::Answer {
+    let path = format!(
+        "/api/rooms/{room}/messages/{id}/reactions/{}",
+        emoji
+            .bytes()
+            .map(|b| format!("%{b:02X}"))
+            .collect::<String>()
+    );
+    app.request(method, &path, Some(&user.token), None).await
+}
+
+#[actix_web::test]
+async fn reactions_are_idempotent_live_and_limited() -> TestResult {
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    let message = app.send(&bob, room.id, "ship it?").await;
+    let mut watcher = app.ws(&bob).await;
+    watcher.join(room.id, None).await;
+
+    for _ in 0..2 {
+        let res = react(&app, &alice, Method::PUT, room.id, message.id, "👍").await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT);
+    }
+    react(&app, &bob, Method::PUT, room.id, message.id, "👍").await;
+    react(&app, &bob, Method::PUT, room.id, message.id, "🎉").await;
+    // One frame per change, none for the repeat.
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        if let ServerFrame::Reaction {
+            emoji, user, added, ..
+        } = watcher
+            .until("a reaction", |f| matches!(f, ServerFrame::Reaction { .. }))
+            .await
+        {
+            seen.push((emoji, user, added));
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            ("👍".to_owned(), "alice".to_owned(), true),
+            ("👍".to_owned(), "bob".to_owned(), true),
+            ("🎉".to_owned(), "bob".to_owned(), true),
+        ]
+    );
+    let shown = app.history(&alice, room.id, "").await.remove(0).reactions;
+    assert_eq!(
+        shown,
+        vec![
+            natter_shared::Reaction {
+                emoji: "👍".into(),
+                count: 2,
+                users: vec!["alice".into(), "bob".into()]
+            },
+            natter_shared::Reaction {
+                emoji: "🎉".into(),
+                count: 1,
+                users: vec!["bob".into()]
+            },
+        ]
+    );
+    for _ in 0..2 {
+        let res = react(&app, &alice, Method::DELETE, room.id, message.id, "👍").await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT);
+    }
+    let shown = app.history(&alice, room.id, "").await.remove(0).reactions;
+    assert_eq!(
+        (shown[0].count, shown[0].users.clone()),
+        (1, vec!["bob".to_owned()])
+    );
+
+    // Not an emoji, two of them, or a message of a room one cannot see: refused.
+    for bad in ["x", "👍👍", "<script>"] {
+        let res = react(&app, &alice, Method::PUT, room.id, message.id, bad).await;
+        assert_eq!(res.error(), ErrorKind::InvalidEmoji, "{bad}");
+    }
+    let dm: natter_shared::Room = app.open_dm(&bob, "alice").await.json()?;
+    let private = app.send(&bob, dm.id, "between us").await;
+    let carol = app.user("carol").await;
+    let res = react(&app, &carol, Method::PUT, dm.id, private.id, "👍").await;
+    assert_eq!(res.error(), ErrorKind::NotFound);
+
+    // At most twenty different emoji on one message.
+    let emoji = [
+        "😀", "😃", "😄", "😁", "😆", "😅", "😂", "🤣", "😊", "😇", "🙂", "🙃", "😉", "😌", "😍",
+        "🥰", "😘", "😗",
+    ];
+    for e in emoji {
+        let res = react(&app, &alice, Method::PUT, room.id, message.id, e).await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT, "{e}");
+    }
+    let res = react(&app, &alice, Method::PUT, room.id, message.id, "🤔").await;
+    assert_eq!(res.error(), ErrorKind::LimitReached);
+    // One already there may still be added by someone else.
+    let res = react(&app, &carol, Method::PUT, room.id, message.id, "🎉").await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    Ok(())
+}

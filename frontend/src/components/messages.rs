@@ -104,6 +104,9 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
     }
 }
 
+/// The emoji the quick picker offers.
+const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
 /// Messages of one author this close together share one header.
 const GROUP_WITHIN_SECONDS: i64 = 5 * 60;
 
@@ -262,6 +265,45 @@ fn MessageItem(
             }
         }
     };
+    let picking = RwSignal::new(false);
+    let chips = stored_id.map(|id| {
+        let me = chat.me.get_untracked();
+        let shown: Vec<_> = entry
+            .reactions
+            .iter()
+            .map(|r| {
+                let mine = r.users.contains(&me);
+                let emoji = r.emoji.clone();
+                let label = format!("{} {}", r.emoji, r.count);
+                view! {
+                    <button type="button" class="chip" class:mine=mine aria-pressed=mine.to_string()
+                        title=r.users.join(", ")
+                        on:click=move |_| chat.react(room_id, id, emoji.clone(), !mine)>
+                        {label}
+                    </button>
+                }
+            })
+            .collect();
+        view! {
+            <div class="reactions">
+                {shown}
+                <Show when=move || picking.get()>
+                    <span class="picker" role="group" aria-label="React with">
+                        {QUICK_REACTIONS.iter().map(|e| {
+                            let emoji = (*e).to_owned();
+                            view! {
+                                <button type="button" class="ghost pick" data-emoji=*e
+                                    on:click=move |_| {
+                                        chat.react(room_id, id, emoji.clone(), true);
+                                        picking.set(false);
+                                    }>{*e}</button>
+                            }
+                        }).collect_view()}
+                    </span>
+                </Show>
+            </div>
+        }
+    });
     let separator = day.map(|label| {
         view! { <li class="day" role="separator"><span>{label}</span></li> }
     });
@@ -276,6 +318,8 @@ fn MessageItem(
                 <span class="actions">
                     <Show when=move || may_reply>
                         <button type="button" class="ghost reply" on:click=reply.clone()>"Reply"</button>
+                        <button type="button" class="ghost react"
+                            on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
                     </Show>
                     <Show when=move || may_edit && !editing.get()>
                         <button type="button" class="ghost edit" on:click=move |_| editing.set(true)>
@@ -312,6 +356,7 @@ fn MessageItem(
                     <button type="button" class="ghost" on:click=move |_| editing.set(false)>"Cancel"</button>
                 </form>
             </Show>
+            {chips}
         </li>
     }
 }

@@ -1,0 +1,2 @@
+ALTER TABLE messages DROP COLUMN reaction_count;
+DROP TABLE reactions;
