@@ -278,10 +278,7 @@ pub async fn react(
     user: AuthUser,
     path: web::Path<(i64, i64, String)>,
 ) -> ApiResult<HttpResponse> {
-    let (room, id, raw) = path.into_inner();
-    let (room, id) = (RoomId(room), MessageId(id));
-    let emoji = emoji(&raw)?;
-    live_message(&state, &user, room, id).await?;
+    let (room, id, emoji) = reaction_target(&state, &user, path.into_inner()).await?;
     let who = user.id;
     let reacted = state
         .db
@@ -332,10 +329,7 @@ pub async fn unreact(
     user: AuthUser,
     path: web::Path<(i64, i64, String)>,
 ) -> ApiResult<HttpResponse> {
-    let (room, id, raw) = path.into_inner();
-    let (room, id) = (RoomId(room), MessageId(id));
-    let emoji = emoji(&raw)?;
-    live_message(&state, &user, room, id).await?;
+    let (room, id, emoji) = reaction_target(&state, &user, path.into_inner()).await?;
     let who = user.id;
     let removed = state
         .db
@@ -345,6 +339,19 @@ pub async fn unreact(
         announce_reaction(&state, &user, room, id, emoji, false);
     }
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The room, message and emoji of a reaction's path, once the emoji is one and the message is
+/// one the caller may see (a token from the message bucket taken).
+async fn reaction_target(
+    state: &AppState,
+    user: &AuthUser,
+    (room, id, raw): (i64, i64, String),
+) -> ApiResult<(RoomId, MessageId, &'static str)> {
+    let (room, id) = (RoomId(room), MessageId(id));
+    let emoji = emoji(&raw)?;
+    live_message(state, user, room, id).await?;
+    Ok((room, id, emoji))
 }
 
 fn announce_reaction(
