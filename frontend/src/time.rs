@@ -13,6 +13,12 @@ pub fn clock(at: DateTime<Utc>) -> String {
     format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
 }
 
+/// The instant as an ISO 8601 string in UTC, for a `<time datetime>` (the browser's own
+/// formatting: chrono's would add to the web app's size).
+pub fn iso(at: DateTime<Utc>) -> String {
+    String::from(date(at).to_iso_string())
+}
+
 /// The full local date and time, for a tooltip.
 pub fn full(at: DateTime<Utc>) -> String {
     String::from(date(at).to_string())

@@ -151,10 +151,15 @@ pub struct Message {
     pub author: String,
     pub kind: MessageKind,
     pub body: String,
+    #[serde(deserialize_with = "crate::rfc3339::deserialize")]
     pub created_at: DateTime<Utc>,
     pub client_id: Option<String>,
     /// When its author last edited it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::rfc3339::option::deserialize"
+    )]
     pub edited_at: Option<DateTime<Utc>>,
     /// The message this one answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]

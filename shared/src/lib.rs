@@ -8,6 +8,7 @@ pub mod ids;
 pub mod limits;
 pub mod markdown;
 pub mod names;
+pub mod rfc3339;
 pub mod ws;
 
 pub use api::*;

@@ -185,7 +185,7 @@ fn MessageItem(
     let time = entry.created_at.map(|at| {
         // The full date on hover, and on keyboard focus (the stylesheet shows the title).
         view! {
-            <time datetime=at.to_rfc3339() title=time::full(at) tabindex="0">{time::clock(at)}</time>
+            <time datetime=time::iso(at) title=time::full(at) tabindex="0">{time::clock(at)}</time>
         }
     });
     let status = match entry.status.clone() {

@@ -1,0 +1,106 @@
+//! Measures how long the web app takes to render a room of 1,000 Markdown messages in
+//! headless Chromium: a real server, a room seeded over REST, the reader scrolled back
+//! to its first message, and then, timed in the page, switching to that room from another
+//! one until all 1,000 messages are laid out and the next frame is due.
+//!
+//! Run with `scripts/bench render` (or `cargo run --release -p natter-e2e --bin render`
+//! after `trunk build --release`; needs chromedriver: scripts/setup installs it).
+
+use anyhow::{Context, Result, bail};
+use natter_e2e::{Driver, Server};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "correct horse battery";
+const MESSAGES: usize = 1000;
+const ROUNDS: usize = 7;
+
+/// Every fourth message is plain; the others use the Markdown a team writes.
+fn body(i: usize) -> String {
+    match i % 4 {
+        0 => format!("Message {i}: plain words about the release, nothing marked up."),
+        1 => format!("**Build {i}** is _green_; see https://example.com/builds/{i} and `cargo test`"),
+        2 => format!("Notes for {i}:\n- the reconnect fix\n- `since` on join\n- ~~old flag~~ gone"),
+        _ => format!("> quoted line {i}\n\n```\nfn main() {{ println!(\"{i}\"); }}\n```"),
+    }
+}
+
+const COUNT: &str = "return document.querySelectorAll('#message-list li.message').length;";
+
+/// Switches from `other` to the seeded room and back, timing the way in: from the click
+/// until all messages are in the list and a frame has been painted after them.
+const TIME_SWITCH: &str = r#"
+const [target, count, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
+const t0 = performance.now();
+document.querySelector(`a.room-link[data-room='${target}']`).click();
+function check() {
+  if (document.querySelectorAll('#message-list li.message').length >= count) {
+    requestAnimationFrame(() => done(performance.now() - t0));
+  } else {
+    requestAnimationFrame(check);
+  }
+}
+check();
+"#;
+
+#[actix_web::main]
+async fn main() -> Result<()> {
+    let server = Server::start().await?;
+    let driver = Driver::start().await?;
+    let token = server.sign_up("reader", PASSWORD).await?;
+    let room = server.create_room(&token, "history").await?;
+    server.create_room(&token, "elsewhere").await?;
+    let base = server.url("");
+    eprintln!("seeding {MESSAGES} Markdown messages…");
+    for i in 0..MESSAGES {
+        Server::post(&base, &token, room, &body(i)).await?;
+    }
+
+    let page = driver.browser(1280, 800).await?;
+    page.enter(&server.url("/rooms/history"), "reader", PASSWORD, false)
+        .await?;
+    page.wait_for("#message-list li.message").await?;
+    // Read the whole history in: older pages load from the top of the list.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let shown = page
+            .client
+            .execute(COUNT, vec![])
+            .await?
+            .as_u64()
+            .context("the page gave no count")? as usize;
+        eprint!("\r{shown}/{MESSAGES} messages in the list");
+        if shown >= MESSAGES {
+            eprintln!();
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {shown} of {MESSAGES} messages were shown after two minutes");
+        }
+        page.click("#load-older").await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut times = Vec::new();
+    for round in 0..ROUNDS {
+        page.click("a.room-link[data-room='elsewhere']").await?;
+        page.wait_path("/rooms/elsewhere").await?;
+        let ms = page
+            .client
+            .execute_async(TIME_SWITCH, vec!["history".into(), MESSAGES.into()])
+            .await?
+            .as_f64()
+            .context("the page gave no time")?;
+        eprintln!("round {}: {ms:.0} ms", round + 1);
+        times.push(ms);
+    }
+    times.sort_by(f64::total_cmp);
+    #[allow(clippy::print_stdout, reason = "the figure is this program's output")]
+    println!(
+        "render of {MESSAGES} Markdown messages: median {:.0} ms, best {:.0} ms, worst {:.0} ms ({ROUNDS} rounds)",
+        times[ROUNDS / 2],
+        times[0],
+        times[ROUNDS - 1]
+    );
+    page.close().await?;
+    Ok(())
+}
