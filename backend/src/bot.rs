@@ -122,7 +122,7 @@ async fn queue_sms(
             if target.id == me.0 {
                 return Ok("You cannot /sms yourself.".to_owned());
             }
-            if !rooms::takes_part(conn, room, UserId(target.id))? {
+            if !rooms::is_member(conn, room, UserId(target.id))? {
                 return Ok(format!(
                     "{} is not in this conversation: /sms reaches only people who are.",
                     target.username

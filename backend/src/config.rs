@@ -22,6 +22,8 @@ const DEFAULT_LOGIN_ADDR_RATE_LIMIT: &str = "1/20";
 const DEFAULT_SIGNUP_RATE_LIMIT: &str = "0.01/5";
 const DEFAULT_CREATE_RATE_LIMIT: &str = "0.1/10";
 const DEFAULT_READ_RATE_LIMIT: &str = "20/100";
+const DEFAULT_MEMBER_RATE_LIMIT: &str = "1/30";
+pub const DEFAULT_MAX_MEMBERSHIPS_PER_USER: u32 = 1000;
 pub const DEFAULT_MAX_ROOMS_PER_USER: u32 = 50;
 pub const DEFAULT_MAX_DIRECT_PER_USER: u32 = 500;
 pub const DEFAULT_MAX_SOCKETS_PER_USER: u32 = 20;
@@ -183,6 +185,15 @@ pub struct Settings {
     /// once, then one every 10 s); `0` is off.
     #[arg(long, env = "NATTER_CREATE_RATE_LIMIT", default_value = DEFAULT_CREATE_RATE_LIMIT, global = true)]
     pub create_rate_limit: RateLimit,
+
+    /// Rooms joined or left and members added or removed per user, `RATE/BURST` per second
+    /// (default: 30 at once, then one a second); `0` is off. Admins are not limited.
+    #[arg(long, env = "NATTER_MEMBER_RATE_LIMIT", default_value = DEFAULT_MEMBER_RATE_LIMIT, global = true)]
+    pub member_rate_limit: RateLimit,
+
+    /// Rooms one user may be a member of (joined, added to, made); `0` is no limit.
+    #[arg(long, env = "NATTER_MAX_MEMBERSHIPS_PER_USER", default_value_t = DEFAULT_MAX_MEMBERSHIPS_PER_USER, global = true)]
+    pub max_memberships_per_user: u32,
 
     /// History pages and room lists read per user, `RATE/BURST` per second; `0` is off.
     #[arg(long, env = "NATTER_READ_RATE_LIMIT", default_value = DEFAULT_READ_RATE_LIMIT, global = true)]

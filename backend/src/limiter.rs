@@ -134,6 +134,8 @@ pub struct Limits {
     pub signups: RateLimiter<AddrKey>,
     /// Rooms and conversations created, per user.
     pub creations: RateLimiter,
+    /// Rooms joined and left, members added and removed, per acting user.
+    pub memberships: RateLimiter,
     /// History pages and room lists read, per user.
     pub reads: RateLimiter,
     /// Open sockets per user and per address.
@@ -152,6 +154,7 @@ impl Limits {
             signups: RateLimiter::new(s.signup_rate_limit),
             creations: RateLimiter::new(s.create_rate_limit),
             reads: RateLimiter::new(s.read_rate_limit),
+            memberships: RateLimiter::new(s.member_rate_limit),
             sockets: Arc::new(Sockets::new(s.max_sockets_per_user, s.max_sockets_per_addr)),
         }
     }

@@ -13,7 +13,7 @@ use crate::bot::Outcome;
 use crate::db::writer::NewMessage;
 use crate::error::{ApiError, ApiResult};
 use natter_shared::commands::{self, Command, CommandError};
-use natter_shared::{ClientId, MessageBody, MessageKind, RoomId, UserId};
+use natter_shared::{ClientId, MessageBody, MessageKind, RoomId};
 
 /// A post that passed [`check`].
 pub enum Post {
@@ -98,10 +98,13 @@ pub async fn reply_to(
         .await
 }
 
-/// Whether `user` may post in `room`: yes if they may see it; otherwise 404, whether the
-/// room exists or not.
-pub async fn may_post(state: &AppState, room: RoomId, user: UserId) -> ApiResult<()> {
-    state.visible_room(room, user).await.map(drop)
+/// Whether `user` may post in `room`: yes if they are a member. Posting in a public room
+/// they are not a member of joins it first (the room hears `member` `joined`). Otherwise 404,
+/// whether the room exists or not.
+pub async fn may_post(state: &AppState, room: RoomId, user: &AuthUser) -> ApiResult<()> {
+    crate::api::rooms::join_room(state, user, room)
+        .await
+        .map(drop)
 }
 
 /// Runs a chat command that passed [`check`], in a room the user may post in.
@@ -118,7 +121,7 @@ pub async fn post(
     reply: Option<natter_shared::MessageId>,
 ) -> ApiResult<Outcome> {
     let (post, client_id) = check(state, user, room, body, client_id).map_err(|r| r.error)?;
-    may_post(state, room, user.id).await?;
+    may_post(state, room, user).await?;
     let post = match (post, reply) {
         (Post::Message(mut message), Some(id)) => {
             message.reply_to = Some(Box::new(reply_to(state, room, id).await?));

@@ -179,6 +179,18 @@ impl Server {
         body["id"].as_i64().context("no id in the room")
     }
 
+    /// Adds `username` to room `room` over REST.
+    pub async fn add_member(&self, token: &str, room: i64, username: &str) -> Result<()> {
+        reqwest::Client::new()
+            .post(self.url(&format!("/api/rooms/{room}/members")))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "username": username }))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
     /// The bodies of a room's latest messages (up to 100), oldest first, over REST.
     pub async fn bodies(&self, token: &str, room: i64) -> Result<Vec<String>> {
         let res = reqwest::Client::new()

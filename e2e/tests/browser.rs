@@ -23,14 +23,17 @@ async fn two_people_chat_live_in_a_room_one_of_them_created() -> Result<()> {
         .await?;
     bob.enter(&server.url("/"), "bob", PASSWORD, true).await?;
 
-    // Alice creates a room; it appears in Bob's sidebar live, and he opens it.
+    // Alice creates a room; Bob finds it in the directory and joins it.
     alice.type_into("#new-room-name", "lobby").await?;
     alice.click("#create-room").await?;
     alice.wait_path("/rooms/lobby").await?;
     alice.wait_text("#room-title", "# lobby").await?;
-    bob.wait_text("#rooms", "lobby").await?;
-    bob.click("a[data-room='lobby']").await?;
+    bob.click("#directory-link").await?;
+    bob.wait_text("#directory-results", "lobby").await?;
+    bob.click(".directory-room[data-room='lobby'] button.join")
+        .await?;
     bob.wait_path("/rooms/lobby").await?;
+    bob.wait_text("#rooms", "lobby").await?;
     alice.wait_text("#online", "bob").await?;
 
     // Typing shows to the other.
@@ -199,14 +202,14 @@ async fn a_user_among_many_rooms_joins_only_the_one_open() -> Result<()> {
         s.create_rate_limit = RateLimit::OFF;
     })
     .await?;
-    let owner = server.sign_up("owner", PASSWORD).await?;
+    let owner = server.sign_up("alice", PASSWORD).await?;
     for i in 0..130 {
         server.create_room(&owner, &format!("room-{i:03}")).await?;
     }
     let driver = Driver::start().await?;
     let alice = browser(&driver).await?;
     alice
-        .enter(&server.url("/"), "alice", PASSWORD, true)
+        .enter(&server.url("/"), "alice", PASSWORD, false)
         .await?;
     // The list comes in pages: the last room, from the second page, is listed.
     alice.wait_text("#rooms", "room-129").await?;
@@ -296,9 +299,10 @@ async fn a_direct_conversation_reaches_the_other_and_no_one_else() -> Result<()>
     bob.wait_path("/dm/alice").await?;
     bob.wait_message("just between us").await?;
 
-    // Carol hears of a public room made after it, but never of the conversation.
+    // Carol hears of a room she is added to after it, but never of the conversation.
     let token = server.sign_up("dave", PASSWORD).await?;
-    server.create_room(&token, "later").await?;
+    let later = server.create_room(&token, "later").await?;
+    server.add_member(&token, later, "carol").await?;
     carol.wait_text("#rooms", "later").await?;
     ensure!(
         carol.texts("#dms li").await?.is_empty(),
@@ -672,4 +676,79 @@ async fn the_account_page_sets_the_phone_and_changes_the_password() -> Result<()
     }
     here.close().await?;
     elsewhere.close().await
+}
+
+#[actix_web::test]
+async fn a_private_room_is_seen_by_its_members_alone_and_grows_live() -> Result<()> {
+    let server = Server::start().await?;
+    let driver = Driver::start().await?;
+    server.sign_up("carol", PASSWORD).await?;
+    let (alice, bob, carol) = (
+        browser(&driver).await?,
+        browser(&driver).await?,
+        browser(&driver).await?,
+    );
+    alice
+        .enter(&server.url("/"), "alice", PASSWORD, true)
+        .await?;
+    bob.enter(&server.url("/"), "bob", PASSWORD, true).await?;
+    carol
+        .enter(&server.url("/"), "carol", PASSWORD, false)
+        .await?;
+
+    // Alice makes a private room and sets its topic.
+    alice.type_into("#new-room-name", "plans").await?;
+    alice.click("#new-room-private").await?;
+    alice.click("#create-room").await?;
+    alice.wait_path("/rooms/plans").await?;
+    alice.wait_text("#room-title", "plans").await?;
+    alice.click("#edit-topic").await?;
+    alice
+        .type_into("#topic-input", "The surprise party")
+        .await?;
+    alice.click("#save-topic").await?;
+    alice.wait_text("#room-topic", "The surprise party").await?;
+
+    // She adds Bob from the members panel: the room appears in his sidebar without a reload.
+    alice.click("#show-members").await?;
+    alice.wait_text("#member-list", "alice").await?;
+    alice.click("#add-member").await?;
+    alice.type_into("#user-search", "bob").await?;
+    alice
+        .click("#user-results button.user[data-user='bob']")
+        .await?;
+    alice.wait_text("#member-list", "bob").await?;
+    bob.wait_text("#rooms", "plans").await?;
+    bob.click("a[data-room='plans']").await?;
+    bob.wait_text("#room-topic", "The surprise party").await?;
+    bob.say("I'll bring the cake").await?;
+    alice.wait_message("I'll bring the cake").await?;
+
+    // Carol never sees it: not in her sidebar, not in the directory, not by its link.
+    carol.click("#directory-link").await?;
+    carol
+        .wait_text(".directory-body .hint", "No public room")
+        .await?;
+    ensure!(
+        !carol
+            .texts("#directory-results")
+            .await?
+            .iter()
+            .any(|t| t.contains("plans")),
+        "the directory shows no private room"
+    );
+    carol.goto(&server.url("/rooms/plans")).await?;
+    carol.wait_text(".empty h2", "No room named").await?;
+    ensure!(
+        !carol
+            .texts("#rooms")
+            .await?
+            .iter()
+            .any(|t| t.contains("plans")),
+        "carol's sidebar shows no private room"
+    );
+    for page in [alice, bob, carol] {
+        page.close().await?;
+    }
+    Ok(())
 }

@@ -2,9 +2,9 @@
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use natter_shared::{
-    AdminUser, AdminUsersPage, AuthResponse, ChangePassword, CreateRoom, Credentials, EditMessage,
-    ErrorBody, ErrorKind, Me, Message, MessageId, OpenDirect, Room, RoomId, UpdateMe, UserId,
-    UsersPage,
+    AddMember, AdminUser, AdminUsersPage, AuthResponse, ChangePassword, CreateRoom, Credentials,
+    EditMessage, ErrorBody, ErrorKind, Me, Member, MembersPage, Message, MessageId, OpenDirect,
+    Room, RoomId, UpdateMe, UpdateRoom, UserId, UsersPage,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -118,16 +118,29 @@ pub async fn rooms(token: &str, after: Option<RoomId>) -> ApiResult<Vec<Room>> {
 /// Rooms per page of the room list.
 pub const ROOMS_PAGE: usize = 100;
 
-pub async fn create_room(token: &str, name: &str) -> ApiResult<Room> {
+/// Makes a room (invite only with `private`); the caller is its owner.
+pub async fn create_room(token: &str, name: &str, private: bool) -> ApiResult<Room> {
     let body = CreateRoom {
         name: name.to_owned(),
+        private,
+        topic: None,
     };
     post("/api/rooms", Some(token), &body).await
 }
 
 pub async fn open_direct(token: &str, username: &str) -> ApiResult<Room> {
     let body = OpenDirect {
-        username: username.to_owned(),
+        username: Some(username.to_owned()),
+        usernames: None,
+    };
+    post("/api/dms", Some(token), &body).await
+}
+
+/// The group conversation of the caller and `usernames` (2 to 8 others), made on first use.
+pub async fn open_group(token: &str, usernames: Vec<String>) -> ApiResult<Room> {
+    let body = OpenDirect {
+        username: None,
+        usernames: Some(usernames),
     };
     post("/api/dms", Some(token), &body).await
 }
@@ -261,6 +274,81 @@ pub async fn delete_room(token: &str, room: RoomId) -> ApiResult<()> {
             .await,
     )
     .await
+}
+
+/// A page of the directory: public rooms whose name contains `q`, after room `after`.
+pub async fn directory(
+    token: &str,
+    q: &str,
+    after: Option<&str>,
+) -> ApiResult<(Vec<Room>, Option<String>)> {
+    let mut path = format!(
+        "/api/rooms/directory?limit={DIRECTORY_PAGE}&q={}",
+        encode(q)
+    );
+    if let Some(after) = after {
+        path.push_str(&format!("&after={}", encode(after)));
+    }
+    let rooms: Vec<Room> = get(&path, token).await?;
+    let next = (rooms.len() == DIRECTORY_PAGE)
+        .then(|| rooms.last().map(|r| r.id.to_string()))
+        .flatten();
+    Ok((rooms, next))
+}
+
+/// Rooms per page of the directory.
+pub const DIRECTORY_PAGE: usize = 20;
+
+/// Joins a public room.
+pub async fn join(token: &str, room: RoomId) -> ApiResult<Room> {
+    post(
+        &format!("/api/rooms/{room}/join"),
+        Some(token),
+        &serde_json::json!({}),
+    )
+    .await
+}
+
+/// Leaves a room.
+pub async fn leave(token: &str, room: RoomId) -> ApiResult<()> {
+    let request = authed(Request::post(&format!("/api/rooms/{room}/leave")), token);
+    done(request.send().await).await
+}
+
+/// A page of a room's members, after user `after`.
+pub async fn members(token: &str, room: RoomId, after: Option<&str>) -> ApiResult<MembersPage> {
+    let mut path = format!("/api/rooms/{room}/members?limit=50");
+    if let Some(after) = after {
+        path.push_str(&format!("&after={}", encode(after)));
+    }
+    get(&path, token).await
+}
+
+pub async fn add_member(token: &str, room: RoomId, username: &str) -> ApiResult<Member> {
+    let body = AddMember {
+        username: username.to_owned(),
+    };
+    post(&format!("/api/rooms/{room}/members"), Some(token), &body).await
+}
+
+pub async fn remove_member(token: &str, room: RoomId, user: UserId) -> ApiResult<()> {
+    let request = authed(
+        Request::delete(&format!("/api/rooms/{room}/members/{user}")),
+        token,
+    );
+    done(request.send().await).await
+}
+
+/// Owners: sets a room's topic (empty clears it).
+pub async fn set_topic(token: &str, room: RoomId, topic: &str) -> ApiResult<Room> {
+    let body = UpdateRoom {
+        name: None,
+        topic: Some(topic.to_owned()),
+    };
+    let request = authed(Request::patch(&format!("/api/rooms/{room}")), token)
+        .json(&body)
+        .map_err(ApiError::network)?;
+    answer(request.send().await).await
 }
 
 fn encode(s: &str) -> String {

@@ -9,8 +9,8 @@ use crate::timeline::{Outgoing, Timeline};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use natter_shared::limits::DEFAULT_PAGE;
-use natter_shared::ws::{ClientFrame, ServerFrame};
-use natter_shared::{ErrorKind, ReplyTo, Room, RoomId, RoomKind};
+use natter_shared::ws::{ClientFrame, MemberEvent, ServerFrame};
+use natter_shared::{ErrorKind, ReplyTo, Room, RoomId};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -57,6 +57,8 @@ pub struct Chat {
     live: RwSignal<Vec<RoomId>>,
     /// The message the composer's next message answers, and its room.
     pub replying: RwSignal<Option<(RoomId, ReplyTo)>>,
+    /// Counts `member` frames: a members list shown reads its page again when it changes.
+    pub member_changes: RwSignal<u64>,
 }
 
 /// Sends one own message on the socket.
@@ -100,6 +102,7 @@ impl Chat {
             renewing: RwSignal::new(false),
             live: RwSignal::new(Vec::new()),
             replying: RwSignal::new(None),
+            member_changes: RwSignal::new(0),
         };
         if let Some(token) = session.token() {
             socket::start(token, move |event| chat.on_event(event));
@@ -253,15 +256,21 @@ impl Chat {
             }),
             ServerFrame::Room { room } => self.add_room(room),
             ServerFrame::RoomDeleted { room_id } => {
-                self.rooms.update(|rooms| rooms.retain(|r| r.id != room_id));
-                self.live.update(|live| live.retain(|r| *r != room_id));
-                self.views.update(|views| {
-                    views.remove(&room_id);
+                self.forget_room(room_id, "An admin deleted this room.")
+            }
+            ServerFrame::Removed { room_id } => {
+                self.forget_room(room_id, "You are no longer a member of this room.")
+            }
+            ServerFrame::Member { room_id, event, .. } => {
+                self.rooms.update(|rooms| {
+                    if let Some(room) = rooms.iter_mut().find(|r| r.id == room_id) {
+                        room.member_count = match event {
+                            MemberEvent::Joined => room.member_count + 1,
+                            _ => room.member_count.saturating_sub(1),
+                        };
+                    }
                 });
-                if self.active.get_untracked() == Some(room_id) {
-                    self.banner
-                        .set(Some("An admin deleted this room.".to_owned()));
-                }
+                self.member_changes.update(|n| *n += 1);
             }
             ServerFrame::Edited { message } => {
                 let room = message.room_id;
@@ -394,24 +403,60 @@ impl Chat {
 
     /// Adds a room to the sidebar (once). A direct conversation goes live at once (someone
     /// may be writing to this user); a public room when it is opened.
+    /// Adds a room the user is a member of now, or takes a room's changes (its name, topic,
+    /// member count, the user's role).
     pub fn add_room(&self, room: Room) {
         let id = room.id;
-        let direct = room.kind == RoomKind::Direct;
+        let direct = !room.kind.is_named();
         let added = self
             .rooms
             .try_update(|rooms| {
-                if rooms.iter().any(|r| r.id == id) {
-                    return false;
-                }
-                rooms.push(room);
-                rooms.sort_by_key(|r| (r.kind == RoomKind::Direct, r.name.to_lowercase()));
-                true
+                let added = match rooms.iter_mut().find(|r| r.id == id) {
+                    Some(known) => {
+                        *known = room;
+                        false
+                    }
+                    None => {
+                        rooms.push(room);
+                        true
+                    }
+                };
+                rooms.sort_by_key(|r| (!r.kind.is_named(), r.name.to_lowercase()));
+                added
             })
             .unwrap_or(false);
         let room_of_its_own = self.live.with_untracked(|l| l.len()) < LIVE_ROOMS;
         if added && direct && room_of_its_own {
             self.go_live(id);
         }
+    }
+
+    /// Drops a room the user may not see any more, saying `why` if it is the one shown.
+    fn forget_room(&self, room_id: RoomId, why: &str) {
+        self.rooms.update(|rooms| rooms.retain(|r| r.id != room_id));
+        self.live.update(|live| live.retain(|r| *r != room_id));
+        self.views.update(|views| {
+            views.remove(&room_id);
+        });
+        if self.active.get_untracked() == Some(room_id) {
+            self.banner.set(Some(why.to_owned()));
+        }
+    }
+
+    /// Leaves a room; `then` runs once the server agreed.
+    pub fn leave(&self, room: RoomId, then: impl FnOnce() + 'static) {
+        let chat = *self;
+        let token = self.token();
+        spawn_local(async move {
+            match api::leave(&token, room).await {
+                Ok(()) => {
+                    chat.active.set(None);
+                    chat.forget_room(room, "");
+                    then();
+                }
+                Err(e) => chat.failed(&e),
+            }
+        });
     }
 
     pub fn room(&self, id: RoomId) -> Option<Room> {

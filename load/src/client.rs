@@ -82,6 +82,37 @@ pub async fn room(target: &Target, token: &str, name: &str) -> anyhow::Result<i6
     Ok(res.json::<Room>().await?.id.0)
 }
 
+/// Makes every one of `tokens` a member of public room `room` (people are in a room before
+/// they talk in it; posting would join it too, on the first message).
+pub async fn join_all(target: &Target, tokens: &[String], room: i64) -> anyhow::Result<()> {
+    if target.flavor == Flavor::Reference {
+        return Ok(());
+    }
+    let http = reqwest::Client::new();
+    let answers: Vec<anyhow::Result<()>> = stream::iter(tokens)
+        .map(|token| {
+            let http = http.clone();
+            async move {
+                let res = http
+                    .post(target.http(&format!("/api/rooms/{room}/join")))
+                    .bearer_auth(token)
+                    .send()
+                    .await?;
+                if !res.status().is_success() {
+                    bail!(
+                        "joining room {room} answered {}: is NATTER_MEMBER_RATE_LIMIT=0?",
+                        res.status()
+                    );
+                }
+                Ok(())
+            }
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    answers.into_iter().collect()
+}
+
 /// Opens an authenticated socket from the `i`-th source address and waits for `ready`.
 pub async fn connect(
     target: &Target,

@@ -97,6 +97,17 @@ enum Scenario {
         #[arg(long, default_value_t = 2000)]
         rooms: usize,
     },
+    /// S7 room lists: many users with many memberships each read their room list.
+    S7 {
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(long, default_value_t = 200)]
+        memberships: usize,
+        #[arg(long, default_value_t = 50)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Run the reference broadcast server.
     Reference {
         #[arg(long, default_value = "127.0.0.1:9090")]
@@ -222,6 +233,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ]
         }
         Scenario::S6 { rooms } => vec![scenarios::many_rooms(&target, rooms, pid).await?],
+        Scenario::S7 {
+            users,
+            memberships,
+            connections,
+            seconds,
+        } => vec![
+            scenarios::memberships(&target, users, memberships, connections, seconds, pid).await?,
+        ],
         Scenario::Reference { .. } => unreachable!("handled above"),
     };
     for report in &reports {

@@ -84,6 +84,7 @@ pub async fn fan_out(target: &Target, cfg: &FanOut, label: &str) -> anyhow::Resu
     eprintln!("[{label}] signing up {} users", cfg.clients);
     let tokens = client::users(target, &format!("l{run}u"), cfg.clients).await?;
     let room = client::room(target, &tokens[0], &format!("load-{run}")).await?;
+    client::join_all(target, &tokens, room).await?;
     eprintln!("[{label}] connecting {} clients", cfg.clients);
     let errors = Arc::new(AtomicU64::new(0));
     let sockets: Vec<Option<Socket>> = stream::iter(tokens.iter().enumerate())
@@ -362,6 +363,7 @@ pub async fn ingest(
     eprintln!("[S5] signing up {senders} users");
     let tokens = client::users(target, &format!("l{run}i"), senders).await?;
     let room = client::room(target, &tokens[0], &format!("ingest-{run}")).await?;
+    client::join_all(target, &tokens, room).await?;
     let sockets: Vec<anyhow::Result<Socket>> = stream::iter(tokens.iter().enumerate())
         .map(|(i, t)| client::connect(target, t, i, sources))
         .buffered(CONNECT_AT_ONCE)
@@ -584,28 +586,16 @@ pub async fn many_rooms(target: &Target, rooms: usize, pid: Option<u32>) -> anyh
     Ok(report)
 }
 
-/// S4: a room filled with `seed` messages; `connections` HTTP clients ask for its latest 25
-/// for `seconds`.
-pub async fn history(
-    target: &Target,
-    seed: usize,
-    connections: usize,
+/// `GET`s each `(url, token)` over a connection of its own, one after the other, for
+/// `seconds`: how many answered 2xx, how many did not, and the latency of the good ones.
+async fn read_for(
+    readers: Vec<(String, String)>,
     seconds: u64,
-    sources: u8,
-    pid: Option<u32>,
-) -> anyhow::Result<Report> {
-    let senders = 100.min(seed.max(1));
-    let (_, room, token) = ingest(target, senders, seed.div_ceil(senders), sources, None).await?;
-    eprintln!(
-        "[S4] {seed} messages stored; reading the latest 25 with {connections} connections for {seconds} s"
-    );
-    let url = target.http(&format!("/api/rooms/{room}/messages"));
-    let before = pid.and_then(ProcSnapshot::read);
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(seconds);
-    let tasks: Vec<_> = (0..connections)
-        .map(|_| {
-            let (url, token) = (url.clone(), token.clone());
+) -> anyhow::Result<(u64, u64, Latency)> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let tasks: Vec<_> = readers
+        .into_iter()
+        .map(|(url, token)| {
             tokio::spawn(async move {
                 let http = reqwest::Client::builder()
                     .pool_max_idle_per_host(1)
@@ -637,6 +627,124 @@ pub async fn history(
         failed += f;
         latency.merge(&l);
     }
+    Ok((ok, failed, latency))
+}
+
+/// S7: `users` users, each a member of `per_user` of `users` public rooms; `connections`
+/// HTTP clients (each a different user) read their first page of `GET /api/rooms` (100
+/// rooms, with member counts) for `seconds`.
+pub async fn memberships(
+    target: &Target,
+    users: usize,
+    per_user: usize,
+    connections: usize,
+    seconds: u64,
+    pid: Option<u32>,
+) -> anyhow::Result<Report> {
+    let run = client::run_id();
+    let per_user = per_user.min(users);
+    eprintln!("[S7] signing up {users} users; each makes a room");
+    let tokens = client::users(target, &format!("l{run}m"), users).await?;
+    let rooms: Vec<anyhow::Result<i64>> = stream::iter(tokens.iter().enumerate())
+        .map(|(i, token)| {
+            let name = format!("m{run}-{i}");
+            async move { client::room(target, token, &name).await }
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    let rooms = rooms.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    eprintln!("[S7] {users} users join {} rooms each", per_user - 1);
+    let started = Instant::now();
+    let joins: Vec<(usize, i64)> = (0..users)
+        .flat_map(|u| (1..per_user).map(move |k| (u, (u + k) % users)))
+        .map(|(u, r)| (u, rooms[r]))
+        .collect();
+    let http = reqwest::Client::new();
+    let done = Arc::new(AtomicU64::new(0));
+    let answers: Vec<anyhow::Result<()>> = stream::iter(joins)
+        .map(|(u, room)| {
+            let (http, token, done) = (http.clone(), tokens[u].clone(), done.clone());
+            async move {
+                let res = http
+                    .post(target.http(&format!("/api/rooms/{room}/join")))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    res.status().is_success(),
+                    "a join answered {}",
+                    res.status()
+                );
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n % 20_000 == 0 {
+                    eprintln!("[S7] {n} joins");
+                }
+                Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    answers.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    eprintln!(
+        "[S7] {} memberships in {:.0} s; reading room lists with {connections} connections for {seconds} s",
+        users * per_user,
+        started.elapsed().as_secs_f64()
+    );
+    let url = target.http("/api/rooms");
+    let readers = (0..connections)
+        .map(|i| (url.clone(), tokens[i % users].clone()))
+        .collect();
+    let before = pid.and_then(ProcSnapshot::read);
+    let start = Instant::now();
+    let (ok, failed, latency) = read_for(readers, seconds).await?;
+    let took = start.elapsed();
+    let after = pid.and_then(ProcSnapshot::read);
+    let mut report = Report {
+        scenario: "S7 room lists".into(),
+        server: flavor_name(target),
+        clients: connections,
+        seconds: took.as_secs_f64(),
+        latency: latency.summary(),
+        connection_errors: failed,
+        ..Report::default()
+    }
+    .with_server(before, after);
+    report.extra.insert("requests".into(), json!(ok));
+    report.extra.insert(
+        "requests_per_second".into(),
+        json!(per_second(ok, took).round()),
+    );
+    report.extra.insert("users".into(), json!(users));
+    report
+        .extra
+        .insert("memberships_per_user".into(), json!(per_user));
+    Ok(report)
+}
+
+/// S4: a room filled with `seed` messages; `connections` HTTP clients ask for its latest 25
+/// for `seconds`.
+pub async fn history(
+    target: &Target,
+    seed: usize,
+    connections: usize,
+    seconds: u64,
+    sources: u8,
+    pid: Option<u32>,
+) -> anyhow::Result<Report> {
+    let senders = 100.min(seed.max(1));
+    let (_, room, token) = ingest(target, senders, seed.div_ceil(senders), sources, None).await?;
+    eprintln!(
+        "[S4] {seed} messages stored; reading the latest 25 with {connections} connections for {seconds} s"
+    );
+    let url = target.http(&format!("/api/rooms/{room}/messages"));
+    let before = pid.and_then(ProcSnapshot::read);
+    let start = Instant::now();
+    let readers = (0..connections)
+        .map(|_| (url.clone(), token.clone()))
+        .collect();
+    let (ok, failed, latency) = read_for(readers, seconds).await?;
     let took = start.elapsed();
     let after = pid.and_then(ProcSnapshot::read);
     let mut report = Report {

@@ -22,6 +22,7 @@ async fn natter() -> (Target, tempfile::TempDir) {
     // Every load client is 127.0.0.1, as in scripts/bench.
     settings.signup_rate_limit = RateLimit::OFF;
     settings.read_rate_limit = RateLimit::OFF;
+    settings.member_rate_limit = RateLimit::OFF;
     settings.max_sockets_per_addr = 0;
     settings.max_sockets_per_user = 0;
     let app = Application::build(settings)

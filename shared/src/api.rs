@@ -96,10 +96,33 @@ pub struct UsersPage {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RoomKind {
-    /// Visible to every signed-in user.
+    /// Named, in the directory: any signed-in user may read it, join it and post in it.
     Public,
+    /// Named, invite only: to anyone who is not a member it does not exist.
+    Private,
     /// A conversation of two users, visible to them alone.
     Direct,
+    /// A conversation of 3 to 9 users, visible to them alone; the same people always get
+    /// the same conversation back.
+    Group,
+}
+
+impl RoomKind {
+    /// Public and private rooms have a name, owners and a topic; direct and group
+    /// conversations have a fixed set of people instead.
+    pub fn is_named(self) -> bool {
+        matches!(self, Self::Public | Self::Private)
+    }
+}
+
+/// A member's role in a public or private room. Owners (and admins) rename the room, set its
+/// topic and remove members; everyone in a direct or group conversation is a plain member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Member,
 }
 
 /// A room as the caller sees it.
@@ -107,12 +130,26 @@ pub enum RoomKind {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Room {
     pub id: RoomId,
-    /// A public room's name; for a direct room, the other member's username.
+    /// A public or private room's name; for a direct or group conversation, the other
+    /// members' usernames, joined by ", ".
     pub name: String,
     pub kind: RoomKind,
     /// For a direct room, the other member's username.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<String>,
+    /// What the room is about (public and private rooms; up to 250 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// How many members it has.
+    #[serde(default)]
+    pub member_count: u32,
+    /// For a direct or group conversation, the other members' usernames, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+    /// The caller's role; absent when the caller is not a member (a public room they may
+    /// read and join).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 /// `POST /api/rooms`.
@@ -120,13 +157,62 @@ pub struct Room {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateRoom {
     pub name: String,
+    /// Invite only (default: false, a public room in the directory).
+    #[serde(default)]
+    pub private: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
-/// `POST /api/dms`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `PATCH /api/rooms/{id}`: what to change (owners and admins). An empty topic clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateRoom {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+}
+
+/// `POST /api/dms`: one username opens the direct room of two; two to eight make or return
+/// the group conversation of those people and the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpenDirect {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usernames: Option<Vec<String>>,
+}
+
+/// `POST /api/rooms/{id}/members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AddMember {
     pub username: String,
+}
+
+/// A member of a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Member {
+    pub user_id: UserId,
+    pub username: String,
+    pub role: Role,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub joined_at: DateTime<Utc>,
+    /// Whether they have a socket in the room now (on this node; on every node with Redis).
+    #[serde(default)]
+    pub online: bool,
+}
+
+/// `GET /api/rooms/{id}/members`: one page of members by user id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MembersPage {
+    pub members: Vec<Member>,
+    /// Pass as `after` for the next page; `None` on the last page.
+    pub next: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

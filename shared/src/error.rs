@@ -55,6 +55,22 @@ pub enum ErrorKind {
     InvalidReply,
     /// Not one emoji.
     InvalidEmoji,
+    /// A topic longer than 250 characters or with control characters.
+    InvalidTopic,
+    /// A conversation of too many or too few people (2 to 9, the caller among them).
+    InvalidGroup,
+    /// The same person twice in a list of people.
+    DuplicateMember,
+    /// The user is deactivated: they cannot be added to rooms or conversations.
+    UserDeactivated,
+    /// Adding someone who is a member already.
+    AlreadyMember,
+    /// Removing the only owner of a room (they may leave instead, which hands it on).
+    LastOwner,
+    /// Adding to or removing from a direct or group conversation: its people are fixed.
+    FixedMembers,
+    /// Leaving a direct conversation.
+    CannotLeave,
     /// The server is too busy for this now (its password hashing is saturated); try again
     /// after `Retry-After`.
     Busy,
@@ -77,12 +93,14 @@ impl ErrorKind {
             NotFound => 404,
             MethodNotAllowed => 405,
             LimitReached => 403,
-            UsernameTaken | RoomExists | ClientIdReused => 409,
+            UsernameTaken | RoomExists | ClientIdReused | AlreadyMember | LastOwner => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             InvalidUsername | ReservedUsername | InvalidPassword | InvalidRoomName
             | InvalidMessageBody | InvalidClientId | InvalidPhone | InvalidLimit
-            | InvalidCursor | CannotMessageSelf | InvalidCode | InvalidReply | InvalidEmoji => 422,
+            | InvalidCursor | CannotMessageSelf | InvalidCode | InvalidReply | InvalidEmoji
+            | InvalidTopic | InvalidGroup | DuplicateMember | UserDeactivated | FixedMembers
+            | CannotLeave => 422,
             RateLimited => 429,
             StorageUnavailable | Busy => 503,
             Internal | Unknown => 500,

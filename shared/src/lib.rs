@@ -14,4 +14,6 @@ pub mod ws;
 pub use api::*;
 pub use error::{ErrorBody, ErrorKind};
 pub use ids::{MessageId, RoomId, UserId};
-pub use names::{ClientId, MessageBody, NameError, Password, PhoneNumber, RoomName, Username};
+pub use names::{
+    ClientId, MessageBody, NameError, Password, PhoneNumber, RoomName, Topic, Username,
+};

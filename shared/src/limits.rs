@@ -7,6 +7,10 @@ pub const PASSWORD_BYTES: std::ops::RangeInclusive<usize> = 8..=72;
 /// Room names: 1 to 64 characters.
 pub const ROOM_NAME_CHARS: std::ops::RangeInclusive<usize> = 1..=64;
 /// Message bodies: 1 to 4000 characters, not only white space.
+/// A room's topic.
+pub const TOPIC_CHARS: usize = 250;
+/// People in a group conversation, its starter among them (two are a direct conversation).
+pub const GROUP_PEOPLE: std::ops::RangeInclusive<usize> = 3..=9;
 pub const MESSAGE_CHARS: std::ops::RangeInclusive<usize> = 1..=4000;
 /// Client ids (idempotency keys): 1 to 64 characters.
 pub const CLIENT_ID_CHARS: std::ops::RangeInclusive<usize> = 1..=64;

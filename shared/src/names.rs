@@ -2,7 +2,8 @@
 
 use crate::error::ErrorKind;
 use crate::limits::{
-    BOT_USERNAME, CLIENT_ID_CHARS, MESSAGE_CHARS, PASSWORD_BYTES, ROOM_NAME_CHARS, USERNAME_CHARS,
+    BOT_USERNAME, CLIENT_ID_CHARS, MESSAGE_CHARS, PASSWORD_BYTES, ROOM_NAME_CHARS, TOPIC_CHARS,
+    USERNAME_CHARS,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -249,6 +250,32 @@ impl RoomName {
 /// give, for rows written before the keys were skeletons.
 pub fn name_key(stored: &str) -> String {
     strict::key(&strict::normalize(stored.to_owned()))
+}
+
+/// A room's topic: up to 250 characters on one line, without control characters; white
+/// space around it is trimmed. An empty topic is none ([`Topic::parse`] gives `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topic(String);
+
+impl Topic {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn parse(s: impl Into<String>) -> Result<Option<Self>, NameError> {
+        let s = s.into();
+        let s = s.trim();
+        if s.chars().count() > TOPIC_CHARS || s.chars().any(char::is_control) {
+            return Err(NameError::new(
+                ErrorKind::InvalidTopic,
+                format!("a topic has at most {TOPIC_CHARS} characters on one line"),
+            ));
+        }
+        if s.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+            return Ok(None);
+        }
+        Ok(Some(Self(s.to_owned())))
+    }
 }
 
 /// 8 to 72 bytes. Never shown, never logged: `Debug` hides it.

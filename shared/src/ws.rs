@@ -83,9 +83,23 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
     },
-    /// A room the user may see was created (a public room, or a direct room with them).
+    /// A room the user is a member of now (they made it, joined it, were added to it, or a
+    /// conversation with them began), or one of theirs changed (its name, topic or their
+    /// role): the room as they see it.
     Room {
         room: Room,
+    },
+    /// The user is not a member of the room any more (removed by an owner or an admin, or
+    /// they left on another device): every socket of theirs has left it.
+    Removed {
+        room_id: RoomId,
+    },
+    /// Someone joined the room, left it, or was removed from it.
+    Member {
+        room_id: RoomId,
+        event: MemberEvent,
+        user_id: crate::UserId,
+        username: String,
     },
     /// An admin deleted a room, with its messages.
     RoomDeleted {
@@ -118,6 +132,16 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
     },
+}
+
+/// What happened to a room's membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MemberEvent {
+    Joined,
+    Left,
+    Removed,
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ mod auth;
 mod body;
 pub mod docs;
 mod messages;
-mod rooms;
+pub(crate) mod rooms;
 mod users;
 
 use crate::error::ApiError;
@@ -41,11 +41,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/admin/users/{id}/reactivate").post(admin::reactivate))
             .service(web::resource("/users").get(users::list))
             .service(web::resource("/rooms").get(rooms::list).post(rooms::create))
+            .service(web::resource("/rooms/directory").get(rooms::directory))
             .service(
                 web::resource("/rooms/{id}")
                     .get(rooms::get)
+                    .patch(rooms::update)
                     .delete(rooms::delete),
             )
+            .service(web::resource("/rooms/{id}/join").post(rooms::join))
+            .service(web::resource("/rooms/{id}/leave").post(rooms::leave))
+            .service(
+                web::resource("/rooms/{id}/members")
+                    .get(rooms::members)
+                    .post(rooms::add_member),
+            )
+            .service(web::resource("/rooms/{id}/members/{user_id}").delete(rooms::remove_member))
             .service(
                 web::resource("/rooms/{room}/messages/{id}")
                     .patch(messages::edit)

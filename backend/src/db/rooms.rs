@@ -1,13 +1,26 @@
-//! The `rooms` and `room_members` tables: public rooms, direct rooms and who may see them.
+//! The `rooms` and `room_members` tables: rooms of four kinds and who belongs to them.
+//!
+//! Every room has members, one `room_members` row each, with a role (`owner` or `member`)
+//! and when they joined. Public rooms are readable by every signed-in user (members or not)
+//! and listed in the directory; private rooms, direct and group conversations exist only for
+//! their members: for anyone else every query here answers `None`, and callers answer 404.
 
 use super::DbConnection;
 use super::schema::{room_members, rooms, users};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use natter_shared::{Room, RoomId, RoomKind, UserId};
+use natter_shared::{Role, Room, RoomId, RoomKind, UserId};
 
 pub const PUBLIC: &str = "public";
+pub const PRIVATE: &str = "private";
 pub const DIRECT: &str = "direct";
+pub const GROUP: &str = "group";
+pub const OWNER: &str = "owner";
+pub const MEMBER: &str = "member";
+
+/// The kinds with a name and owners, and the conversations of a fixed set of people.
+pub const NAMED: [&str; 2] = [PUBLIC, PRIVATE];
+pub const CONVERSATIONS: [&str; 2] = [DIRECT, GROUP];
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = rooms)]
@@ -15,6 +28,19 @@ pub struct RoomRow {
     pub id: i64,
     pub kind: String,
     pub name: Option<String>,
+    pub topic: Option<String>,
+    pub member_count: i32,
+}
+
+impl RoomRow {
+    pub fn kind(&self) -> RoomKind {
+        match self.kind.as_str() {
+            PRIVATE => RoomKind::Private,
+            DIRECT => RoomKind::Direct,
+            GROUP => RoomKind::Group,
+            _ => RoomKind::Public,
+        }
+    }
 }
 
 #[derive(Debug, Insertable)]
@@ -24,25 +50,37 @@ pub struct NewRoom<'a> {
     pub name: Option<&'a str>,
     pub name_key: Option<&'a str>,
     pub direct_key: Option<&'a str>,
+    pub topic: Option<&'a str>,
     pub created_by: Option<i64>,
     pub created_at: NaiveDateTime,
 }
 
-pub fn public_room(row: RoomRow) -> Room {
-    Room {
-        id: RoomId(row.id),
-        name: row.name.unwrap_or_default(),
-        kind: RoomKind::Public,
-        peer: None,
+pub fn role(s: &str) -> Role {
+    if s == OWNER {
+        Role::Owner
+    } else {
+        Role::Member
     }
 }
 
-pub fn direct_room(id: i64, peer: String) -> Room {
+/// The room as one user sees it: with their role (`None`: not a member) and, for a
+/// conversation, the other members' names.
+pub fn view(row: RoomRow, mine: Option<&str>, mut others: Vec<String>) -> Room {
+    let kind = row.kind();
+    others.sort();
+    let name = match kind {
+        RoomKind::Public | RoomKind::Private => row.name.unwrap_or_default(),
+        RoomKind::Direct | RoomKind::Group => others.join(", "),
+    };
     Room {
-        id: RoomId(id),
-        name: peer.clone(),
-        kind: RoomKind::Direct,
-        peer: Some(peer),
+        id: RoomId(row.id),
+        name,
+        kind,
+        peer: (kind == RoomKind::Direct).then(|| others.first().cloned().unwrap_or_default()),
+        topic: row.topic,
+        member_count: u32::try_from(row.member_count).unwrap_or(0),
+        members: if kind.is_named() { Vec::new() } else { others },
+        role: mine.map(role),
     }
 }
 
@@ -53,159 +91,330 @@ pub fn insert(conn: &mut DbConnection, new: &NewRoom<'_>) -> QueryResult<RoomRow
         .get_result(c))
 }
 
-/// The room `id` if `user` may see it: any public room, or a direct room they belong to.
-/// Anything else is `None`, so that callers answer 404 and reveal nothing.
-/// A page of the rooms `user` sees, by id: public rooms and the user's direct rooms with ids
-/// above `after`, at most `limit`.
+/// Makes `user` a member with `role`, unless they are one: whether they were added now.
+pub fn add_member(
+    conn: &mut DbConnection,
+    room: RoomId,
+    user: UserId,
+    role: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let row = (
+        room_members::room_id.eq(room.0),
+        room_members::user_id.eq(user.0),
+        room_members::role.eq(role),
+        room_members::joined_at.eq(now),
+    );
+    let added = crate::each_backend!(conn, |c| diesel::insert_into(room_members::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(added > 0)
+}
+
+/// Ends a membership: whether there was one.
+pub fn remove_member(conn: &mut DbConnection, room: RoomId, user: UserId) -> QueryResult<bool> {
+    diesel::delete(room_members::table.find((room.0, user.0)))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
+/// The room and the caller's role in it (`None`: not a member), whether or not they may see
+/// it: callers decide with [`may_see`].
+pub fn with_role(
+    conn: &mut DbConnection,
+    id: RoomId,
+    user: UserId,
+) -> QueryResult<Option<(RoomRow, Option<String>)>> {
+    rooms::table
+        .left_join(
+            room_members::table.on(room_members::room_id
+                .eq(rooms::id)
+                .and(room_members::user_id.eq(user.0))),
+        )
+        .filter(rooms::id.eq(id.0))
+        .select((RoomRow::as_select(), room_members::role.nullable()))
+        .first(conn)
+        .optional()
+}
+
+/// Whether someone with `role` in a room of `kind` may see it: members always; others only
+/// public rooms.
+pub fn may_see(kind: &str, role: Option<&str>) -> bool {
+    role.is_some() || kind == PUBLIC
+}
+
+/// The other members' names of conversations, by room.
+fn others_in(
+    conn: &mut DbConnection,
+    user: UserId,
+    ids: &[i64],
+) -> QueryResult<Vec<(i64, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    room_members::table
+        .inner_join(users::table)
+        .filter(room_members::room_id.eq_any(ids))
+        .filter(room_members::user_id.ne(user.0))
+        .select((room_members::room_id, users::username))
+        .load(conn)
+}
+
+/// The room `id` as `user` sees it, if they may see it. Anything else is `None`, so that
+/// callers answer 404 and reveal nothing.
+pub fn visible(conn: &mut DbConnection, id: RoomId, user: UserId) -> QueryResult<Option<Room>> {
+    let Some((row, mine)) = with_role(conn, id, user)? else {
+        return Ok(None);
+    };
+    if !may_see(&row.kind, mine.as_deref()) {
+        return Ok(None);
+    }
+    let others = if row.kind().is_named() {
+        Vec::new()
+    } else {
+        others_in(conn, user, &[row.id])?
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect()
+    };
+    Ok(Some(view(row, mine.as_deref(), others)))
+}
+
+/// A page of the rooms `user` is a member of, every kind, by id: at most `limit` with ids
+/// above `after`. Two queries, however many rooms: the memberships with their rooms, then
+/// the other members of the conversations among them.
 pub fn page_for(
     conn: &mut DbConnection,
     user: UserId,
     after: i64,
     limit: i64,
 ) -> QueryResult<Vec<Room>> {
-    let public: Vec<RoomRow> = rooms::table
+    let mine: Vec<(RoomRow, String)> = room_members::table
+        .inner_join(rooms::table)
+        .filter(room_members::user_id.eq(user.0))
+        .filter(room_members::room_id.gt(after))
+        .order(room_members::room_id.asc())
+        .limit(limit)
+        .select((RoomRow::as_select(), room_members::role))
+        .load(conn)?;
+    let conversations: Vec<i64> = mine
+        .iter()
+        .filter(|(row, _)| !row.kind().is_named())
+        .map(|(row, _)| row.id)
+        .collect();
+    let mut others: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    for (room, name) in others_in(conn, user, &conversations)? {
+        others.entry(room).or_default().push(name);
+    }
+    Ok(mine
+        .into_iter()
+        .map(|(row, role)| {
+            let names = others.remove(&row.id).unwrap_or_default();
+            view(row, Some(&role), names)
+        })
+        .collect())
+}
+
+/// A page of the directory: public rooms by id, those whose name contains `q` (case-folded)
+/// if given, with the caller's role in each.
+pub fn directory(
+    conn: &mut DbConnection,
+    user: UserId,
+    q: Option<&str>,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<Room>> {
+    let mut query = rooms::table
+        .left_join(
+            room_members::table.on(room_members::room_id
+                .eq(rooms::id)
+                .and(room_members::user_id.eq(user.0))),
+        )
         .filter(rooms::kind.eq(PUBLIC))
         .filter(rooms::id.gt(after))
         .order(rooms::id.asc())
         .limit(limit)
-        .select(RoomRow::as_select())
-        .load(conn)?;
-    let (mine, theirs) = diesel::alias!(room_members as mine, room_members as theirs);
-    let direct: Vec<(i64, String)> = mine
-        .inner_join(
-            theirs.on(theirs
-                .field(room_members::room_id)
-                .eq(mine.field(room_members::room_id))),
-        )
-        .inner_join(users::table.on(users::id.eq(theirs.field(room_members::user_id))))
-        .filter(mine.field(room_members::user_id).eq(user.0))
-        .filter(theirs.field(room_members::user_id).ne(user.0))
-        .filter(mine.field(room_members::room_id).gt(after))
-        .order(mine.field(room_members::room_id).asc())
-        .limit(limit)
-        .select((mine.field(room_members::room_id), users::username))
-        .load(conn)?;
-    let mut all: Vec<Room> = public
+        .select((RoomRow::as_select(), room_members::role.nullable()))
+        .into_boxed();
+    if let Some(q) = q.filter(|q| !q.is_empty()) {
+        let escaped: String = q
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        query = query.filter(rooms::name_key.like(format!("%{escaped}%")).escape('\\'));
+    }
+    let rows: Vec<(RoomRow, Option<String>)> = query.load(conn)?;
+    Ok(rows
         .into_iter()
-        .map(public_room)
-        .chain(direct.into_iter().map(|(id, peer)| direct_room(id, peer)))
-        .collect();
-    all.sort_by_key(|r| r.id);
-    all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    Ok(all)
+        .map(|(row, role)| view(row, role.as_deref(), Vec::new()))
+        .collect())
 }
 
-/// How many rooms of `kind` the user created.
-pub fn created_by(conn: &mut DbConnection, user: UserId, kind: &str) -> QueryResult<i64> {
-    rooms::table
-        .filter(rooms::created_by.eq(user.0))
-        .filter(rooms::kind.eq(kind))
+/// A member as stored: user id, username, role, when they joined.
+pub type MemberRow = (i64, String, String, NaiveDateTime);
+
+/// A page of a room's members by user id: at most `limit` with ids above `after`.
+pub fn members(
+    conn: &mut DbConnection,
+    room: RoomId,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<MemberRow>> {
+    room_members::table
+        .inner_join(users::table)
+        .filter(room_members::room_id.eq(room.0))
+        .filter(room_members::user_id.gt(after))
+        .order(room_members::user_id.asc())
+        .limit(limit)
+        .select((
+            users::id,
+            users::username,
+            room_members::role,
+            room_members::joined_at,
+        ))
+        .load(conn)
+}
+
+/// Every member's id (for telling them of a change).
+pub fn member_ids(conn: &mut DbConnection, room: RoomId) -> QueryResult<Vec<UserId>> {
+    room_members::table
+        .filter(room_members::room_id.eq(room.0))
+        .select(room_members::user_id)
+        .load::<i64>(conn)
+        .map(|ids| ids.into_iter().map(UserId).collect())
+}
+
+/// How many rooms `user` is a member of.
+pub fn memberships(conn: &mut DbConnection, user: UserId) -> QueryResult<i64> {
+    room_members::table
+        .filter(room_members::user_id.eq(user.0))
         .count()
         .get_result(conn)
 }
 
-/// Whether `user` takes part in room `id`: a member of a direct room, or someone who has
-/// posted in a public one (public rooms have no members yet). `/sms` goes only to them.
-pub fn takes_part(conn: &mut DbConnection, id: RoomId, user: UserId) -> QueryResult<bool> {
-    use super::schema::messages;
-    let member = diesel::select(diesel::dsl::exists(
-        room_members::table
-            .filter(room_members::room_id.eq(id.0))
-            .filter(room_members::user_id.eq(user.0)),
-    ))
-    .get_result(conn)?;
-    if member {
-        return Ok(true);
+/// How many owners the room has.
+pub fn owners(conn: &mut DbConnection, room: RoomId) -> QueryResult<i64> {
+    room_members::table
+        .filter(room_members::room_id.eq(room.0))
+        .filter(room_members::role.eq(OWNER))
+        .count()
+        .get_result(conn)
+}
+
+/// Makes the longest-standing member the owner, if the room has no owner left: who.
+pub fn hand_over(conn: &mut DbConnection, room: RoomId) -> QueryResult<Option<UserId>> {
+    if owners(conn, room)? > 0 {
+        return Ok(None);
     }
+    let heir: Option<i64> = room_members::table
+        .filter(room_members::room_id.eq(room.0))
+        .order((room_members::joined_at.asc(), room_members::user_id.asc()))
+        .select(room_members::user_id)
+        .first(conn)
+        .optional()?;
+    if let Some(heir) = heir {
+        diesel::update(room_members::table.find((room.0, heir)))
+            .set(room_members::role.eq(OWNER))
+            .execute(conn)?;
+    }
+    Ok(heir.map(UserId))
+}
+
+/// Renames a room (`name` with its key) and sets or clears its topic.
+pub fn update(
+    conn: &mut DbConnection,
+    room: RoomId,
+    name: Option<(&str, &str)>,
+    topic: Option<Option<&str>>,
+) -> QueryResult<()> {
+    if let Some((name, key)) = name {
+        diesel::update(rooms::table.find(room.0))
+            .set((rooms::name.eq(name), rooms::name_key.eq(key)))
+            .execute(conn)?;
+    }
+    if let Some(topic) = topic {
+        diesel::update(rooms::table.find(room.0))
+            .set(rooms::topic.eq(topic))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// How many named rooms (`NAMED`) or conversations (`CONVERSATIONS`) the user created.
+pub fn created_by(conn: &mut DbConnection, user: UserId, kinds: [&str; 2]) -> QueryResult<i64> {
+    rooms::table
+        .filter(rooms::created_by.eq(user.0))
+        .filter(rooms::kind.eq_any(kinds))
+        .count()
+        .get_result(conn)
+}
+
+/// Whether `user` is a member of room `id`. `/sms` goes only to members.
+pub fn is_member(conn: &mut DbConnection, id: RoomId, user: UserId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
-        messages::table
-            .inner_join(rooms::table)
-            .filter(rooms::kind.eq(PUBLIC))
-            .filter(messages::room_id.eq(id.0))
-            .filter(messages::author_id.eq(user.0))
-            .filter(messages::deleted_at.is_null()),
+        room_members::table.find((id.0, user.0)),
     ))
     .get_result(conn)
 }
 
-pub fn visible(conn: &mut DbConnection, id: RoomId, user: UserId) -> QueryResult<Option<Room>> {
-    let Some(row) = rooms::table
-        .find(id.0)
-        .select(RoomRow::as_select())
-        .first(conn)
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    if row.kind == PUBLIC {
-        return Ok(Some(public_room(row)));
-    }
-    direct_peer(conn, id, user).map(|peer| peer.map(|peer| direct_room(row.id, peer)))
+/// The key that makes a conversation unique, whoever opens it: the sorted member ids joined
+/// by ':' ("LOW:HIGH" for two, as direct rooms always had).
+pub fn conversation_key(people: &[UserId]) -> String {
+    let mut ids: Vec<i64> = people.iter().map(|u| u.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(":")
 }
 
-/// The other member of direct room `id`, if `user` is a member.
-fn direct_peer(conn: &mut DbConnection, id: RoomId, user: UserId) -> QueryResult<Option<String>> {
-    let members: Vec<(i64, String)> = room_members::table
-        .inner_join(users::table)
-        .filter(room_members::room_id.eq(id.0))
-        .select((users::id, users::username))
-        .load(conn)?;
-    if !members.iter().any(|(uid, _)| *uid == user.0) {
-        return Ok(None);
-    }
-    Ok(members
-        .into_iter()
-        .find(|(uid, _)| *uid != user.0)
-        .map(|(_, name)| name))
-}
-
-/// The key that makes a pair's direct room unique, whoever opens it.
-pub fn direct_key(a: UserId, b: UserId) -> String {
-    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    format!("{lo}:{hi}")
-}
-
-/// The direct room of `me` and `peer`, made on first use. The bool is true when it was made now.
-/// The direct room of two users, if they have one.
-pub fn find_direct(conn: &mut DbConnection, a: UserId, b: UserId) -> QueryResult<Option<i64>> {
+/// The conversation of exactly these people, if they have one.
+pub fn find_conversation(conn: &mut DbConnection, people: &[UserId]) -> QueryResult<Option<i64>> {
     rooms::table
-        .filter(rooms::direct_key.eq(direct_key(a, b)))
+        .filter(rooms::direct_key.eq(conversation_key(people)))
         .select(rooms::id)
         .first::<i64>(conn)
         .optional()
 }
 
-pub fn open_direct(
+/// The conversation of `people` (`me` among them): a direct room for two, a group for more,
+/// made on first use. Someone who left a group is a member again. Returns the room id,
+/// whether it was made now, and who became a member now.
+pub fn open_conversation(
     conn: &mut DbConnection,
     me: UserId,
-    peer: UserId,
+    people: &[UserId],
     now: NaiveDateTime,
-) -> QueryResult<(i64, bool)> {
+) -> QueryResult<(i64, bool, Vec<UserId>)> {
     super::write_transaction(conn, |conn| {
-        if let Some(id) = find_direct(conn, me, peer)? {
-            return Ok((id, false));
+        let (id, made) = match find_conversation(conn, people)? {
+            Some(id) => (id, false),
+            None => {
+                let key = conversation_key(people);
+                let row = insert(
+                    conn,
+                    &NewRoom {
+                        kind: if people.len() == 2 { DIRECT } else { GROUP },
+                        name: None,
+                        name_key: None,
+                        direct_key: Some(&key),
+                        topic: None,
+                        created_by: Some(me.0),
+                        created_at: now,
+                    },
+                )?;
+                (row.id, true)
+            }
+        };
+        let mut added = Vec::new();
+        for person in people {
+            if add_member(conn, RoomId(id), *person, MEMBER, now)? {
+                added.push(*person);
+            }
         }
-        let key = direct_key(me, peer);
-        let row = insert(
-            conn,
-            &NewRoom {
-                kind: DIRECT,
-                name: None,
-                name_key: None,
-                direct_key: Some(&key),
-                created_by: Some(me.0),
-                created_at: now,
-            },
-        )?;
-        for member in [me, peer] {
-            diesel::insert_into(room_members::table)
-                .values((
-                    room_members::room_id.eq(row.id),
-                    room_members::user_id.eq(member.0),
-                ))
-                .execute(conn)?;
-        }
-        Ok((row.id, true))
+        Ok((id, made, added))
     })
 }
 

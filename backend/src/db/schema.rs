@@ -29,6 +29,8 @@ diesel::table! {
     room_members (room_id, user_id) {
         room_id -> BigInt,
         user_id -> BigInt,
+        role -> Text,
+        joined_at -> Timestamp,
     }
 }
 
@@ -39,6 +41,8 @@ diesel::table! {
         name -> Nullable<Text>,
         name_key -> Nullable<Text>,
         direct_key -> Nullable<Text>,
+        topic -> Nullable<Text>,
+        member_count -> Integer,
         created_by -> Nullable<BigInt>,
         created_at -> Timestamp,
     }

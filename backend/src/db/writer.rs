@@ -891,6 +891,7 @@ mod tests {
                         name: Some("general"),
                         name_key: Some("general"),
                         direct_key: None,
+                        topic: None,
                         created_by: None,
                         created_at: Utc::now().naive_utc(),
                     },

@@ -73,6 +73,11 @@ pub enum NodeEvent {
     RoomDeleted {
         room: RoomId,
     },
+    /// `user` is not a member of `room` any more.
+    Removed {
+        room: RoomId,
+        user: UserId,
+    },
     /// A room that `user` (or, for none, everyone) may see now.
     RoomAdded {
         user: Option<UserId>,
@@ -566,6 +571,7 @@ fn deliver(hub: &Hub, feed: &Feed, node: String, notice: NodeEvent) {
         NodeEvent::Typing { room, user, name } => hub.typing_here(room, user, name),
         NodeEvent::Frame { room, frame } => hub.broadcast_here(room, frame),
         NodeEvent::RoomDeleted { room } => hub.room_deleted_here(room),
+        NodeEvent::Removed { room, user } => hub.member_removed_here(room, user),
         NodeEvent::RoomAdded { user, room } => hub.announce_room_here(user, &room),
         NodeEvent::Revoked { user, reason } => hub.disconnect_user_here(user, &reason),
         NodeEvent::NodeJoined { online } => {
@@ -626,8 +632,13 @@ mod tests {
                     name: "general".into(),
                     kind: natter_shared::RoomKind::Public,
                     peer: None,
+                    topic: Some("all things".into()),
+                    member_count: 2,
+                    members: Vec::new(),
+                    role: Some(natter_shared::Role::Owner),
                 },
             },
+            NodeEvent::Removed { room, user },
             NodeEvent::Revoked {
                 user,
                 reason: "gone".into(),

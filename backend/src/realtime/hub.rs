@@ -254,6 +254,21 @@ impl Hub {
         }
     }
 
+    /// Tells every session of `user`, on every node, that they are not a member of `room`
+    /// any more: they leave it at once.
+    pub fn member_removed(&self, room: RoomId, user: UserId) {
+        self.relay(|| NodeEvent::Removed { room, user });
+        self.member_removed_here(room, user);
+    }
+
+    pub fn member_removed_here(&self, room: RoomId, user: UserId) {
+        for session in lock(&self.inner.sessions).values() {
+            if session.user == Some(user) {
+                session.signals.do_send(Signal::Removed(room));
+            }
+        }
+    }
+
     /// Tells every authenticated session of `user` (or of everyone, for `None`), on every
     /// node, that `room` exists now, so that sidebars need not poll.
     pub fn announce_room(&self, user: Option<UserId>, room: &natter_shared::Room) {

@@ -82,11 +82,14 @@ async fn rooms_and_conversations_are_created_at_a_bounded_rate_and_listed_in_pag
         .await;
     assert_eq!(third.error(), ErrorKind::RateLimited);
 
-    // The list comes in pages by id.
+    // The list of her rooms comes in pages by id.
     let admin = app.admin("root").await;
-    let mut made = Vec::new();
     for i in 0..5 {
-        made.push(app.create_room(&admin, &format!("p{i}")).await.id);
+        let id = app.create_room(&admin, &format!("p{i}")).await.id;
+        let joined = app
+            .post(&format!("/api/rooms/{id}/join"), &alice.token, json!({}))
+            .await;
+        assert_eq!(joined.status, StatusCode::OK);
     }
     let first: Vec<Room> = app.get("/api/rooms?limit=3", &alice.token).await.json()?;
     assert_eq!(first.len(), 3);

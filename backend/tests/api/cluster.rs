@@ -247,6 +247,67 @@ async fn replies_and_reactions_cross_nodes() -> TestResult {
 }
 
 #[actix_web::test]
+async fn a_removal_on_one_node_cuts_the_member_off_on_the_other() -> TestResult {
+    let cluster = Cluster::new();
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let alice = a.user("alice").await;
+    let bob = b.user("bob").await;
+    let res = a
+        .post(
+            "/api/rooms",
+            &alice.token,
+            serde_json::json!({ "name": "plans", "private": true }),
+        )
+        .await;
+    let room: natter_shared::Room = res.json()?;
+    // Added on a: bob's socket on b hears of the room at once.
+    let mut on_b = b.ws(&bob).await.with_membership();
+    let path = format!("/api/rooms/{}/members", room.id);
+    let res = a
+        .post(
+            &path,
+            &alice.token,
+            serde_json::json!({ "username": "bob" }),
+        )
+        .await;
+    assert_eq!(res.status, reqwest::StatusCode::CREATED);
+    on_b.until("room", |f| matches!(f, ServerFrame::Room { .. }))
+        .await;
+    on_b.join(room.id, None).await;
+    on_b.say_acked(room.id, "in", "b1").await;
+
+    // Removed on a: cut off on b at once.
+    let res = a
+        .request(
+            reqwest::Method::DELETE,
+            &format!("{path}/{}", bob.auth.user.id),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, reqwest::StatusCode::NO_CONTENT);
+    let frame = on_b
+        .until("removed", |f| matches!(f, ServerFrame::Removed { .. }))
+        .await;
+    assert_eq!(frame, ServerFrame::Removed { room_id: room.id });
+    on_b.say(room.id, "still in?", "b2").await;
+    match on_b.error().await {
+        ServerFrame::Error { code, .. } => {
+            assert_eq!(code, natter_shared::ErrorKind::NotFound)
+        }
+        other => panic!("{other:?}"),
+    }
+    // A message posted on a now reaches bob on neither node.
+    a.send(&alice, room.id, "bob is out").await;
+    let res = b
+        .get(&format!("/api/rooms/{}/messages", room.id), &bob.token)
+        .await;
+    assert_eq!(res.error(), natter_shared::ErrorKind::NotFound);
+    Ok(())
+}
+
+#[actix_web::test]
 async fn presence_and_typing_span_nodes() -> TestResult {
     let cluster = Cluster::new();
     let a = cluster.node().await;

@@ -18,6 +18,7 @@ mod errors;
 mod faults;
 mod helpers;
 mod jobs;
+mod membership;
 mod messages;
 mod outages;
 mod rooms;

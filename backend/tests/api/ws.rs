@@ -526,7 +526,10 @@ async fn a_client_that_never_reads_is_cut_off_while_others_keep_up() -> TestResu
     let url = format!("{}?token={}", app.ws_url(""), slow_user.token);
     let (stream, _) =
         tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp)).await?;
-    let mut slow = WsClient { stream };
+    let mut slow = WsClient {
+        stream,
+        membership: false,
+    };
     assert!(matches!(slow.next().await, ServerFrame::Ready { .. }));
     slow.join(room.id, None).await;
 
@@ -778,26 +781,35 @@ async fn new_rooms_are_announced_to_those_who_may_see_them() -> TestResult {
         app.user("carol").await,
     );
     let (mut a, mut b, mut c) = (
-        app.ws(&alice).await,
-        app.ws(&bob).await,
-        app.ws(&carol).await,
+        app.ws(&alice).await.with_membership(),
+        app.ws(&bob).await.with_membership(),
+        app.ws(&carol).await.with_membership(),
     );
     let is_room = |f: &ServerFrame| matches!(f, ServerFrame::Room { .. });
 
+    // A new room goes to its owner's sockets alone (others find public rooms in the
+    // directory).
     let general = app.create_room(&alice, "general").await;
-    for ws in [&mut a, &mut b, &mut c] {
-        assert_eq!(room_of(ws.until("room", is_room).await), general);
-    }
+    assert_eq!(room_of(a.until("room", is_room).await), general);
 
     let dm: Room = app.open_dm(&alice, "bob").await.json()?;
     assert_eq!(room_of(a.until("room", is_room).await), dm);
     let bobs = room_of(b.until("room", is_room).await);
     assert_eq!((bobs.id, bobs.name.as_str()), (dm.id, "alice"));
-    // Opening it again announces nothing; carol never hears of it: her next room is the next
-    // public one.
+    // Opening it again announces nothing; carol never hears of either: her first room is the
+    // one she is added to.
     app.open_dm(&alice, "bob").await;
     let later = app.create_room(&bob, "later").await;
-    assert_eq!(room_of(c.until("room", is_room).await), later);
-    assert_eq!(room_of(a.until("room", is_room).await), later);
+    assert_eq!(room_of(b.until("room", is_room).await), later);
+    let res = app
+        .post(
+            &format!("/api/rooms/{}/members", later.id),
+            &bob.token,
+            json!({ "username": "carol" }),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED);
+    let carols = room_of(c.until("room", is_room).await);
+    assert_eq!((carols.id, carols.member_count), (later.id, 2));
     Ok(())
 }

@@ -17,6 +17,10 @@ pub const WAIT: Duration = Duration::from_secs(15);
 
 pub struct WsClient {
     pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Whether `member` and `room` frames are passed on. Off by default: posting in a public
+    /// room joins it, and most tests are about something else than who joined; the tests of
+    /// membership turn it on with [`WsClient::with_membership`].
+    pub membership: bool,
 }
 
 /// How a socket ended.
@@ -56,7 +60,10 @@ impl TestApp {
         let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
             .await
             .expect("the upgrade answers in time")?;
-        Ok(WsClient { stream })
+        Ok(WsClient {
+            stream,
+            membership: false,
+        })
     }
 
     /// A socket authenticated as `user`, past its `ready` frame.
@@ -78,7 +85,10 @@ impl WsClient {
             .await
             .expect("the upgrade answers in time")
             .expect("the socket opens");
-        let mut ws = WsClient { stream };
+        let mut ws = WsClient {
+            stream,
+            membership: false,
+        };
         match ws.next().await {
             ServerFrame::Ready { user: me } => assert_eq!(me, user.auth.user),
             other => panic!("expected ready, got {other:?}"),
@@ -93,11 +103,20 @@ impl WsClient {
             .await
             .expect("the upgrade answers in time")
             .expect("the socket opens");
-        let mut ws = WsClient { stream };
+        let mut ws = WsClient {
+            stream,
+            membership: false,
+        };
         match ws.next().await {
             ServerFrame::Ready { .. } => ws,
             other => panic!("expected ready, got {other:?}"),
         }
+    }
+
+    /// Passes `member` and `room` frames on from now on.
+    pub fn with_membership(mut self) -> Self {
+        self.membership = true;
+        self
     }
 
     pub async fn send(&mut self, frame: Value) {
@@ -120,8 +139,14 @@ impl WsClient {
                 .expect("a frame arrives in time");
             match item {
                 Some(Ok(Message::Text(text))) => {
-                    return Ok(serde_json::from_str(&text)
-                        .unwrap_or_else(|e| panic!("a server frame ({e}): {text}")));
+                    let frame: ServerFrame = serde_json::from_str(&text)
+                        .unwrap_or_else(|e| panic!("a server frame ({e}): {text}"));
+                    let about_membership =
+                        matches!(frame, ServerFrame::Member { .. } | ServerFrame::Room { .. });
+                    if about_membership && !self.membership {
+                        continue;
+                    }
+                    return Ok(frame);
                 }
                 Some(Ok(Message::Close(frame))) => return Err(Ended::Closed(frame)),
                 Some(Ok(other)) if other.is_ping() || other.is_pong() => continue,

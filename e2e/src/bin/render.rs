@@ -18,7 +18,9 @@ const ROUNDS: usize = 7;
 fn body(i: usize) -> String {
     match i % 4 {
         0 => format!("Message {i}: plain words about the release, nothing marked up."),
-        1 => format!("**Build {i}** is _green_; see https://example.com/builds/{i} and `cargo test`"),
+        1 => {
+            format!("**Build {i}** is _green_; see https://example.com/builds/{i} and `cargo test`")
+        }
         2 => format!("Notes for {i}:\n- the reconnect fix\n- `since` on join\n- ~~old flag~~ gone"),
         _ => format!("> quoted line {i}\n\n```\nfn main() {{ println!(\"{i}\"); }}\n```"),
     }

@@ -1,11 +1,12 @@
 //! The top: the sign-in page for visitors; for a signed-in user, the sidebar and the route
-//! (`/`, `/rooms/NAME`, `/dm/USERNAME`) in the main pane.
+//! (`/`, `/rooms/NAME`, `/dm/USERNAME`, `/c/ID`, `/directory`) in the main pane.
 
 use crate::api;
 use crate::chat::{Chat, use_chat};
 use crate::components::account::AccountPage;
 use crate::components::admin::AdminPage;
 use crate::components::auth_page::AuthPage;
+use crate::components::directory::Directory;
 use crate::components::pane::Pane;
 use crate::components::sidebar::Sidebar;
 use crate::session::{Session, use_session};
@@ -47,6 +48,8 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/") view=Welcome />
                     <Route path=path!("/rooms/:name") view=RoomByName />
                     <Route path=path!("/dm/:username") view=DirectByName />
+                    <Route path=path!("/c/:id") view=ConversationById />
+                    <Route path=path!("/directory") view=Directory />
                     <Route path=path!("/admin") view=AdminPage />
                     <Route path=path!("/account") view=AccountPage />
                 </Routes>
@@ -86,10 +89,12 @@ fn Welcome() -> impl IntoView {
     }
 }
 
-/// `/rooms/NAME`: the public room of that name (any case), or an offer to create it.
+/// `/rooms/NAME`: the user's room of that name (any case); else the public room of that name,
+/// joined (a link to a public room is an invitation); else an offer to create it.
 #[component]
 fn RoomByName() -> impl IntoView {
     let chat = use_chat();
+    let session = use_session();
     let params = use_params_map();
     let name = Memo::new(move |_| params.read().get("name").unwrap_or_default());
     let found: Memo<Option<RoomId>> = Memo::new(move |_| {
@@ -97,9 +102,56 @@ fn RoomByName() -> impl IntoView {
         chat.rooms.with(|rooms| {
             rooms
                 .iter()
-                .find(|r| r.kind == RoomKind::Public && r.name.to_lowercase() == key)
+                .find(|r| r.kind.is_named() && r.name.to_lowercase() == key)
                 .map(|r| r.id)
         })
+    });
+    // The name looked up in the directory, and whether no public room has it.
+    let looked = RwSignal::new(None::<String>);
+    let missing = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(id) = found.get() {
+            chat.open(id);
+            return;
+        }
+        let wanted = name.get();
+        if !chat.rooms_loaded.get() || looked.get_untracked().as_ref() == Some(&wanted) {
+            return;
+        }
+        looked.set(Some(wanted.clone()));
+        missing.set(false);
+        let token = session.token().unwrap_or_default();
+        spawn_local(async move {
+            let key = wanted.to_lowercase();
+            let room = match api::directory(&token, &wanted, None).await {
+                Ok((rooms, _)) => rooms.into_iter().find(|r| r.name.to_lowercase() == key),
+                Err(e) => return chat.failed(&e),
+            };
+            match room {
+                Some(room) => match api::join(&token, room.id).await {
+                    Ok(room) => chat.add_room(room),
+                    Err(e) => chat.failed(&e),
+                },
+                None => missing.set(true),
+            }
+        });
+    });
+    move || match found.get() {
+        Some(id) => view! { <Pane room_id=id /> }.into_any(),
+        None if missing.get() => view! { <CreateOffer name=name.get() /> }.into_any(),
+        None => view! { <p class="empty">"Loading rooms…"</p> }.into_any(),
+    }
+}
+
+/// `/c/ID`: a group conversation of the user's.
+#[component]
+fn ConversationById() -> impl IntoView {
+    let chat = use_chat();
+    let params = use_params_map();
+    let found: Memo<Option<RoomId>> = Memo::new(move |_| {
+        let id: i64 = params.read().get("id").and_then(|s| s.parse().ok())?;
+        chat.rooms
+            .with(|rooms| rooms.iter().find(|r| r.id.0 == id).map(|r| r.id))
     });
     Effect::new(move |_| {
         if let Some(id) = found.get() {
@@ -111,7 +163,7 @@ fn RoomByName() -> impl IntoView {
         None if !chat.rooms_loaded.get() => {
             view! { <p class="empty">"Loading rooms…"</p> }.into_any()
         }
-        None => view! { <CreateOffer name=name.get() /> }.into_any(),
+        None => view! { <p class="empty">"There is no such conversation."</p> }.into_any(),
     }
 }
 
@@ -127,7 +179,7 @@ fn CreateOffer(name: String) -> impl IntoView {
             let name = name.clone();
             let token = session.token().unwrap_or_default();
             spawn_local(async move {
-                match api::create_room(&token, &name).await {
+                match api::create_room(&token, &name, false).await {
                     Ok(room) => chat.add_room(room),
                     Err(e) if e.is_signed_out() => chat.failed(&e),
                     Err(e) => error.set(Some(e.message)),

@@ -5,6 +5,8 @@ pub mod admin;
 pub mod app;
 pub mod auth_page;
 pub mod composer;
+pub mod directory;
+pub mod members;
 pub mod messages;
 pub mod pane;
 pub mod rich;

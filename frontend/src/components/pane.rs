@@ -1,22 +1,56 @@
-//! One open room: its name and who is online, the messages, who is typing, the composer.
+//! One open room: its name, topic and who is online, the members panel, leaving, the
+//! messages, who is typing, the composer.
 
 use crate::chat::use_chat;
 use crate::components::composer::Composer;
+use crate::components::members::MembersPanel;
 use crate::components::messages::MessageList;
+use crate::components::sidebar::room_label;
 use crate::socket::Link;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use leptos_router::components::A;
-use natter_shared::{RoomId, RoomKind};
+use leptos_router::hooks::use_navigate;
+use natter_shared::{Role, RoomId, RoomKind};
 
 #[component]
 pub fn Pane(room_id: RoomId) -> impl IntoView {
     let chat = use_chat();
     let room = move || chat.room(room_id);
-    let title = move || {
-        room().map_or_else(String::new, |r| match r.kind {
-            RoomKind::Public => format!("# {}", r.name),
-            RoomKind::Direct => format!("@ {}", r.name),
-        })
+    let title = move || room().map_or_else(String::new, |r| room_label(&r));
+    let topic = move || room().and_then(|r| r.topic);
+    let owner = move || {
+        chat.is_admin.get()
+            || room().is_some_and(|r| r.kind.is_named() && r.role == Some(Role::Owner))
+    };
+    let showing_members = RwSignal::new(false);
+    let editing_topic = RwSignal::new(false);
+    let draft = RwSignal::new(String::new());
+    let topic_error = RwSignal::new(None::<String>);
+    let session = crate::session::use_session();
+    let save_topic = move || {
+        let token = session.token().unwrap_or_default();
+        let text = draft.get_untracked();
+        spawn_local(async move {
+            match crate::api::set_topic(&token, room_id, &text).await {
+                Ok(room) => {
+                    chat.add_room(room);
+                    editing_topic.set(false);
+                    topic_error.set(None);
+                }
+                Err(e) => topic_error.set(Some(e.message)),
+            }
+        });
+    };
+    let navigate = use_navigate();
+    let leave = move |_| {
+        let sure = web_sys::window()
+            .and_then(|w| w.confirm_with_message("Leave this room?").ok())
+            .unwrap_or(false);
+        if sure {
+            let navigate = navigate.clone();
+            chat.leave(room_id, move || navigate("/", Default::default()));
+        }
     };
     let online = move || {
         chat.views
@@ -48,8 +82,16 @@ pub fn Pane(room_id: RoomId) -> impl IntoView {
             <header class="room-head">
                 <A href="/" attr:class="back" attr:aria-label="Back to the rooms">"‹"</A>
                 <h1 id="room-title">{title}</h1>
+                <button type="button" class="ghost" id="show-members"
+                    aria-pressed=move || showing_members.get().to_string()
+                    on:click=move |_| showing_members.update(|s| *s = !*s)>
+                    {move || format!("Members ({})", room().map_or(0, |r| r.member_count))}
+                </button>
+                <Show when=move || room().is_some_and(|r| r.kind != RoomKind::Direct)>
+                    <button type="button" class="ghost" id="leave-room" on:click=leave.clone()>"Leave"</button>
+                </Show>
                 <Show when=move || {
-                    chat.is_admin.get() && room().is_some_and(|r| r.kind == RoomKind::Public)
+                    chat.is_admin.get() && room().is_some_and(|r| r.kind.is_named())
                 }>
                     <button type="button" class="ghost" id="delete-room" on:click=move |_| {
                         let sure = web_sys::window()
@@ -68,6 +110,34 @@ pub fn Pane(room_id: RoomId) -> impl IntoView {
                     }}
                 </p>
             </header>
+            <div class="topic-line">
+                <Show when=move || !editing_topic.get()
+                    fallback=move || view! {
+                        <form class="topic-form" on:submit=move |ev: leptos::ev::SubmitEvent| {
+                            ev.prevent_default();
+                            save_topic();
+                        }>
+                            <label for="topic-input" class="visually-hidden">"Topic"</label>
+                            <input id="topic-input" maxlength="250" placeholder="What is this room about?"
+                                prop:value=move || draft.get()
+                                on:input=move |ev| draft.set(event_target_value(&ev)) />
+                            <button type="submit" class="ghost" id="save-topic">"Save"</button>
+                            <button type="button" class="ghost" on:click=move |_| editing_topic.set(false)>"Cancel"</button>
+                        </form>
+                    }>
+                    <p class="topic" id="room-topic"><bdi>{topic}</bdi></p>
+                    <Show when=owner>
+                        <button type="button" class="ghost" id="edit-topic" on:click=move |_| {
+                            draft.set(topic().unwrap_or_default());
+                            editing_topic.set(true);
+                        }>{move || if topic().is_some() { "Edit topic" } else { "Set a topic" }}</button>
+                    </Show>
+                </Show>
+                {move || topic_error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+            </div>
+            <Show when=move || showing_members.get()>
+                <MembersPanel room_id=room_id />
+            </Show>
             <Show when=move || chat.link.get() != Link::Online>
                 <p class="offline-bar" role="status">
                     {move || match chat.link.get() {

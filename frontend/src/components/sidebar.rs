@@ -1,5 +1,6 @@
-//! The sidebar: the connection, public rooms, direct conversations with unread counts, a form
-//! for a new room, the user picker for a new conversation, and who is signed in.
+//! The sidebar: the connection, the user's rooms and conversations with unread counts, the
+//! directory, a form for a new room (public or private), the user picker for a new
+//! conversation (of two, or a group), and who is signed in.
 
 use crate::api;
 use crate::chat::use_chat;
@@ -17,12 +18,12 @@ pub fn Sidebar() -> impl IntoView {
     let chat = use_chat();
     let session = use_session();
     let picking = RwSignal::new(false);
-    let list = move |kind: RoomKind| {
+    let list = move |named: bool| {
         move || {
             chat.rooms
                 .get()
                 .into_iter()
-                .filter(|r| r.kind == kind)
+                .filter(|r| r.kind.is_named() == named)
                 .collect::<Vec<_>>()
         }
     };
@@ -35,16 +36,17 @@ pub fn Sidebar() -> impl IntoView {
             <section aria-labelledby="rooms-heading">
                 <h2 id="rooms-heading">"Rooms"</h2>
                 <ul class="room-list" id="rooms">
-                    <For each=list(RoomKind::Public) key=|r| r.id let:room>
+                    <For each=list(true) key=|r| (r.id, r.name.clone()) let:room>
                         <RoomLink room=room />
                     </For>
                 </ul>
+                <A href="/directory" attr:class="room-link" attr:id="directory-link">"Browse rooms"</A>
                 <NewRoom />
             </section>
             <section aria-labelledby="dms-heading">
-                <h2 id="dms-heading">"Direct messages"</h2>
+                <h2 id="dms-heading">"Conversations"</h2>
                 <ul class="room-list" id="dms">
-                    <For each=list(RoomKind::Direct) key=|r| r.id let:room>
+                    <For each=list(false) key=|r| (r.id, r.name.clone()) let:room>
                         <RoomLink room=room />
                     </For>
                 </ul>
@@ -94,14 +96,8 @@ fn LinkState() -> impl IntoView {
 fn RoomLink(room: Room) -> impl IntoView {
     let chat = use_chat();
     let id = room.id;
-    let href = match room.kind {
-        RoomKind::Public => format!("/rooms/{}", room.name),
-        RoomKind::Direct => format!("/dm/{}", room.peer.as_deref().unwrap_or(&room.name)),
-    };
-    let label = match room.kind {
-        RoomKind::Public => format!("# {}", room.name),
-        RoomKind::Direct => format!("@ {}", room.name),
-    };
+    let href = room_href(&room);
+    let label = room_label(&room);
     let unread = move || chat.views.with(|v| v.get(&id).map_or(0, |v| v.unread));
     let current = move || (chat.active.get() == Some(id)).then_some("page");
     view! {
@@ -118,12 +114,33 @@ fn RoomLink(room: Room) -> impl IntoView {
     }
 }
 
+/// Where a room opens: named rooms by name, a direct conversation by the other's name, a
+/// group by id.
+pub fn room_href(room: &Room) -> String {
+    match room.kind {
+        RoomKind::Public | RoomKind::Private => format!("/rooms/{}", room.name),
+        RoomKind::Direct => format!("/dm/{}", room.peer.as_deref().unwrap_or(&room.name)),
+        RoomKind::Group => format!("/c/{}", room.id),
+    }
+}
+
+/// A room's name as the sidebar and the header show it.
+pub fn room_label(room: &Room) -> String {
+    match room.kind {
+        RoomKind::Public => format!("# {}", room.name),
+        RoomKind::Private => format!("🔒 {}", room.name),
+        RoomKind::Direct => format!("@ {}", room.name),
+        RoomKind::Group => format!("👥 {}", room.name),
+    }
+}
+
 #[component]
 fn NewRoom() -> impl IntoView {
     let chat = use_chat();
     let session = use_session();
     let navigate = use_navigate();
     let name = RwSignal::new(String::new());
+    let private = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -135,11 +152,12 @@ fn NewRoom() -> impl IntoView {
         let token = session.token().unwrap_or_default();
         let navigate = navigate.clone();
         spawn_local(async move {
-            match api::create_room(&token, wanted.trim()).await {
+            match api::create_room(&token, wanted.trim(), private.get_untracked()).await {
                 Ok(room) => {
                     let href = format!("/rooms/{}", room.name);
                     chat.add_room(room);
                     name.set(String::new());
+                    private.set(false);
                     error.set(None);
                     navigate(&href, Default::default());
                 }
@@ -157,6 +175,12 @@ fn NewRoom() -> impl IntoView {
                 prop:value=move || name.get()
                 on:input=move |ev| name.set(event_target_value(&ev)) />
             <button type="submit" class="ghost" id="create-room">"Create"</button>
+            <label class="check" title="Invite only: nobody else sees it">
+                <input type="checkbox" id="new-room-private"
+                    prop:checked=move || private.get()
+                    on:change=move |ev| private.set(event_target_checked(&ev)) />
+                "private"
+            </label>
         </form>
         {move || error.get().map(|e| view! { <p class="field-error" id="new-room-error" role="alert">{e}</p> })}
     }

@@ -71,6 +71,8 @@ pub enum Signal {
     Revoked(String),
     /// An admin deleted a room: leave it and say so.
     RoomDeleted(RoomId),
+    /// The user is not a member of the room any more: leave it and say so.
+    Removed(RoomId),
 }
 
 impl WsSession {
@@ -347,6 +349,20 @@ impl StreamHandler<RoomItem> for WsSession {
     fn finished(&mut self, _: &mut Self::Context) {}
 }
 
+impl WsSession {
+    /// Leaves a room the user may not be in any more, at once: no more of its events, and
+    /// the next post to it is checked again.
+    fn drop_room(&mut self, room_id: RoomId, ctx: &mut ws::WebsocketContext<Self>) {
+        self.may_post.remove(&room_id);
+        self.joining.remove(&room_id);
+        if let Some(old) = self.rooms.remove(&room_id) {
+            ctx.cancel_future(old.stream);
+            old.room
+                .do_send(super::room::Unsubscribe { session: self.id });
+        }
+    }
+}
+
 impl Handler<Signal> for WsSession {
     type Result = ();
 
@@ -356,13 +372,12 @@ impl Handler<Signal> for WsSession {
             Signal::RoomAdded(room) => self.send(ctx, &ServerFrame::Room { room }),
             Signal::Revoked(reason) => self.close(ctx, CloseCode::Policy, &reason),
             Signal::RoomDeleted(room_id) => {
-                self.may_post.remove(&room_id);
-                if let Some(old) = self.rooms.remove(&room_id) {
-                    ctx.cancel_future(old.stream);
-                    old.room
-                        .do_send(super::room::Unsubscribe { session: self.id });
-                }
+                self.drop_room(room_id, ctx);
                 self.send(ctx, &ServerFrame::RoomDeleted { room_id });
+            }
+            Signal::Removed(room_id) => {
+                self.drop_room(room_id, ctx);
+                self.send(ctx, &ServerFrame::Removed { room_id });
             }
         }
     }

@@ -43,7 +43,7 @@ impl WsSession {
         let state = self.state.clone();
         let fut = async move {
             if !known {
-                crate::posting::may_post(&state, room_id, user.id).await?;
+                crate::posting::may_post(&state, room_id, &user).await?;
             }
             match reply {
                 Some(id) => crate::posting::reply_to(&state, room_id, id)
@@ -77,7 +77,7 @@ impl WsSession {
         let command_id = client_id.clone();
         let fut = async move {
             if !known {
-                crate::posting::may_post(&state, room_id, user.id).await?;
+                crate::posting::may_post(&state, room_id, &user).await?;
             }
             crate::posting::dispatch(&state, &user, room_id, &body, parsed, command_id).await
         };

@@ -44,7 +44,7 @@ impl WsSession {
         let state = self.state.clone();
         let session = self.id;
         let fut = async move {
-            state.visible_room(room_id, user.id).await?;
+            let member = state.visible_room(room_id, user.id).await?.role.is_some();
             // A room actor that stopped as we found it answers nothing: start another.
             for _ in 0..3 {
                 let room = state.hub.room(room_id);
@@ -54,7 +54,7 @@ impl WsSession {
                     username: user.username.clone(),
                 };
                 if let Ok(subscription) = room.send(sub).await {
-                    return Ok((room, subscription));
+                    return Ok((room, subscription, member));
                 }
             }
             Err(ApiError::unavailable(anyhow::anyhow!(
@@ -67,7 +67,11 @@ impl WsSession {
             }
             act.joining.remove(&room_id);
             match res {
-                Ok((room, subscription)) => {
+                Ok((room, subscription, member)) => {
+                    // A public room watched before joining it: the first post joins.
+                    if member {
+                        act.may_post.insert(room_id);
+                    }
                     act.joined(room_id, since, generation, room, subscription, ctx)
                 }
                 Err(e) => act.api_error(ctx, &e, None),
@@ -89,7 +93,6 @@ impl WsSession {
         }
         let events = subscription.events.map(move |item| RoomItem(room_id, item));
         let stream = ctx.add_stream(events);
-        self.may_post.insert(room_id);
         let me = self
             .user
             .as_ref()
