@@ -200,6 +200,7 @@ pub struct Member {
     pub username: String,
     pub role: Role,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    #[serde(deserialize_with = "crate::rfc3339::deserialize")]
     pub joined_at: DateTime<Utc>,
     /// Whether they have a socket in the room now (on this node; on every node with Redis).
     #[serde(default)]
