@@ -724,6 +724,20 @@ async fn a_private_room_is_seen_by_its_members_alone_and_grows_live() -> Result<
     bob.say("I'll bring the cake").await?;
     alice.wait_message("I'll bring the cake").await?;
 
+    // Removed by its owner, the room leaves Bob's page at once, saying so.
+    alice
+        .click("#member-list button.remove[data-user='bob']")
+        .await?;
+    bob.wait_text(".banner", "no longer a member").await?;
+    bob.wait_text(".empty", "not a member of this room").await?;
+    ensure!(
+        !bob.texts("#rooms")
+            .await?
+            .iter()
+            .any(|t| t.contains("plans")),
+        "bob's sidebar lost the room"
+    );
+
     // Carol never sees it: not in her sidebar, not in the directory, not by its link.
     carol.click("#directory-link").await?;
     carol

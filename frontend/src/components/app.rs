@@ -109,12 +109,19 @@ fn RoomByName() -> impl IntoView {
     // The name looked up in the directory, and whether no public room has it.
     let looked = RwSignal::new(None::<String>);
     let missing = RwSignal::new(false);
+    // The name of the room shown last: if it goes (the user was removed or left), it is not
+    // joined again behind their back.
+    let shown = RwSignal::new(None::<String>);
     Effect::new(move |_| {
+        let wanted = name.get();
         if let Some(id) = found.get() {
+            shown.set(Some(wanted));
             chat.open(id);
             return;
         }
-        let wanted = name.get();
+        if shown.get_untracked().as_ref() == Some(&wanted) {
+            return;
+        }
         if !chat.rooms_loaded.get() || looked.get_untracked().as_ref() == Some(&wanted) {
             return;
         }
@@ -138,6 +145,9 @@ fn RoomByName() -> impl IntoView {
     });
     move || match found.get() {
         Some(id) => view! { <Pane room_id=id /> }.into_any(),
+        None if shown.get() == Some(name.get()) => {
+            view! { <p class="empty">"You are not a member of this room any more."</p> }.into_any()
+        }
         None if missing.get() => view! { <CreateOffer name=name.get() /> }.into_any(),
         None => view! { <p class="empty">"Loading rooms…"</p> }.into_any(),
     }
