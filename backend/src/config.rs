@@ -173,16 +173,17 @@ pub struct Settings {
     )]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
-    /// Public rooms one user may create in all (admins are not limited); `0` is no limit.
+    /// Public and private rooms one user may create in all (admins are not limited); `0` is
+    /// no limit.
     #[arg(long, env = "NATTER_MAX_ROOMS_PER_USER", default_value_t = DEFAULT_MAX_ROOMS_PER_USER, global = true)]
     pub max_rooms_per_user: u32,
 
-    /// Direct conversations one user may start in all; `0` is no limit.
+    /// Direct and group conversations one user may start in all; `0` is no limit.
     #[arg(long, env = "NATTER_MAX_DIRECT_PER_USER", default_value_t = DEFAULT_MAX_DIRECT_PER_USER, global = true)]
     pub max_direct_per_user: u32,
 
-    /// Rooms and conversations created per user, `RATE/BURST` per second (default: 10 at
-    /// once, then one every 10 s); `0` is off.
+    /// Rooms and conversations created, and rooms renamed or given a topic, per user,
+    /// `RATE/BURST` per second (default: 10 at once, then one every 10 s); `0` is off.
     #[arg(long, env = "NATTER_CREATE_RATE_LIMIT", default_value = DEFAULT_CREATE_RATE_LIMIT, global = true)]
     pub create_rate_limit: RateLimit,
 

@@ -630,6 +630,39 @@ async fn read_for(
     Ok((ok, failed, latency))
 }
 
+/// Runs [`read_for`] and reports it as `scenario`: latency, failures, requests and requests
+/// per second, and the server's CPU and memory over the run.
+async fn read_report(
+    target: &Target,
+    scenario: &str,
+    readers: Vec<(String, String)>,
+    seconds: u64,
+    pid: Option<u32>,
+) -> anyhow::Result<Report> {
+    let connections = readers.len();
+    let before = pid.and_then(ProcSnapshot::read);
+    let start = Instant::now();
+    let (ok, failed, latency) = read_for(readers, seconds).await?;
+    let took = start.elapsed();
+    let after = pid.and_then(ProcSnapshot::read);
+    let mut report = Report {
+        scenario: scenario.into(),
+        server: flavor_name(target),
+        clients: connections,
+        seconds: took.as_secs_f64(),
+        latency: latency.summary(),
+        connection_errors: failed,
+        ..Report::default()
+    }
+    .with_server(before, after);
+    report.extra.insert("requests".into(), json!(ok));
+    report.extra.insert(
+        "requests_per_second".into(),
+        json!(per_second(ok, took).round()),
+    );
+    Ok(report)
+}
+
 /// S7: `users` users, each a member of `per_user` of `users` public rooms; `connections`
 /// HTTP clients (each a different user) read their first page of `GET /api/rooms` (100
 /// rooms, with member counts) for `seconds`.
@@ -696,26 +729,7 @@ pub async fn memberships(
     let readers = (0..connections)
         .map(|i| (url.clone(), tokens[i % users].clone()))
         .collect();
-    let before = pid.and_then(ProcSnapshot::read);
-    let start = Instant::now();
-    let (ok, failed, latency) = read_for(readers, seconds).await?;
-    let took = start.elapsed();
-    let after = pid.and_then(ProcSnapshot::read);
-    let mut report = Report {
-        scenario: "S7 room lists".into(),
-        server: flavor_name(target),
-        clients: connections,
-        seconds: took.as_secs_f64(),
-        latency: latency.summary(),
-        connection_errors: failed,
-        ..Report::default()
-    }
-    .with_server(before, after);
-    report.extra.insert("requests".into(), json!(ok));
-    report.extra.insert(
-        "requests_per_second".into(),
-        json!(per_second(ok, took).round()),
-    );
+    let mut report = read_report(target, "S7 room lists", readers, seconds, pid).await?;
     report.extra.insert("users".into(), json!(users));
     report
         .extra
@@ -739,29 +753,10 @@ pub async fn history(
         "[S4] {seed} messages stored; reading the latest 25 with {connections} connections for {seconds} s"
     );
     let url = target.http(&format!("/api/rooms/{room}/messages"));
-    let before = pid.and_then(ProcSnapshot::read);
-    let start = Instant::now();
     let readers = (0..connections)
         .map(|_| (url.clone(), token.clone()))
         .collect();
-    let (ok, failed, latency) = read_for(readers, seconds).await?;
-    let took = start.elapsed();
-    let after = pid.and_then(ProcSnapshot::read);
-    let mut report = Report {
-        scenario: "S4 history".into(),
-        server: flavor_name(target),
-        clients: connections,
-        seconds: took.as_secs_f64(),
-        latency: latency.summary(),
-        connection_errors: failed,
-        ..Report::default()
-    }
-    .with_server(before, after);
-    report.extra.insert("requests".into(), json!(ok));
-    report.extra.insert(
-        "requests_per_second".into(),
-        json!(per_second(ok, took).round()),
-    );
+    let mut report = read_report(target, "S4 history", readers, seconds, pid).await?;
     report.extra.insert("messages_in_room".into(), json!(seed));
     Ok(report)
 }

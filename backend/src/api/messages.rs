@@ -1,6 +1,6 @@
 //! `/api/rooms/{id}/messages`: history pages and posting.
 
-use super::page_limit;
+use super::{check_reads, page_limit};
 use crate::AppState;
 use crate::auth::{AuthUser, Bearer};
 use crate::bot::Outcome;
@@ -52,17 +52,14 @@ pub async fn list(
     let room = RoomId(path.into_inner());
     let HistoryQuery { limit, before } = query.into_inner();
     let limit = page_limit(limit.unwrap_or(DEFAULT_PAGE))?;
-    state
-        .limits
-        .reads
-        .check(signed.id())
-        .map_err(|wait| ApiError::throttled("reads", wait))?;
+    check_reads(&state, signed.id())?;
     let page = state
         .db
         .run(move |conn| {
             let user = signed.check(conn)?;
-            rooms::visible(conn, room, user.id)?
-                .ok_or_else(|| ApiError::not_found(format!("room {room}")))?;
+            if !rooms::can_see(conn, room, user.id)? {
+                return Err(ApiError::not_found(format!("room {room}")));
+            }
             Ok(messages::page(conn, room, before.map(MessageId), limit)?)
         })
         .await?;

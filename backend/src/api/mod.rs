@@ -76,6 +76,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// Takes a token from `user`'s bucket of reads (history pages, room lists, members).
+fn check_reads(state: &crate::AppState, user: natter_shared::UserId) -> Result<(), ApiError> {
+    state
+        .limits
+        .reads
+        .check(user)
+        .map_err(|wait| ApiError::throttled("reads", wait))
+}
+
 /// A page size from the query: 1 to [`MAX_PAGE`].
 fn page_limit(limit: u32) -> Result<i64, ApiError> {
     if !(1..=MAX_PAGE).contains(&limit) {

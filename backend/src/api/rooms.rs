@@ -9,11 +9,11 @@
 //! - direct and group conversations have a fixed set of people: nobody is added or removed
 //!   (a different set is a different conversation); a group member may leave it.
 
-use super::page_limit;
+use super::{check_reads, page_limit};
 use crate::AppState;
 use crate::auth::{AuthUser, Bearer};
 use crate::db::rooms::{self, MEMBER, NAMED, NewRoom, OWNER, PUBLIC};
-use crate::db::{DbConnection, users};
+use crate::db::{DbConnection, users, write_transaction};
 use crate::error::{ApiError, ApiResult, is_unique_violation};
 use actix_web::{HttpResponse, web};
 use chrono::{NaiveDateTime, Utc};
@@ -39,14 +39,6 @@ pub struct DirectoryQuery {
 
 fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
-}
-
-fn check_reads(state: &AppState, user: UserId) -> ApiResult<()> {
-    state
-        .limits
-        .reads
-        .check(user)
-        .map_err(|wait| ApiError::throttled("reads", wait))
 }
 
 fn check_membership_rate(state: &AppState, user: &AuthUser) -> ApiResult<()> {
@@ -222,17 +214,9 @@ pub async fn create(
     let room = state
         .db
         .run(move |conn| {
-            crate::db::write_transaction(conn, |conn| {
-                Ok(create_in(
-                    conn,
-                    cap,
-                    &creator,
-                    &name,
-                    private,
-                    topic.as_ref(),
-                    max,
-                ))
-            })?
+            write_transaction(conn, |conn| {
+                create_in(conn, cap, &creator, &name, private, topic.as_ref(), max)
+            })
         })
         .await?;
     tracing::info!(room_id = %room.id, kind = ?room.kind, "room created");
@@ -349,22 +333,19 @@ pub async fn update(
     let (view, members) = state
         .db
         .run(move |conn| {
-            crate::db::write_transaction(conn, |conn| {
-                let (row, role) = match seen(conn, room, me) {
-                    Ok(found) => found,
-                    Err(e) => return Ok(Err(e)),
-                };
+            write_transaction(conn, |conn| {
+                let (row, role) = seen(conn, room, me)?;
                 if !row.kind().is_named() {
-                    return Ok(Err(ApiError::new(
+                    return Err(ApiError::new(
                         ErrorKind::FixedMembers,
                         "a conversation has no name or topic to change",
-                    )));
+                    ));
                 }
                 if role.as_deref() != Some(OWNER) && !admin {
-                    return Ok(Err(ApiError::new(
+                    return Err(ApiError::new(
                         ErrorKind::Forbidden,
                         "only the room's owners (and admins) change its name and topic",
-                    )));
+                    ));
                 }
                 let key = name.as_ref().map(RoomName::key);
                 let named = name
@@ -372,27 +353,24 @@ pub async fn update(
                     .zip(key.as_deref())
                     .map(|(n, k)| (n.as_str(), k));
                 let topic = topic.as_ref().map(|t| t.as_ref().map(Topic::as_str));
-                match rooms::update(conn, room, named, topic) {
-                    Err(e) if is_unique_violation(&e) => {
-                        return Ok(Err(ApiError::new(
-                            ErrorKind::RoomExists,
-                            "a room of that name exists",
-                        )));
+                rooms::update(conn, room, named, topic).map_err(|e| {
+                    if is_unique_violation(&e) {
+                        ApiError::new(ErrorKind::RoomExists, "a room of that name exists")
+                    } else {
+                        e.into()
                     }
-                    other => other?,
-                }
-                let (row, role) =
-                    rooms::with_role(conn, room, me)?.ok_or(diesel::result::Error::NotFound)?;
-                let members = rooms::members(conn, room, 0, i64::MAX)?;
-                Ok(Ok((rooms::view(row, role.as_deref(), Vec::new()), members)))
-            })?
+                })?;
+                let (row, role) = seen(conn, room, me)?;
+                let members = rooms::member_roles(conn, room)?;
+                Ok((rooms::view(row, role.as_deref(), Vec::new()), members))
+            })
         })
         .await?;
     tracing::info!(%room, by = %user.id, "room changed");
-    for (id, _, role, _) in members {
+    for (member, role) in members {
         let mut theirs = view.clone();
         theirs.role = Some(rooms::role(&role));
-        state.hub.announce_room(Some(UserId(id)), &theirs);
+        state.hub.announce_room(Some(member), &theirs);
     }
     Ok(web::Json(view))
 }
@@ -442,15 +420,12 @@ pub async fn join_room(state: &AppState, user: &AuthUser, room: RoomId) -> ApiRe
     let (view, joined) = state
         .db
         .run(move |conn| {
-            crate::db::write_transaction(conn, |conn| {
-                if let Err(e) = check_membership_cap(conn, cap, me) {
-                    return Ok(Err(e));
-                }
+            write_transaction(conn, |conn| {
+                check_membership_cap(conn, cap, me)?;
                 let joined = rooms::add_member(conn, room, me, MEMBER, now())?;
-                let (row, role) =
-                    rooms::with_role(conn, room, me)?.ok_or(diesel::result::Error::NotFound)?;
-                Ok(Ok((rooms::view(row, role.as_deref(), Vec::new()), joined)))
-            })?
+                let (row, role) = seen(conn, room, me)?;
+                Ok((rooms::view(row, role.as_deref(), Vec::new()), joined))
+            })
         })
         .await?;
     if joined {
@@ -494,30 +469,24 @@ pub async fn leave(
     let heir = state
         .db
         .run(move |conn| {
-            crate::db::write_transaction(conn, |conn| {
-                let (row, role) = match seen(conn, room, me) {
-                    Ok(found) => found,
-                    Err(e) => return Ok(Err(e)),
-                };
+            write_transaction(conn, |conn| {
+                let (row, role) = seen(conn, room, me)?;
                 if role.is_none() {
-                    return Ok(Err(ApiError::not_found(format!(
-                        "membership of room {room}"
-                    ))));
+                    return Err(ApiError::not_found(format!("membership of room {room}")));
                 }
                 if row.kind() == RoomKind::Direct {
-                    return Ok(Err(ApiError::new(
+                    return Err(ApiError::new(
                         ErrorKind::CannotLeave,
                         "a direct conversation cannot be left",
-                    )));
+                    ));
                 }
                 rooms::remove_member(conn, room, me)?;
-                let heir = if row.kind().is_named() {
+                Ok(if row.kind().is_named() {
                     rooms::hand_over(conn, room)?
                 } else {
                     None
-                };
-                Ok(Ok(heir))
-            })?
+                })
+            })
         })
         .await?;
     tracing::debug!(%room, user = %user.id, "left");
@@ -615,10 +584,10 @@ pub async fn members(
         (status = 201, description = "a member now", body = natter_shared::Member),
         super::docs::BadJsonBody,
         super::docs::Unauthorized,
-        (status = 403, description = "limit_reached: they are a member of as many rooms as one user may be", body = natter_shared::ErrorBody),
+        (status = 403, description = "forbidden: the caller is no member of the public room; limit_reached: they are a member of as many rooms as one user may be", body = natter_shared::ErrorBody),
         (status = 404, description = "no such room (or not the caller's), or no such user", body = natter_shared::ErrorBody),
         (status = 409, description = "already_member", body = natter_shared::ErrorBody),
-        (status = 422, description = "user_deactivated; fixed_members (a conversation); the caller is no member", body = natter_shared::ErrorBody),
+        (status = 422, description = "user_deactivated; fixed_members (a conversation)", body = natter_shared::ErrorBody),
         (status = 429, description = "added too fast; see Retry-After", body = natter_shared::ErrorBody),
         super::docs::Unavailable
     ),
@@ -638,9 +607,7 @@ pub async fn add_member(
     let admin = user.is_admin;
     let (view, member) = state
         .db
-        .run(move |conn| {
-            crate::db::write_transaction(conn, |conn| Ok(add_in(conn, cap, me, admin, room, &who)))?
-        })
+        .run(move |conn| write_transaction(conn, |conn| add_in(conn, cap, me, admin, room, &who)))
         .await?;
     tracing::info!(%room, user = %member.user_id, by = %user.id, "member added");
     state.hub.broadcast(
@@ -735,9 +702,7 @@ pub async fn remove_member(
     let admin = user.is_admin;
     let username = state
         .db
-        .run(move |conn| {
-            crate::db::write_transaction(conn, |conn| Ok(remove_in(conn, me, admin, room, target)))?
-        })
+        .run(move |conn| write_transaction(conn, |conn| remove_in(conn, me, admin, room, target)))
         .await?;
     tracing::info!(%room, user = %target, by = %user.id, "member removed");
     state.hub.member_removed(room, target);
@@ -852,10 +817,11 @@ pub async fn open_direct(
     let max = i64::from(state.settings.max_direct_per_user);
     let limits = state.clone();
     let me = user.id;
+    let my_name = user.username.clone();
     let (id, created, added, people) = state
         .db
         .run(move |conn| {
-            let mut people = vec![(me, String::new())];
+            let mut people = vec![(me, my_name)];
             for name in &names {
                 let peer = users::find_by_key(conn, &name.key())?
                     .filter(|p| p.username != BOT_USERNAME)
@@ -897,15 +863,9 @@ pub async fn open_direct(
         let others: Vec<String> = people
             .iter()
             .filter(|(id, _)| *id != who)
-            .map(|(id, name)| {
-                if *id == me {
-                    user.username.clone()
-                } else {
-                    name.clone()
-                }
-            })
+            .map(|(_, name)| name.clone())
             .collect();
-        let mut view = rooms::view(
+        rooms::view(
             rooms::RoomRow {
                 id,
                 kind: if people.len() == 2 {
@@ -920,36 +880,21 @@ pub async fn open_direct(
             },
             Some(MEMBER),
             others,
-        );
-        view.role = Some(Role::Member);
-        view
+        )
     };
-    for who in &added {
+    for (who, name) in people.iter().filter(|(id, _)| added.contains(id)) {
         state.hub.announce_room(Some(*who), &view_for(*who));
         if !created {
-            let name = people
-                .iter()
-                .find(|(id, _)| id == who)
-                .map(|(_, n)| {
-                    if *who == me {
-                        user.username.clone()
-                    } else {
-                        n.clone()
-                    }
-                })
-                .unwrap_or_default();
-            state
-                .hub
-                .broadcast(room, member_frame(room, MemberEvent::Joined, *who, &name));
+            let joined = member_frame(room, MemberEvent::Joined, *who, name);
+            state.hub.broadcast(room, joined);
         }
     }
-    let status = if created {
+    let mut answer = if created {
         HttpResponse::Created()
     } else {
         HttpResponse::Ok()
     };
-    let mut status = status;
-    Ok(status.json(view_for(me)))
+    Ok(answer.json(view_for(me)))
 }
 
 /// `DELETE /api/rooms/{id}`: an admin deletes a room and its messages; every socket hears

@@ -105,10 +105,10 @@ fn establish(url: &DatabaseUrl) -> ConnectionResult<DbConnection> {
 /// Takes the database's write lock for the rest of the transaction: SQLite's (`BEGIN
 /// IMMEDIATE`), or on Postgres an advisory lock that every node's message writer shares. With
 /// it, message ids rise in commit order on both engines, even with several nodes writing.
-pub fn write_transaction<T>(
+pub fn write_transaction<T, E: From<diesel::result::Error>>(
     conn: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
-) -> QueryResult<T> {
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E> {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     match conn {
         DbConnection::Sqlite(sqlite) => {

@@ -144,6 +144,11 @@ pub fn may_see(kind: &str, role: Option<&str>) -> bool {
     role.is_some() || kind == PUBLIC
 }
 
+/// Whether `user` may see room `id` (one query; for checks that need no more of the room).
+pub fn can_see(conn: &mut DbConnection, id: RoomId, user: UserId) -> QueryResult<bool> {
+    Ok(with_role(conn, id, user)?.is_some_and(|(row, role)| may_see(&row.kind, role.as_deref())))
+}
+
 /// The other members' names of conversations, by room.
 fn others_in(
     conn: &mut DbConnection,
@@ -279,13 +284,17 @@ pub fn members(
         .load(conn)
 }
 
-/// Every member's id (for telling them of a change).
-pub fn member_ids(conn: &mut DbConnection, room: RoomId) -> QueryResult<Vec<UserId>> {
+/// Every member's id and role (for telling each of a change to the room).
+pub fn member_roles(conn: &mut DbConnection, room: RoomId) -> QueryResult<Vec<(UserId, String)>> {
     room_members::table
         .filter(room_members::room_id.eq(room.0))
-        .select(room_members::user_id)
-        .load::<i64>(conn)
-        .map(|ids| ids.into_iter().map(UserId).collect())
+        .select((room_members::user_id, room_members::role))
+        .load::<(i64, String)>(conn)
+        .map(|rows| {
+            rows.into_iter()
+                .map(|(id, role)| (UserId(id), role))
+                .collect()
+        })
 }
 
 /// How many rooms `user` is a member of.

@@ -298,7 +298,7 @@ async fn a_removal_on_one_node_cuts_the_member_off_on_the_other() -> TestResult 
         }
         other => panic!("{other:?}"),
     }
-    // A message posted on a now reaches bob on neither node.
+    // Nor may he read it on b, however much is said on a.
     a.send(&alice, room.id, "bob is out").await;
     let res = b
         .get(&format!("/api/rooms/{}/messages", room.id), &bob.token)

@@ -39,6 +39,28 @@ async fn send(
         .await
 }
 
+/// `POST /api/rooms/{room}/ACTION` (`join` or `leave`) as `user`.
+async fn act(
+    app: &TestApp,
+    user: &TestUser,
+    room: natter_shared::RoomId,
+    action: &str,
+) -> crate::helpers::Answer {
+    let path = format!("/api/rooms/{room}/{action}");
+    send(app, Method::POST, &path, user, None).await
+}
+
+/// `DELETE /api/rooms/{room}/members/{user}` as `by`.
+async fn remove(
+    app: &TestApp,
+    by: &TestUser,
+    room: natter_shared::RoomId,
+    user: &TestUser,
+) -> crate::helpers::Answer {
+    let path = format!("/api/rooms/{room}/members/{}", user.auth.user.id);
+    send(app, Method::DELETE, &path, by, None).await
+}
+
 async fn room_ids(app: &TestApp, user: &TestUser, path: &str) -> Vec<i64> {
     let rooms: Vec<Room> = app
         .get(path, &user.token)
@@ -85,7 +107,11 @@ async fn a_private_room_does_not_exist_for_outsiders() -> TestResult {
             format!("/api/rooms/{id}"),
             Some(json!({ "topic": "mine now" })),
         ),
-        (Method::DELETE, format!("/api/rooms/{id}/members/2"), None),
+        (
+            Method::DELETE,
+            format!("/api/rooms/{id}/members/{}", alice.auth.user.id),
+            None,
+        ),
     ] {
         let res = send(&app, method.clone(), &path, &carol, body).await;
         assert_eq!(
@@ -161,14 +187,7 @@ async fn a_removed_member_is_cut_off_at_once() -> TestResult {
 
     let mut alice_ws = app.ws(&alice).await.with_membership();
     alice_ws.join(secret.id, None).await;
-    let res = send(
-        &app,
-        Method::DELETE,
-        &format!("/api/rooms/{}/members/{}", secret.id, bob.auth.user.id),
-        &alice,
-        None,
-    )
-    .await;
+    let res = remove(&app, &alice, secret.id, &bob).await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.body);
     let frame = bob_ws
         .until("removed", |f| matches!(f, ServerFrame::Removed { .. }))
@@ -287,23 +306,9 @@ async fn a_group_conversation_is_the_same_for_the_same_people() -> TestResult {
         add(&app, &alice, &group, "dave").await.error(),
         ErrorKind::FixedMembers
     );
-    let res = send(
-        &app,
-        Method::POST,
-        &format!("/api/rooms/{}/leave", direct.id),
-        &alice,
-        None,
-    )
-    .await;
+    let res = act(&app, &alice, direct.id, "leave").await;
     assert_eq!(res.error(), ErrorKind::CannotLeave);
-    let res = send(
-        &app,
-        Method::POST,
-        &format!("/api/rooms/{}/leave", group.id),
-        &carol,
-        None,
-    )
-    .await;
+    let res = act(&app, &carol, group.id, "leave").await;
     assert_eq!(res.status, StatusCode::NO_CONTENT);
     assert!(
         !room_ids(&app, &carol, "/api/rooms")
@@ -396,14 +401,7 @@ async fn the_directory_lists_public_rooms_in_pages_and_finds_them_by_name() -> T
 
     // Joining shows in the directory and in the member's rooms; bob's list held none before.
     assert!(room_ids(&app, &bob, "/api/rooms").await.is_empty());
-    let res = send(
-        &app,
-        Method::POST,
-        &format!("/api/rooms/{}/join", made[2].id),
-        &bob,
-        None,
-    )
-    .await;
+    let res = act(&app, &bob, made[2].id, "join").await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     let joined: Room = res.json()?;
     assert_eq!((joined.role, joined.member_count), (Some(Role::Member), 2));
@@ -520,36 +518,15 @@ async fn owners_change_the_room_and_hand_it_on_when_they_leave() -> TestResult {
     );
 
     // The only owner cannot be removed; leaving hands the room to the longest-standing member.
-    let res = send(
-        &app,
-        Method::DELETE,
-        &format!("{path}/members/{}", alice.auth.user.id),
-        &alice,
-        None,
-    )
-    .await;
+    let res = remove(&app, &alice, room.id, &alice).await;
     assert_eq!(res.error(), ErrorKind::LastOwner);
-    let res = send(
-        &app,
-        Method::DELETE,
-        &format!("{path}/members/{}", carol.auth.user.id),
-        &bob,
-        None,
-    )
-    .await;
+    let res = remove(&app, &bob, room.id, &carol).await;
     assert_eq!(res.error(), ErrorKind::Forbidden);
-    let res = send(&app, Method::POST, &format!("{path}/leave"), &alice, None).await;
+    let res = act(&app, &alice, room.id, "leave").await;
     assert_eq!(res.status, StatusCode::NO_CONTENT);
     let now: Room = app.get(&path, &bob.token).await.json()?;
     assert_eq!((now.role, now.member_count), (Some(Role::Owner), 2));
-    let res = send(
-        &app,
-        Method::DELETE,
-        &format!("{path}/members/{}", carol.auth.user.id),
-        &bob,
-        None,
-    )
-    .await;
+    let res = remove(&app, &bob, room.id, &carol).await;
     assert_eq!(res.status, StatusCode::NO_CONTENT);
     // Alice left: the room is gone for her.
     assert_eq!(
@@ -564,10 +541,9 @@ async fn memberships_have_limits() -> TestResult {
     let app = TestApp::spawn_with(|s| s.max_memberships_per_user = 2).await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
-    let rooms = [
-        app.create_room(&alice, "one").await,
-        app.create_room(&alice, "two").await,
-    ];
+    for name in ["one", "two"] {
+        app.create_room(&alice, name).await;
+    }
     // Alice is in two rooms: a third is refused, as is adding her to one.
     let res = app
         .post("/api/rooms", &alice.token, json!({ "name": "three" }))
@@ -578,20 +554,12 @@ async fn memberships_have_limits() -> TestResult {
         add(&app, &bob, &bobs, "alice").await.error(),
         ErrorKind::LimitReached
     );
-    let res = send(
-        &app,
-        Method::POST,
-        &format!("/api/rooms/{}/join", bobs.id),
-        &alice,
-        None,
-    )
-    .await;
+    let res = act(&app, &alice, bobs.id, "join").await;
     assert_eq!(res.error(), ErrorKind::LimitReached);
     let res = app
         .post_message(&alice, bobs.id, json!({ "body": "hi" }))
         .await;
     assert_eq!(res.error(), ErrorKind::LimitReached);
-    let _ = rooms;
 
     let app = TestApp::spawn_with(|s| {
         s.member_rate_limit = natter::config::RateLimit {
@@ -603,17 +571,15 @@ async fn memberships_have_limits() -> TestResult {
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let room = app.create_room(&alice, "general").await;
-    let join = format!("/api/rooms/{}/join", room.id);
-    let leave = format!("/api/rooms/{}/leave", room.id);
     assert_eq!(
-        send(&app, Method::POST, &join, &bob, None).await.status,
+        act(&app, &bob, room.id, "join").await.status,
         StatusCode::OK
     );
     assert_eq!(
-        send(&app, Method::POST, &leave, &bob, None).await.status,
+        act(&app, &bob, room.id, "leave").await.status,
         StatusCode::NO_CONTENT
     );
-    let res = send(&app, Method::POST, &join, &bob, None).await;
+    let res = act(&app, &bob, room.id, "join").await;
     assert_eq!(res.error(), ErrorKind::RateLimited);
     Ok(())
 }
