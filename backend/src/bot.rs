@@ -17,7 +17,7 @@ pub enum Outcome {
     /// A private reply for the caller alone.
     Notice(String),
     /// A stored message, delivered to the room like any other.
-    Stored(Stored),
+    Stored(Box<Stored>),
 }
 
 /// Runs the command `parsed` from `body` (what [`commands::parse`] made of it). The caller
@@ -56,7 +56,7 @@ pub async fn run(
             let mut message = bot_message(state.bot_id, room, text);
             message.client_id = client_id.map(|c| format!("{}:{c}", user.id));
             let stored = state.writer.store(message).await?;
-            Ok(Outcome::Stored(stored))
+            Ok(Outcome::Stored(Box::new(stored)))
         }
         // An emote is stored as written; clients show "/me waves" as "alice waves".
         Command::Me { .. } => {
@@ -72,7 +72,7 @@ pub async fn run(
                     client_id,
                 })
                 .await?;
-            Ok(Outcome::Stored(stored))
+            Ok(Outcome::Stored(Box::new(stored)))
         }
         Command::Sms { username } => queue_sms(state, user, room, username)
             .await

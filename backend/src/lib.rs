@@ -12,6 +12,7 @@ pub mod limiter;
 pub mod metrics;
 pub mod net;
 pub mod posting;
+pub mod reads;
 pub mod realtime;
 pub mod security;
 pub mod startup;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub bot_id: UserId,
     /// Rung when a job is queued, so that the in-process worker starts on it at once.
     pub jobs_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Where read markers queue to be stored and told.
+    pub markers: reads::Markers,
 }
 
 impl AppState {

@@ -133,6 +133,8 @@ pub async fn post(
         Post::Command { body, parsed } => {
             dispatch(state, user, room, &body, parsed, client_id).await
         }
-        Post::Message(message) => Ok(Outcome::Stored(state.writer.store(message).await?)),
+        Post::Message(message) => Ok(Outcome::Stored(Box::new(
+            state.writer.store(message).await?,
+        ))),
     }
 }

@@ -232,6 +232,7 @@ pub async fn open_state(
         )?;
         let auth = Auth::new(&secret, settings.bcrypt_cost)?;
         let limits = crate::limiter::Limits::new(&settings);
+        let markers = crate::reads::Markers::spawn(db.clone(), hub.clone())?;
         Ok(AppState {
             settings,
             db,
@@ -242,6 +243,7 @@ pub async fn open_state(
             limits,
             bot_id,
             jobs_wake: Default::default(),
+            markers,
         })
     })
     .await

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use natter_shared::limits::DEFAULT_PAGE;
 use natter_shared::ws::{ClientFrame, MemberEvent, ServerFrame};
-use natter_shared::{ErrorKind, ReplyTo, Room, RoomId};
+use natter_shared::{ErrorKind, Message, MessageId, Notify, ReplyTo, Room, RoomId, UserId};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -31,7 +31,11 @@ pub struct RoomView {
     pub online: BTreeSet<String>,
     /// Who is typing, until when (ms since the epoch).
     pub typing: Vec<(String, f64)>,
-    pub unread: u32,
+    /// The read marker when the room was opened with unread messages: the "New messages"
+    /// line goes above the first message after it.
+    pub unread_from: Option<MessageId>,
+    /// The last marker this page sent, so that each is sent once.
+    read_sent: Option<MessageId>,
     pub loading: bool,
     pub error: Option<String>,
     typed_at: f64,
@@ -41,6 +45,7 @@ pub struct RoomView {
 pub struct Chat {
     session: Session,
     pub me: RwSignal<String>,
+    pub me_id: RwSignal<UserId>,
     pub is_admin: RwSignal<bool>,
     pub rooms: RwSignal<Vec<Room>>,
     /// Whether the room list has been read once (a deep link to a missing room waits for it).
@@ -59,6 +64,9 @@ pub struct Chat {
     pub replying: RwSignal<Option<(RoomId, ReplyTo)>>,
     /// Counts `member` frames: a members list shown reads its page again when it changes.
     pub member_changes: RwSignal<u64>,
+    /// Whether the open room's list shows its newest message (the reader is at the bottom):
+    /// messages that come meanwhile are read, others count as new.
+    pub following: RwSignal<bool>,
 }
 
 /// Sends one own message on the socket.
@@ -88,10 +96,12 @@ impl Chat {
     pub fn start(session: Session) -> Self {
         let user = session.get_untracked().map(|s| s.user);
         let is_admin = user.as_ref().is_some_and(|u| u.is_admin);
+        let me_id = user.as_ref().map_or(UserId(0), |u| u.id);
         let me = user.map(|u| u.username).unwrap_or_default();
         let chat = Self {
             session,
             me: RwSignal::new(me),
+            me_id: RwSignal::new(me_id),
             is_admin: RwSignal::new(is_admin),
             rooms: RwSignal::new(Vec::new()),
             rooms_loaded: RwSignal::new(false),
@@ -103,6 +113,7 @@ impl Chat {
             live: RwSignal::new(Vec::new()),
             replying: RwSignal::new(None),
             member_changes: RwSignal::new(0),
+            following: RwSignal::new(true),
         };
         if let Some(token) = session.token() {
             socket::start(token, move |event| chat.on_event(event));
@@ -158,7 +169,7 @@ impl Chat {
         match event {
             Event::Link(link) => self.link.set(link),
             Event::Refused(_) => self.refused(),
-            Event::Frame(frame) => self.on_frame(frame),
+            Event::Frame(frame) => self.on_frame(*frame),
         }
     }
 
@@ -196,6 +207,7 @@ impl Chat {
         match frame {
             ServerFrame::Ready { user } => {
                 self.is_admin.set(user.is_admin);
+                self.me_id.set(user.id);
                 self.me.set(user.username);
                 self.on_ready();
             }
@@ -205,16 +217,31 @@ impl Chat {
             ServerFrame::Message { message } => {
                 let room = message.room_id;
                 let mine = message.author == self.me.get_untracked();
-                let active = self.active.get_untracked() == Some(room) && page_visible();
+                // Read as it comes: the open room, in a visible tab, at its newest message.
+                let seen = self.active.get_untracked() == Some(room)
+                    && page_visible()
+                    && self.following.get_untracked();
                 let author = message.author.clone();
-                self.view_mut(room, |v| {
+                let (id, mentioned) = (message.id, self.mentions_me(&message));
+                let fresh = self.view_mut(room, |v| {
                     v.typing.retain(|(who, _)| *who != author);
-                    if v.timeline.insert(message) && !mine && !active {
-                        v.unread += 1;
+                    v.timeline.insert(message)
+                });
+                self.rooms.update(|rooms| {
+                    if let Some(r) = rooms.iter_mut().find(|r| r.id == room) {
+                        r.last_message_id = r.last_message_id.max(Some(id));
+                        if fresh && !mine && !seen && r.last_read_id < Some(id) {
+                            r.unread = r.unread.saturating_add(1);
+                            r.mentions += u32::from(mentioned);
+                        }
                     }
                 });
                 self.update_title();
             }
+            ServerFrame::Read {
+                room_id,
+                message_id,
+            } => self.on_read(room_id, message_id),
             ServerFrame::Ack {
                 client_id: Some(client_id),
                 message_id,
@@ -370,6 +397,7 @@ impl Chat {
                 }
             }
             chat.rooms_loaded.set(true);
+            chat.update_title();
         });
     }
 
@@ -413,6 +441,15 @@ impl Chat {
             .try_update(|rooms| {
                 let added = match rooms.iter_mut().find(|r| r.id == id) {
                     Some(known) => {
+                        // A change told to the whole room carries no read state: keep ours.
+                        let mut room = room;
+                        if room.notify.is_none() {
+                            room.notify = known.notify;
+                            room.unread = known.unread;
+                            room.mentions = known.mentions;
+                            room.last_read_id = known.last_read_id;
+                            room.last_message_id = known.last_message_id;
+                        }
                         *known = room;
                         false
                     }
@@ -468,8 +505,12 @@ impl Chat {
     pub fn open(&self, room: RoomId) {
         self.active.set(Some(room));
         self.go_live(room);
+        let marker = self
+            .room(room)
+            .filter(|r| r.unread > 0)
+            .map(|r| r.last_read_id.unwrap_or(MessageId(0)));
         let first_time = self.view_mut(room, |v| {
-            v.unread = 0;
+            v.unread_from = marker;
             let first = !v.timeline.loaded && !v.loading;
             if first {
                 v.loading = true;
@@ -680,18 +721,100 @@ impl Chat {
         }
     }
 
+    /// The tab's title counts what asks for this user: unread mentions, and unread messages
+    /// of conversations that notify of every message. Muted rooms count nothing.
     fn update_title(&self) {
-        let unread: u32 = self
-            .views
-            .with_untracked(|views| views.values().map(|v| v.unread).sum());
+        let waiting: u32 = self.rooms.with_untracked(|rooms| {
+            rooms
+                .iter()
+                .map(|r| match level(r) {
+                    Notify::None => 0,
+                    Notify::All if !r.kind.is_named() => r.unread,
+                    _ => r.mentions,
+                })
+                .sum()
+        });
         if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
-            if unread == 0 {
+            if waiting == 0 {
                 doc.set_title("Natter");
             } else {
-                doc.set_title(&format!("({unread}) Natter"));
+                doc.set_title(&format!("({waiting}) Natter"));
             }
         }
     }
+
+    /// Whether `message` mentions this user, by name or `@room`, and is not their own.
+    pub fn mentions_me(&self, message: &Message) -> bool {
+        message.author != self.me.get_untracked()
+            && (message.mentions_room || message.mentions.contains(&self.me_id.get_untracked()))
+    }
+
+    /// The reader has seen `room` up to message `id` (on screen, in a visible tab): moves the
+    /// marker on the server unless it is there already. Every tab and device of theirs hears
+    /// the `read` frame back and clears its badge.
+    pub fn seen(&self, room: RoomId, id: MessageId) {
+        if self.active.get_untracked() != Some(room) || !page_visible() {
+            return;
+        }
+        let marker = self
+            .rooms
+            .with_untracked(|rooms| rooms.iter().find(|r| r.id == room).map(|r| r.last_read_id));
+        let Some(marker) = marker else { return };
+        let sent = self
+            .views
+            .with_untracked(|v| v.get(&room).and_then(|v| v.read_sent));
+        if marker >= Some(id) || sent >= Some(id) {
+            return;
+        }
+        if socket::send(&ClientFrame::Read {
+            room_id: room,
+            message_id: id,
+        }) {
+            self.views.update_untracked(|views| {
+                views.entry(room).or_default().read_sent = Some(id);
+            });
+        }
+    }
+
+    /// The marker of `room` moved to `id` (here or on another device): recount what is left
+    /// from the messages this page has, or clear the room when it was read to its end.
+    fn on_read(&self, room: RoomId, id: MessageId) {
+        let me = self.me.get_untracked();
+        let left = self.views.with_untracked(|views| {
+            let timeline = &views.get(&room)?.timeline;
+            // Counting needs every message after the marker on this page.
+            if timeline.first_id().is_none_or(|first| first > id) {
+                return None;
+            }
+            let after = timeline.entries().iter().filter(|e| {
+                e.id.is_some_and(|m| m > id) && e.author != me && e.created_at.is_some()
+            });
+            let (mut unread, mut mentions) = (0, 0);
+            for e in after {
+                unread += 1;
+                if e.mentions_room || e.mentions.contains(&self.me_id.get_untracked()) {
+                    mentions += 1;
+                }
+            }
+            Some((unread, mentions))
+        });
+        self.rooms.update(|rooms| {
+            if let Some(r) = rooms.iter_mut().find(|r| r.id == room) {
+                r.last_read_id = r.last_read_id.max(Some(id));
+                if r.last_message_id.is_none_or(|last| last <= id) {
+                    (r.unread, r.mentions) = (0, 0);
+                } else if let Some((unread, mentions)) = left {
+                    (r.unread, r.mentions) = (unread, mentions);
+                }
+            }
+        });
+        self.update_title();
+    }
+}
+
+/// A room's notification level: the member's own, or the kind's default.
+pub fn level(room: &Room) -> Notify {
+    room.notify.unwrap_or(Notify::default_for(room.kind))
 }
 
 fn page_visible() -> bool {

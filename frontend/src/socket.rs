@@ -26,7 +26,7 @@ pub enum Link {
 }
 
 pub enum Event {
-    Frame(ServerFrame),
+    Frame(Box<ServerFrame>),
     Link(Link),
     /// The server refused the token (close 1008): sign in again.
     Refused(String),
@@ -163,7 +163,7 @@ fn open(generation: u64) {
                     });
                     emit(generation, Event::Link(Link::Online));
                 }
-                emit(generation, Event::Frame(frame));
+                emit(generation, Event::Frame(Box::new(frame)));
             }
             Err(e) => leptos::logging::warn!("unreadable frame from the server: {e}"),
         }

@@ -35,6 +35,9 @@ pub struct Entry {
     /// The message it answers.
     pub reply_to: Option<natter_shared::ReplyTo>,
     pub reactions: Vec<natter_shared::Reaction>,
+    /// Whom it mentions by name, and whether it mentions the whole room.
+    pub mentions: Vec<natter_shared::UserId>,
+    pub mentions_room: bool,
     pub status: Status,
     /// Sort position: stored entries by id; notes just after the last message seen when
     /// they came; pending ones last, in the order sent.
@@ -85,6 +88,8 @@ impl Entry {
             edited_at: message.edited_at,
             reply_to: message.reply_to,
             reactions: message.reactions,
+            mentions: message.mentions,
+            mentions_room: message.mentions_room,
             status: Status::Stored,
         }
     }
@@ -177,6 +182,8 @@ impl Timeline {
             edited_at: None,
             reply_to,
             reactions: Vec::new(),
+            mentions: Vec::new(),
+            mentions_room: false,
             status: Status::Pending,
             order: (i64::MAX, self.seq),
         });
@@ -205,6 +212,8 @@ impl Timeline {
                 edited_at: None,
                 reply_to: None,
                 reactions: Vec::new(),
+                mentions: Vec::new(),
+                mentions_room: false,
                 status: Status::Note,
                 order,
             },
@@ -381,6 +390,8 @@ mod tests {
             edited_at: None,
             reply_to: None,
             reactions: Vec::new(),
+            mentions: Vec::new(),
+            mentions_room: false,
         }
     }
 

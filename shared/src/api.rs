@@ -92,11 +92,12 @@ pub struct UsersPage {
     pub next: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RoomKind {
     /// Named, in the directory: any signed-in user may read it, join it and post in it.
+    #[default]
     Public,
     /// Named, invite only: to anyone who is not a member it does not exist.
     Private,
@@ -126,7 +127,7 @@ pub enum Role {
 }
 
 /// A room as the caller sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Room {
     pub id: RoomId,
@@ -150,6 +151,87 @@ pub struct Room {
     /// read and join).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// The newest message's id (in room lists; absent when the room has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message_id: Option<MessageId>,
+    /// The caller's read marker: every message up to this one is read (in room lists;
+    /// absent when nothing is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_id: Option<MessageId>,
+    /// Messages by others after the read marker, deleted ones not counted, up to
+    /// `UNREAD_COUNTED` (in room lists).
+    #[serde(default)]
+    pub unread: u32,
+    /// Unread messages that mention the caller, by name or `@room` (in room lists).
+    #[serde(default)]
+    pub mentions: u32,
+    /// The caller's notification level (members only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
+}
+
+/// When a member hears of new messages in a room: a badge colour and, in the web app, a
+/// desktop notification. Unread messages are counted whatever the level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Notify {
+    /// Every message (the default in direct and group conversations).
+    All,
+    /// Messages that mention me (the default in public and private rooms).
+    Mentions,
+    /// Nothing: the room is muted.
+    None,
+}
+
+impl Notify {
+    pub fn default_for(kind: RoomKind) -> Self {
+        if kind.is_named() {
+            Notify::Mentions
+        } else {
+            Notify::All
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notify::All => "all",
+            Notify::Mentions => "mentions",
+            Notify::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "all" => Some(Notify::All),
+            "mentions" => Some(Notify::Mentions),
+            "none" => Some(Notify::None),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /api/rooms/{id}/read`: every message up to this one is read. Markers only move
+/// forward: an older id is accepted and changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MarkRead {
+    pub message_id: MessageId,
+}
+
+/// A read marker as it is now: the answer to `POST /api/rooms/{id}/read`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadMarker {
+    pub room_id: RoomId,
+    pub message_id: MessageId,
+}
+
+/// `PATCH /api/rooms/{id}/settings`: the caller's own settings for a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomSettings {
+    pub notify: Notify,
 }
 
 /// `POST /api/rooms`.
@@ -254,6 +336,12 @@ pub struct Message {
     /// Reactions, one entry per emoji, in the order first used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+    /// The members it mentions by name (see `mentions`): their user ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
+    /// Whether it mentions everyone in the room (`@room`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mentions_room: bool,
 }
 
 /// One emoji's reactions to a message.

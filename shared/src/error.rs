@@ -71,6 +71,9 @@ pub enum ErrorKind {
     FixedMembers,
     /// Leaving a direct conversation.
     CannotLeave,
+    /// Something only members have (a read marker, notification settings) asked of a
+    /// public room the caller has not joined: join it first.
+    NotMember,
     /// The server is too busy for this now (its password hashing is saturated); try again
     /// after `Retry-After`.
     Busy,
@@ -92,7 +95,7 @@ impl ErrorKind {
             Forbidden => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
-            LimitReached => 403,
+            LimitReached | NotMember => 403,
             UsernameTaken | RoomExists | ClientIdReused | AlreadyMember | LastOwner => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,

@@ -7,6 +7,7 @@ pub mod error;
 pub mod ids;
 pub mod limits;
 pub mod markdown;
+pub mod mentions;
 pub mod names;
 pub mod rfc3339;
 pub mod ws;

@@ -6,11 +6,16 @@ pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=32;
 pub const PASSWORD_BYTES: std::ops::RangeInclusive<usize> = 8..=72;
 /// Room names: 1 to 64 characters.
 pub const ROOM_NAME_CHARS: std::ops::RangeInclusive<usize> = 1..=64;
-/// Message bodies: 1 to 4000 characters, not only white space.
 /// A room's topic.
 pub const TOPIC_CHARS: usize = 250;
 /// People in a group conversation, its starter among them (two are a direct conversation).
 pub const GROUP_PEOPLE: std::ops::RangeInclusive<usize> = 3..=9;
+/// The most people one message mentions by name; later names are plain text.
+pub const MAX_MENTIONS: usize = 50;
+/// Unread messages are counted up to this many per room (a badge shows "99+"), so that a
+/// room list costs the same however far behind its reader is. Mentions are counted in full.
+pub const UNREAD_COUNTED: u32 = 100;
+/// Message bodies: 1 to 4000 characters, not only white space.
 pub const MESSAGE_CHARS: std::ops::RangeInclusive<usize> = 1..=4000;
 /// Client ids (idempotency keys): 1 to 64 characters.
 pub const CLIENT_ID_CHARS: std::ops::RangeInclusive<usize> = 1..=64;

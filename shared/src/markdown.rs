@@ -44,6 +44,8 @@ pub enum Inline {
     },
     /// A line break (a single newline in a chat message is one).
     Break,
+    /// `@name` (without the `@`): see [`crate::mentions`].
+    Mention(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +201,29 @@ impl Builder {
             return self.push_inline(Inline::Text(text.to_owned()));
         }
         for inline in linkify(text) {
-            self.push_inline(inline);
+            match inline {
+                Inline::Text(t) => self.mentions(t),
+                other => self.push_inline(other),
+            }
+        }
+    }
+
+    /// Text, with its mentions apart.
+    fn mentions(&mut self, text: String) {
+        let found = crate::mentions::scan(&text);
+        if found.is_empty() {
+            return self.push_inline(Inline::Text(text));
+        }
+        let mut from = 0;
+        for (range, name) in found {
+            if range.start > from {
+                self.push_inline(Inline::Text(text[from..range.start].to_owned()));
+            }
+            self.push_inline(Inline::Mention(name.to_owned()));
+            from = range.end;
+        }
+        if from < text.len() {
+            self.push_inline(Inline::Text(text[from..].to_owned()));
         }
     }
 }
@@ -385,6 +409,10 @@ pub fn plain(inlines: &[Inline]) -> String {
             }
             Inline::Link { children, .. } => out.push_str(&plain(children)),
             Inline::Break => out.push('\n'),
+            Inline::Mention(name) => {
+                out.push('@');
+                out.push_str(name);
+            }
         }
     }
     out

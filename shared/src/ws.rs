@@ -47,6 +47,12 @@ pub enum ClientFrame {
     Typing {
         room_id: RoomId,
     },
+    /// Every message of the room up to `message_id` is read (markers only move forward).
+    /// Every socket of the user, on any node, hears the marker as a `read` frame.
+    Read {
+        room_id: RoomId,
+        message_id: MessageId,
+    },
 }
 
 /// What the server sends.
@@ -100,6 +106,12 @@ pub enum ServerFrame {
         event: MemberEvent,
         user_id: crate::UserId,
         username: String,
+    },
+    /// The user's read marker of a room moved (on this socket, another tab or another
+    /// device): messages up to `message_id` are read.
+    Read {
+        room_id: RoomId,
+        message_id: MessageId,
     },
     /// An admin deleted a room, with its messages.
     RoomDeleted {

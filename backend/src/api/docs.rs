@@ -31,6 +31,8 @@ use utoipa::{Modify, OpenApi};
         super::rooms::update,
         super::rooms::join,
         super::rooms::leave,
+        super::reads::read,
+        super::reads::settings,
         super::rooms::members,
         super::rooms::add_member,
         super::rooms::remove_member,

@@ -177,6 +177,8 @@ pub async fn edit(
         .run(move |conn| {
             Ok(messages::edit(
                 conn,
+                room,
+                user.id,
                 id,
                 body.as_str(),
                 Utc::now().naive_utc(),

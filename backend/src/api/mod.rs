@@ -5,6 +5,7 @@ mod auth;
 mod body;
 pub mod docs;
 mod messages;
+mod reads;
 pub(crate) mod rooms;
 mod users;
 
@@ -50,6 +51,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .service(web::resource("/rooms/{id}/join").post(rooms::join))
             .service(web::resource("/rooms/{id}/leave").post(rooms::leave))
+            .service(web::resource("/rooms/{id}/read").post(reads::read))
+            .service(web::resource("/rooms/{id}/settings").patch(reads::settings))
             .service(
                 web::resource("/rooms/{id}/members")
                     .get(rooms::members)

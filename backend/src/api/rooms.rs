@@ -41,7 +41,7 @@ fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }
 
-fn check_membership_rate(state: &AppState, user: &AuthUser) -> ApiResult<()> {
+pub(super) fn check_membership_rate(state: &AppState, user: &AuthUser) -> ApiResult<()> {
     if user.is_admin {
         return Ok(());
     }

@@ -4,7 +4,7 @@ use super::DbConnection;
 use super::schema::{messages, users};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use natter_shared::{Message, MessageId, MessageKind, RoomId};
+use natter_shared::{Message, MessageId, MessageKind, RoomId, UserId};
 
 /// A message row joined with its author's name: what every read returns.
 #[derive(Debug, Clone, Queryable)]
@@ -19,6 +19,8 @@ pub struct MessageRow {
     pub edited_at: Option<NaiveDateTime>,
     pub reply_to: Option<i64>,
     pub reaction_count: i32,
+    pub mentions: Option<String>,
+    pub mentions_room: bool,
 }
 
 impl From<MessageRow> for Message {
@@ -35,8 +37,99 @@ impl From<MessageRow> for Message {
             edited_at: row.edited_at.map(|at| at.and_utc()),
             reply_to: None,
             reactions: Vec::new(),
+            mentions: ids_from_db(row.mentions.as_deref()),
+            mentions_room: row.mentions_room,
         }
     }
+}
+
+/// The mentioned user ids as a message row keeps them: comma-separated, `None` for none.
+pub fn ids_to_db(ids: &[UserId]) -> Option<String> {
+    (!ids.is_empty()).then(|| {
+        ids.iter()
+            .map(|id| id.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+fn ids_from_db(stored: Option<&str>) -> Vec<UserId> {
+    stored
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|id| id.parse().ok().map(UserId))
+        .collect()
+}
+
+/// Whom `author`'s `body` mentions among the other members of `room`: the ids of those
+/// named (a name that is no member's stays plain text), and whether it mentions the whole
+/// room. No query for a message that names nobody.
+pub fn resolve_mentions(
+    conn: &mut DbConnection,
+    room: RoomId,
+    author: UserId,
+    body: &str,
+) -> QueryResult<(Vec<UserId>, bool)> {
+    use super::schema::room_members;
+    let found = natter_shared::mentions::in_body(body);
+    let keys: Vec<String> = found
+        .names
+        .into_iter()
+        .filter_map(|name| natter_shared::Username::parse(name).ok())
+        .map(|name| name.key())
+        .collect();
+    if keys.is_empty() {
+        return Ok((Vec::new(), found.room));
+    }
+    let mut ids: Vec<i64> = room_members::table
+        .inner_join(users::table)
+        .filter(room_members::room_id.eq(room.0))
+        .filter(users::username_key.eq_any(&keys))
+        .filter(users::id.ne(author.0))
+        .select(users::id)
+        .load(conn)?;
+    ids.sort_unstable();
+    Ok((ids.into_iter().map(UserId).collect(), found.room))
+}
+
+/// Records whom message `id` of `room` mentions by name (replacing what it recorded before),
+/// so that they can count their unread mentions.
+pub fn set_mentions(
+    conn: &mut DbConnection,
+    id: MessageId,
+    room: RoomId,
+    ids: &[UserId],
+) -> QueryResult<()> {
+    use super::schema::mentions;
+    diesel::delete(mentions::table.filter(mentions::message_id.eq(id.0))).execute(conn)?;
+    add_mentions(conn, id, room, ids)
+}
+
+/// Records whom the new message `id` of `room` mentions by name.
+pub fn add_mentions(
+    conn: &mut DbConnection,
+    id: MessageId,
+    room: RoomId,
+    ids: &[UserId],
+) -> QueryResult<()> {
+    use super::schema::mentions;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = ids
+        .iter()
+        .map(|user| {
+            (
+                mentions::message_id.eq(id.0),
+                mentions::user_id.eq(user.0),
+                mentions::room_id.eq(room.0),
+            )
+        })
+        .collect();
+    crate::each_backend!(conn, |c| diesel::insert_into(mentions::table)
+        .values(&rows)
+        .execute(c))
+    .map(drop)
 }
 
 /// Messages from rows, each reply with what it answers and each with its reactions: one
@@ -269,6 +362,8 @@ pub struct NewMessageRow<'a> {
     pub client_id: Option<&'a str>,
     pub created_at: NaiveDateTime,
     pub reply_to: Option<i64>,
+    pub mentions: Option<String>,
+    pub mentions_room: bool,
 }
 
 macro_rules! joined_select {
@@ -284,6 +379,8 @@ macro_rules! joined_select {
             messages::edited_at,
             messages::reply_to,
             messages::reaction_count,
+            messages::mentions,
+            messages::mentions_room,
         )
     };
 }
@@ -395,25 +492,49 @@ pub fn author_of(
 /// Replaces a message's text and marks it edited; the message as it is now.
 pub fn edit(
     conn: &mut DbConnection,
+    room: RoomId,
+    author: UserId,
     id: MessageId,
     body: &str,
     at: NaiveDateTime,
 ) -> QueryResult<Message> {
-    diesel::update(messages::table.find(id.0))
-        .set((messages::body.eq(body), messages::edited_at.eq(at)))
-        .execute(conn)?;
-    let row = messages::table
-        .inner_join(users::table)
-        .filter(messages::id.eq(id.0))
-        .select(joined_select!())
-        .first::<MessageRow>(conn)?;
-    with_replies(conn, vec![row]).map(|mut v| v.remove(0))
+    // Whom it mentions is found again: a mention added by an edit counts, one taken out
+    // does not.
+    super::write_transaction(conn, |conn| {
+        let (mentioned, everyone) = resolve_mentions(conn, room, author, body)?;
+        diesel::update(messages::table.find(id.0))
+            .set((
+                messages::body.eq(body),
+                messages::edited_at.eq(at),
+                messages::mentions.eq(ids_to_db(&mentioned)),
+                messages::mentions_room.eq(everyone),
+            ))
+            .execute(conn)?;
+        set_mentions(conn, id, room, &mentioned)?;
+        let row = messages::table
+            .inner_join(users::table)
+            .filter(messages::id.eq(id.0))
+            .select(joined_select!())
+            .first::<MessageRow>(conn)?;
+        with_replies(conn, vec![row]).map(|mut v| v.remove(0))
+    })
 }
 
 /// Deletes a message: the row stays (its ids stay taken), its text goes.
+/// Its mentions go too, so that nobody counts them.
 pub fn delete(conn: &mut DbConnection, id: MessageId, at: NaiveDateTime) -> QueryResult<()> {
-    diesel::update(messages::table.find(id.0))
-        .set((messages::body.eq(""), messages::deleted_at.eq(at)))
-        .execute(conn)
-        .map(drop)
+    use super::schema::mentions;
+    super::write_transaction(conn, |conn| {
+        diesel::update(messages::table.find(id.0))
+            .set((
+                messages::body.eq(""),
+                messages::deleted_at.eq(at),
+                messages::mentions.eq(None::<String>),
+                messages::mentions_room.eq(false),
+            ))
+            .execute(conn)?;
+        diesel::delete(mentions::table.filter(mentions::message_id.eq(id.0)))
+            .execute(conn)
+            .map(drop)
+    })
 }

@@ -6,10 +6,10 @@
 //! their members: for anyone else every query here answers `None`, and callers answer 404.
 
 use super::DbConnection;
-use super::schema::{room_members, rooms, users};
+use super::schema::{messages, room_members, rooms, users};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use natter_shared::{Role, Room, RoomId, RoomKind, UserId};
+use natter_shared::{MessageId, Notify, Role, Room, RoomId, RoomKind, UserId};
 
 pub const PUBLIC: &str = "public";
 pub const PRIVATE: &str = "private";
@@ -81,6 +81,12 @@ pub fn view(row: RoomRow, mine: Option<&str>, mut others: Vec<String>) -> Room {
         member_count: u32::try_from(row.member_count).unwrap_or(0),
         members: if kind.is_named() { Vec::new() } else { others },
         role: mine.map(role),
+        last_message_id: None,
+        last_read_id: None,
+        unread: 0,
+        mentions: 0,
+        // Known to room lists alone: a change told to everyone in the room carries none.
+        notify: None,
     }
 }
 
@@ -91,7 +97,8 @@ pub fn insert(conn: &mut DbConnection, new: &NewRoom<'_>) -> QueryResult<RoomRow
         .get_result(c))
 }
 
-/// Makes `user` a member with `role`, unless they are one: whether they were added now.
+/// Makes `user` a member with `role`, unless they are one: whether they were added now. A
+/// new member has read what was said before they came (their marker is the newest message).
 pub fn add_member(
     conn: &mut DbConnection,
     room: RoomId,
@@ -99,11 +106,16 @@ pub fn add_member(
     role: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
+    let newest: Option<i64> = messages::table
+        .filter(messages::room_id.eq(room.0))
+        .select(diesel::dsl::max(messages::id))
+        .first(conn)?;
     let row = (
         room_members::room_id.eq(room.0),
         room_members::user_id.eq(user.0),
         room_members::role.eq(role),
         room_members::joined_at.eq(now),
+        room_members::last_read_id.eq(newest.unwrap_or(0)),
     );
     let added = crate::each_backend!(conn, |c| diesel::insert_into(room_members::table)
         .values(row)
@@ -186,27 +198,84 @@ pub fn visible(conn: &mut DbConnection, id: RoomId, user: UserId) -> QueryResult
     Ok(Some(view(row, mine.as_deref(), others)))
 }
 
+/// A membership as a room list shows it: the room, the role, and the read state.
+#[derive(QueryableByName)]
+struct ListedRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    name: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    topic: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    member_count: i32,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    role: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    notify: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    last_read_id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    last_message_id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    unread: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    mentions: i64,
+}
+
+/// The page of memberships with their rooms and read state, in one statement: for each
+/// membership, the newest message (one index probe), the unread messages by others counted
+/// up to a cap (`?4`), the unread mentions by name (the `mentions` table by user and room)
+/// and `@room` (a partial index holds only those messages). Written for SQLite's numbered
+/// parameters; Postgres gets `$n` for `?n`.
+const PAGE_SQL: &str = "SELECT r.id, r.kind, r.name, r.topic, r.member_count,
+       m.role, m.notify, m.last_read_id,
+       COALESCE((SELECT MAX(x.id) FROM messages x WHERE x.room_id = m.room_id), 0)
+           AS last_message_id,
+       (SELECT COUNT(*) FROM (SELECT 1 FROM messages x
+            WHERE x.room_id = m.room_id AND x.id > m.last_read_id
+              AND x.author_id <> ?1 AND x.deleted_at IS NULL
+            LIMIT ?4) u) AS unread,
+       (SELECT COUNT(*) FROM mentions n
+            WHERE n.user_id = ?1 AND n.room_id = m.room_id AND n.message_id > m.last_read_id)
+       + (SELECT COUNT(*) FROM messages x
+            WHERE x.room_id = m.room_id AND x.mentions_room AND x.id > m.last_read_id
+              AND x.author_id <> ?1 AND x.deleted_at IS NULL) AS mentions
+  FROM room_members m JOIN rooms r ON r.id = m.room_id
+ WHERE m.user_id = ?1 AND m.room_id > ?2
+ ORDER BY m.room_id
+ LIMIT ?3";
+
+static PAGE_SQL_POSTGRES: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| PAGE_SQL.replace('?', "$"));
+
 /// A page of the rooms `user` is a member of, every kind, by id: at most `limit` with ids
-/// above `after`. Two queries, however many rooms: the memberships with their rooms, then
-/// the other members of the conversations among them.
+/// above `after`, each with the caller's read state. Two queries, however many rooms: the
+/// memberships with their rooms and counts, then the other members of the conversations
+/// among them.
 pub fn page_for(
     conn: &mut DbConnection,
     user: UserId,
     after: i64,
     limit: i64,
 ) -> QueryResult<Vec<Room>> {
-    let mine: Vec<(RoomRow, String)> = room_members::table
-        .inner_join(rooms::table)
-        .filter(room_members::user_id.eq(user.0))
-        .filter(room_members::room_id.gt(after))
-        .order(room_members::room_id.asc())
-        .limit(limit)
-        .select((RoomRow::as_select(), room_members::role))
+    use diesel::sql_types::BigInt;
+    let sql: &str = match conn {
+        DbConnection::Postgres(_) => &PAGE_SQL_POSTGRES,
+        DbConnection::Sqlite(_) => PAGE_SQL,
+    };
+    let mine: Vec<ListedRow> = diesel::sql_query(sql)
+        .bind::<BigInt, _>(user.0)
+        .bind::<BigInt, _>(after)
+        .bind::<BigInt, _>(limit)
+        .bind::<BigInt, _>(i64::from(natter_shared::limits::UNREAD_COUNTED))
         .load(conn)?;
     let conversations: Vec<i64> = mine
         .iter()
-        .filter(|(row, _)| !row.kind().is_named())
-        .map(|(row, _)| row.id)
+        .filter(|row| CONVERSATIONS.contains(&row.kind.as_str()))
+        .map(|row| row.id)
         .collect();
     let mut others: std::collections::HashMap<i64, Vec<String>> = Default::default();
     for (room, name) in others_in(conn, user, &conversations)? {
@@ -214,9 +283,32 @@ pub fn page_for(
     }
     Ok(mine
         .into_iter()
-        .map(|(row, role)| {
+        .map(|row| {
             let names = others.remove(&row.id).unwrap_or_default();
-            view(row, Some(&role), names)
+            let id = |n: i64| (n > 0).then_some(MessageId(n));
+            let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+            let mut room = view(
+                RoomRow {
+                    id: row.id,
+                    kind: row.kind,
+                    name: row.name,
+                    topic: row.topic,
+                    member_count: row.member_count,
+                },
+                Some(&row.role),
+                names,
+            );
+            room.last_message_id = id(row.last_message_id);
+            room.last_read_id = id(row.last_read_id);
+            room.unread = count(row.unread);
+            room.mentions = count(row.mentions);
+            room.notify = Some(
+                row.notify
+                    .as_deref()
+                    .and_then(Notify::parse)
+                    .unwrap_or(Notify::default_for(room.kind)),
+            );
+            room
         })
         .collect())
 }
@@ -430,6 +522,66 @@ pub fn open_conversation(
 /// Deletes a room; its members and messages go with it. `false` if there was none.
 pub fn delete(conn: &mut DbConnection, id: RoomId) -> QueryResult<bool> {
     diesel::delete(rooms::table.find(id.0))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
+/// Whether `user` may move their read marker of `room` to `message`: `None` when they are
+/// not a member, else whether the message is one of the room's (deleted ones too: a marker
+/// may rest on one). One query.
+pub fn read_target(
+    conn: &mut DbConnection,
+    room: RoomId,
+    user: UserId,
+    message: MessageId,
+) -> QueryResult<Option<bool>> {
+    room_members::table
+        .find((room.0, user.0))
+        .select(diesel::dsl::exists(
+            messages::table
+                .filter(messages::id.eq(message.0))
+                .filter(messages::room_id.eq(room.0)),
+        ))
+        .first(conn)
+        .optional()
+}
+
+/// Moves `user`'s read marker of `room` forward to `message`: whether it moved (an older
+/// message, or a membership that ended meanwhile, changes nothing).
+pub fn advance_marker(
+    conn: &mut DbConnection,
+    room: RoomId,
+    user: UserId,
+    message: MessageId,
+) -> QueryResult<bool> {
+    diesel::update(
+        room_members::table
+            .find((room.0, user.0))
+            .filter(room_members::last_read_id.lt(message.0)),
+    )
+    .set(room_members::last_read_id.eq(message.0))
+    .execute(conn)
+    .map(|n| n > 0)
+}
+
+/// `user`'s read marker of `room` (0: nothing read), if they are a member.
+pub fn marker(conn: &mut DbConnection, room: RoomId, user: UserId) -> QueryResult<Option<i64>> {
+    room_members::table
+        .find((room.0, user.0))
+        .select(room_members::last_read_id)
+        .first(conn)
+        .optional()
+}
+
+/// Sets `user`'s notification level for `room`: whether they are a member.
+pub fn set_notify(
+    conn: &mut DbConnection,
+    room: RoomId,
+    user: UserId,
+    notify: Notify,
+) -> QueryResult<bool> {
+    diesel::update(room_members::table.find((room.0, user.0)))
+        .set(room_members::notify.eq(notify.as_str()))
         .execute(conn)
         .map(|n| n > 0)
 }

@@ -13,6 +13,16 @@ diesel::table! {
         deleted_at -> Nullable<Timestamp>,
         reply_to -> Nullable<BigInt>,
         reaction_count -> Integer,
+        mentions -> Nullable<Text>,
+        mentions_room -> Bool,
+    }
+}
+
+diesel::table! {
+    mentions (message_id, user_id) {
+        message_id -> BigInt,
+        user_id -> BigInt,
+        room_id -> BigInt,
     }
 }
 
@@ -31,6 +41,8 @@ diesel::table! {
         user_id -> BigInt,
         role -> Text,
         joined_at -> Timestamp,
+        last_read_id -> BigInt,
+        notify -> Nullable<Text>,
     }
 }
 
@@ -116,8 +128,11 @@ diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(sms_outbox -> jobs (job_id));
 diesel::joinable!(reactions -> users (user_id));
 
+diesel::joinable!(mentions -> messages (message_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     jobs,
+    mentions,
     messages,
     reactions,
     room_members,

@@ -758,6 +758,9 @@ fn write_batch(conn: &mut DbConnection, batch: &mut Vec<Job>, tail: &Tail) -> Ou
 fn store_one(conn: &mut DbConnection, m: &NewMessage) -> diesel::QueryResult<Stored> {
     // Microseconds, as both engines keep them: the acked message equals the stored one.
     let created_at = Utc::now().trunc_subsecs(6);
+    // Whom it mentions, in the same transaction: no commit of its own.
+    let (mentions, mentions_room) =
+        messages::resolve_mentions(conn, m.room_id, m.author_id, &m.body)?;
     let row = NewMessageRow {
         room_id: m.room_id.0,
         author_id: m.author_id.0,
@@ -766,8 +769,11 @@ fn store_one(conn: &mut DbConnection, m: &NewMessage) -> diesel::QueryResult<Sto
         client_id: m.client_id.as_deref(),
         created_at: created_at.naive_utc(),
         reply_to: m.reply_to.as_ref().map(|r| r.id.0),
+        mentions: messages::ids_to_db(&mentions),
+        mentions_room,
     };
     if let Some(id) = messages::insert_new(conn, &row)? {
+        messages::add_mentions(conn, MessageId(id), m.room_id, &mentions)?;
         return Ok(Stored {
             message: Message {
                 id: MessageId(id),
@@ -780,6 +786,8 @@ fn store_one(conn: &mut DbConnection, m: &NewMessage) -> diesel::QueryResult<Sto
                 edited_at: None,
                 reply_to: m.reply_to.as_deref().cloned(),
                 reactions: Vec::new(),
+                mentions,
+                mentions_room,
             },
             fresh: true,
         });

@@ -24,7 +24,7 @@ use super::hub::Hub;
 use crate::db::writer::Feed;
 use futures_util::StreamExt;
 use natter_shared::ws::ServerFrame;
-use natter_shared::{Message, Room, RoomId, UserId};
+use natter_shared::{Message, MessageId, Room, RoomId, UserId};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -82,6 +82,12 @@ pub enum NodeEvent {
     RoomAdded {
         user: Option<UserId>,
         room: Room,
+    },
+    /// `user`'s read marker of `room` moved to `message`.
+    Read {
+        user: UserId,
+        room: RoomId,
+        message: MessageId,
     },
     /// The user's tokens were revoked: close their sockets.
     Revoked {
@@ -574,6 +580,11 @@ fn deliver(hub: &Hub, feed: &Feed, node: String, notice: NodeEvent) {
         NodeEvent::Removed { room, user } => hub.member_removed_here(room, user),
         NodeEvent::RoomAdded { user, room } => hub.announce_room_here(user, &room),
         NodeEvent::Revoked { user, reason } => hub.disconnect_user_here(user, &reason),
+        NodeEvent::Read {
+            user,
+            room,
+            message,
+        } => hub.read_marker_here(user, room, message),
         NodeEvent::NodeJoined { online } => {
             hub.replace_node(&node, online);
         }
@@ -634,11 +645,16 @@ mod tests {
                     peer: None,
                     topic: Some("all things".into()),
                     member_count: 2,
-                    members: Vec::new(),
                     role: Some(natter_shared::Role::Owner),
+                    ..Room::default()
                 },
             },
             NodeEvent::Removed { room, user },
+            NodeEvent::Read {
+                user,
+                room,
+                message: MessageId(9),
+            },
             NodeEvent::Revoked {
                 user,
                 reason: "gone".into(),

@@ -11,7 +11,7 @@ use super::room::{Broadcast, Online, Publish, RemotePresence, Room, Typing};
 use super::session::Signal;
 use crate::metrics::Metrics;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, Recipient};
-use natter_shared::{Message, RoomId, UserId};
+use natter_shared::{Message, MessageId, RoomId, UserId};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -265,6 +265,25 @@ impl Hub {
         for session in lock(&self.inner.sessions).values() {
             if session.user == Some(user) {
                 session.signals.do_send(Signal::Removed(room));
+            }
+        }
+    }
+
+    /// Tells every session of `user`, on every node, that their read marker of `room` is at
+    /// `message` now.
+    pub fn read_marker(&self, user: UserId, room: RoomId, message: MessageId) {
+        self.relay(|| NodeEvent::Read {
+            user,
+            room,
+            message,
+        });
+        self.read_marker_here(user, room, message);
+    }
+
+    pub fn read_marker_here(&self, user: UserId, room: RoomId, message: MessageId) {
+        for session in lock(&self.inner.sessions).values() {
+            if session.user == Some(user) {
+                session.signals.do_send(Signal::Read(room, message));
             }
         }
     }

@@ -737,3 +737,33 @@ async fn the_load_balancer_spreads_sockets_over_both_nodes_and_they_talk() -> Te
     assert!(!log.contains("token="), "{log}");
     Ok(())
 }
+
+#[actix_web::test]
+async fn a_read_on_one_node_clears_the_count_seen_through_the_other() -> TestResult {
+    let cluster = Cluster::new();
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let alice = a.user("alice").await;
+    let bob = b.user("bob").await;
+    let dm: natter_shared::Room = a.open_dm(&alice, "bob").await.json()?;
+    let said = a.send(&alice, dm.id, "did you see this?").await;
+    assert_eq!(crate::reads::listed(&b, &bob, dm.id).await.unread, 1);
+
+    // Bob's phone is on b; he reads on his laptop, through a.
+    let mut phone = b.ws(&bob).await;
+    let res = crate::reads::mark_read(&a, &bob, dm.id, said.id).await;
+    assert_eq!(res.status, reqwest::StatusCode::OK, "{}", res.body);
+    let frame = phone
+        .until("read", |f| matches!(f, ServerFrame::Read { .. }))
+        .await;
+    assert_eq!(
+        frame,
+        ServerFrame::Read {
+            room_id: dm.id,
+            message_id: said.id
+        }
+    );
+    let seen = crate::reads::listed(&b, &bob, dm.id).await;
+    assert_eq!((seen.unread, seen.last_read_id), (0, Some(said.id)));
+    Ok(())
+}

@@ -21,6 +21,7 @@ mod jobs;
 mod membership;
 mod messages;
 mod outages;
+mod reads;
 mod rooms;
 mod users;
 mod ws;

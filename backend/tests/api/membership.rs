@@ -112,6 +112,16 @@ async fn a_private_room_does_not_exist_for_outsiders() -> TestResult {
             format!("/api/rooms/{id}/members/{}", alice.auth.user.id),
             None,
         ),
+        (
+            Method::POST,
+            format!("/api/rooms/{id}/read"),
+            Some(json!({ "message_id": 1 })),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/rooms/{id}/settings"),
+            Some(json!({ "notify": "none" })),
+        ),
     ] {
         let res = send(&app, method.clone(), &path, &carol, body).await;
         assert_eq!(

@@ -23,12 +23,43 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
     let anchor = StoredValue::new(None::<i32>);
 
     let entries = Memo::new(move |_| {
-        let entries = chat
+        let (entries, from) = chat
             .views
-            .with(|v| v.get(&room_id).map(|v| v.timeline.entries().to_vec()))
+            .with(|v| {
+                v.get(&room_id)
+                    .map(|v| (v.timeline.entries().to_vec(), v.unread_from))
+            })
             .unwrap_or_default();
-        placed(entries)
+        let me = chat.me.get_untracked();
+        let first_new = from.and_then(|from| {
+            entries
+                .iter()
+                .find(|e| e.id.is_some_and(|id| id > from) && e.author != me)
+                .and_then(|e| e.id)
+        });
+        placed(entries, first_new)
     });
+    let unread_from = move || {
+        chat.views
+            .with(|v| v.get(&room_id).and_then(|v| v.unread_from))
+    };
+    let new_below = move || {
+        chat.rooms.with(|rooms| {
+            rooms
+                .iter()
+                .find(|r| r.id == room_id)
+                .map_or(0, |r| r.unread)
+        })
+    };
+    // The newest message on screen is read (when this room is open in a visible tab).
+    let report_seen = move || {
+        if let Some(el) = list.get_untracked()
+            && let Some(id) = last_shown(&el)
+        {
+            chat.seen(room_id, id);
+        }
+    };
+    let _visible = window_event_listener(leptos::ev::visibilitychange, move |_| report_seen());
     let complete = move || {
         chat.views
             .with(|v| v.get(&room_id).is_some_and(|v| v.timeline.complete))
@@ -54,14 +85,24 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
         };
         let gap = el.scroll_height() - el.scroll_top() - el.client_height();
         at_bottom.set_value(gap <= BOTTOM_SLACK);
+        if chat.following.get_untracked() != (gap <= BOTTOM_SLACK) {
+            chat.following.set(gap <= BOTTOM_SLACK);
+        }
+        report_seen();
         if el.scroll_top() <= TOP_SLACK && !complete() && !loading() {
             load_older();
         }
     };
     // After the list changes: keep the place when older messages came in above, follow the
     // end when the reader was there, and otherwise leave the scroll alone.
+    // An own message just sent, or a private note (`/help`), is always brought into view.
     Effect::new(move |_| {
-        entries.track();
+        let own_last = entries.with(|e| {
+            e.last().is_some_and(|(last, ..)| {
+                last.status == Status::Note
+                    || (last.is_pending() && last.author == chat.me.get_untracked())
+            })
+        });
         request_animation_frame(move || {
             let Some(el) = list.get_untracked() else {
                 return;
@@ -69,11 +110,27 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
             if let Some(before) = anchor.get_value() {
                 anchor.set_value(None);
                 el.set_scroll_top(el.scroll_top() + el.scroll_height() - before);
-            } else if at_bottom.get_value() {
+            } else if at_bottom.get_value() || own_last {
                 el.set_scroll_top(el.scroll_height());
+                at_bottom.set_value(true);
+                chat.following.set(true);
             }
+            report_seen();
         });
     });
+    let to_bottom = move |_| {
+        if let Some(el) = list.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+    };
+    let jump_to_new = move |_| {
+        let target = entries
+            .with_untracked(|e| e.iter().find(|(.., new)| *new).and_then(|(e, ..)| e.id))
+            .or_else(unread_from);
+        if let Some(id) = target {
+            chat.reveal(room_id, id);
+        }
+    };
 
     view! {
         <div class="messages" node_ref=list on:scroll=on_scroll tabindex="0"
@@ -92,14 +149,28 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                     }
                 }}
                 {move || error().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+                <Show when=move || unread_from().is_some()>
+                    <button type="button" class="ghost" id="jump-new" on:click=jump_to_new>
+                        "Jump to the first new message"
+                    </button>
+                </Show>
             </div>
             <ol class="message-list" role="log" aria-live="polite" aria-relevant="additions" id="message-list">
                 <For each=move || entries.get()
-                    key=|(e, day, continued)| (e.row_key(), day.clone(), *continued)
+                    key=|(e, day, continued, new)| (e.row_key(), day.clone(), *continued, *new)
                     let:placed>
-                    <MessageItem room_id=room_id entry=placed.0 day=placed.1 continued=placed.2 />
+                    <MessageItem room_id=room_id entry=placed.0 day=placed.1 continued=placed.2
+                        first_new=placed.3 />
                 </For>
             </ol>
+            <Show when=move || { !chat.following.get() && new_below() > 0 }>
+                <button type="button" class="new-below" id="new-below" on:click=to_bottom>
+                    {move || match new_below() {
+                        1 => "1 new message ↓".to_owned(),
+                        n => format!("{n} new messages ↓"),
+                    }}
+                </button>
+            </Show>
         </div>
     }
 }
@@ -110,17 +181,36 @@ const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "🎉", "😮", "�
 /// Messages of one author this close together share one header.
 const GROUP_WITHIN_SECONDS: i64 = 5 * 60;
 
-/// Each entry with the day separator to show above it (the first of each local day) and
-/// whether it continues the message before it (same author, same day, within five minutes).
-fn placed(entries: Vec<Entry>) -> Vec<(Entry, Option<String>, bool)> {
-    let mut out: Vec<(Entry, Option<String>, bool)> = Vec::with_capacity(entries.len());
+/// The id of the newest stored message whose row is on screen in the list `el`.
+fn last_shown(el: &web_sys::HtmlDivElement) -> Option<natter_shared::MessageId> {
+    let bottom = el.get_bounding_client_rect().bottom();
+    let rows = el.query_selector_all("li[data-id]").ok()?;
+    (0..rows.length()).rev().find_map(|i| {
+        let row: web_sys::Element = wasm_bindgen::JsCast::dyn_into(rows.item(i)?).ok()?;
+        if row.get_bounding_client_rect().top() >= bottom {
+            return None;
+        }
+        row.get_attribute("data-id")?
+            .parse()
+            .ok()
+            .map(natter_shared::MessageId)
+    })
+}
+
+/// A row of the list: the entry, the day separator to show above it (the first of each
+/// local day), whether it continues the message before it (same author, same day, within
+/// five minutes), and whether the "New messages" line goes above it.
+type Placed = (Entry, Option<String>, bool, bool);
+
+fn placed(entries: Vec<Entry>, first_new: Option<natter_shared::MessageId>) -> Vec<Placed> {
+    let mut out: Vec<Placed> = Vec::with_capacity(entries.len());
     let mut last_day = None;
     for entry in entries {
         let day = time::day_key(entry.created_at);
         let new_day = last_day != Some(day);
         last_day = Some(day);
         let continued = !new_day
-            && out.last().is_some_and(|(prev, _, _)| {
+            && out.last().is_some_and(|(prev, ..)| {
                 let close = match (prev.created_at, entry.created_at) {
                     (Some(a), Some(b)) => (b - a).num_seconds() < GROUP_WITHIN_SECONDS,
                     (Some(_), None) => true,
@@ -133,7 +223,8 @@ fn placed(entries: Vec<Entry>) -> Vec<(Entry, Option<String>, bool)> {
                     && close
             });
         let label = new_day.then(|| time::day_label(entry.created_at));
-        out.push((entry, label, continued));
+        let new = first_new.is_some() && entry.id == first_new;
+        out.push((entry, label, continued, new));
     }
     out
 }
@@ -144,9 +235,12 @@ fn MessageItem(
     entry: Entry,
     day: Option<String>,
     continued: bool,
+    first_new: bool,
 ) -> impl IntoView {
     let chat = use_chat();
     let mine = entry.author == chat.me.get_untracked();
+    let mentions_me = entry.author != chat.me.get_untracked()
+        && (entry.mentions_room || entry.mentions.contains(&chat.me_id.get_untracked()));
     let emote = entry.kind == MessageKind::User && entry.body.starts_with("/me ");
     let mut class = vec!["message"];
     class.push(match (&entry.status, entry.kind) {
@@ -163,6 +257,9 @@ fn MessageItem(
     }
     if continued {
         class.push("continued");
+    }
+    if mentions_me {
+        class.push("mentions-me");
     }
     match &entry.status {
         Status::Pending => class.push("pending"),
@@ -307,8 +404,12 @@ fn MessageItem(
     let separator = day.map(|label| {
         view! { <li class="day" role="separator"><span>{label}</span></li> }
     });
+    let new_line = first_new.then(|| {
+        view! { <li class="new-line" id="new-messages" role="separator"><span>"New messages"</span></li> }
+    });
     view! {
         {separator}
+        {new_line}
         <li class=class.join(" ") data-id=entry.id.map(|id| id.to_string()) tabindex="-1">
             <div class="meta">
                 <span class="author">{entry.author.clone()}</span>

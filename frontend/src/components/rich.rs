@@ -58,5 +58,8 @@ fn inline(inline: &Inline) -> AnyView {
         }
         .into_any(),
         Inline::Break => view! { <br/> }.into_any(),
+        Inline::Mention(name) => {
+            view! { <span class="mention"><bdi>"@" {name.clone()}</bdi></span> }.into_any()
+        }
     }
 }

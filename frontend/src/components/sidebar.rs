@@ -3,7 +3,7 @@
 //! conversation (of two, or a group), and who is signed in.
 
 use crate::api;
-use crate::chat::use_chat;
+use crate::chat::{level, use_chat};
 use crate::components::user_picker::UserPicker;
 use crate::session::use_session;
 use crate::socket::Link;
@@ -11,7 +11,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
-use natter_shared::{Room, RoomKind, RoomName};
+use natter_shared::limits::UNREAD_COUNTED;
+use natter_shared::{Notify, Room, RoomKind, RoomName};
 
 #[component]
 pub fn Sidebar() -> impl IntoView {
@@ -98,15 +99,39 @@ fn RoomLink(room: Room) -> impl IntoView {
     let id = room.id;
     let href = room_href(&room);
     let label = room_label(&room);
-    let unread = move || chat.views.with(|v| v.get(&id).map_or(0, |v| v.unread));
+    // The room as the list has it now: counts change with frames, not with this link.
+    let counts = move || {
+        chat.rooms.with(|rooms| {
+            rooms
+                .iter()
+                .find(|r| r.id == id)
+                .map_or((0, 0, Notify::None), |r| (r.unread, r.mentions, level(r)))
+        })
+    };
+    let unread = move || counts().0;
+    let mentions = move || counts().1;
+    let muted = move || counts().2 == Notify::None;
+    let unread_text = move || match unread() {
+        n if n >= UNREAD_COUNTED => format!("{}+", UNREAD_COUNTED - 1),
+        n => n.to_string(),
+    };
     let current = move || (chat.active.get() == Some(id)).then_some("page");
     view! {
         <li>
-            <A href=href attr:aria-current=current attr:class="room-link" attr:data-room=room.name.clone()>
+            <A href=href attr:aria-current=current attr:class=move || {
+                    if unread() > 0 && !muted() { "room-link has-unread" } else { "room-link" }
+                }
+                attr:data-room=room.name.clone()>
                 <span class="room-name">{label}</span>
+                <Show when=move || { mentions() > 0 && !muted() }>
+                    <span class="mention-count" aria-label=move || format!("{} mentions", mentions())>
+                        "@" {mentions}
+                    </span>
+                </Show>
                 <Show when=move || { unread() > 0 }>
-                    <span class="unread" aria-label=move || format!("{} unread", unread())>
-                        {unread}
+                    <span class="unread" class:quiet=muted
+                        aria-label=move || format!("{} unread", unread_text())>
+                        {unread_text}
                     </span>
                 </Show>
             </A>

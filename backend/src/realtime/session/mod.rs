@@ -6,6 +6,7 @@
 mod auth;
 mod frames;
 mod posting;
+mod read;
 mod rooms;
 mod typing;
 
@@ -22,7 +23,7 @@ use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use frames::{Fragment, Fragments};
 use natter_shared::limits::MAX_FRAME_BYTES;
 use natter_shared::ws::{ClientFrame, ServerFrame};
-use natter_shared::{ErrorKind, RoomId};
+use natter_shared::{ErrorKind, MessageId, RoomId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,6 +74,8 @@ pub enum Signal {
     RoomDeleted(RoomId),
     /// The user is not a member of the room any more: leave it and say so.
     Removed(RoomId),
+    /// The user's read marker of a room moved.
+    Read(RoomId, MessageId),
 }
 
 impl WsSession {
@@ -237,6 +240,10 @@ impl WsSession {
                 reply_to,
             } => self.post(user, room_id, body, client_id, reply_to, ctx),
             ClientFrame::Typing { room_id } => self.typing(user, room_id, ctx),
+            ClientFrame::Read {
+                room_id,
+                message_id,
+            } => self.read(user, room_id, message_id, ctx),
         }
     }
 }
@@ -379,6 +386,13 @@ impl Handler<Signal> for WsSession {
                 self.drop_room(room_id, ctx);
                 self.send(ctx, &ServerFrame::Removed { room_id });
             }
+            Signal::Read(room_id, message_id) => self.send(
+                ctx,
+                &ServerFrame::Read {
+                    room_id,
+                    message_id,
+                },
+            ),
         }
     }
 }

@@ -1,0 +1,306 @@
+//! Read state: markers that only move forward and reach every socket of their user, unread
+//! and mention counts in the room list, `@room`, mentions of non-members, notification
+//! levels.
+
+use crate::helpers::{TestApp, TestUser};
+use natter_shared::ws::ServerFrame;
+use natter_shared::{ErrorKind, Message, MessageId, Notify, ReadMarker, Room, RoomId};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+/// `user`'s room `id` as their room list shows it.
+pub async fn listed(app: &TestApp, user: &TestUser, id: RoomId) -> Room {
+    let rooms: Vec<Room> = app
+        .get("/api/rooms", &user.token)
+        .await
+        .json()
+        .unwrap_or_else(|e| panic!("rooms: {e}"));
+    rooms
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("room {id} in {}'s list", user.auth.user.username))
+}
+
+pub async fn mark_read(
+    app: &TestApp,
+    user: &TestUser,
+    room: RoomId,
+    message: MessageId,
+) -> crate::helpers::Answer {
+    app.post(
+        &format!("/api/rooms/{room}/read"),
+        &user.token,
+        json!({ "message_id": message }),
+    )
+    .await
+}
+
+async fn join(app: &TestApp, user: &TestUser, room: RoomId) {
+    let res = app
+        .post(&format!("/api/rooms/{room}/join"), &user.token, json!({}))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "join: {}", res.body);
+}
+
+#[actix_web::test]
+async fn counts_follow_the_marker_which_never_moves_back() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    app.send(&alice, room.id, "before bob came").await;
+    join(&app, &bob, room.id).await;
+    // What was said before he joined is read.
+    let before = listed(&app, &bob, room.id).await;
+    assert_eq!((before.unread, before.mentions), (0, 0));
+    assert_eq!(before.notify, Some(Notify::Mentions));
+
+    let first = app.send(&alice, room.id, "one").await;
+    let second = app.send(&alice, room.id, "two").await;
+    app.send(&bob, room.id, "mine are never unread").await;
+    let third = app.send(&alice, room.id, "three").await;
+    let deleted = app.send(&alice, room.id, "gone soon").await;
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/api/rooms/{}/messages/{}", room.id, deleted.id),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    let unread = listed(&app, &bob, room.id).await;
+    assert_eq!(
+        unread.unread, 3,
+        "one, two, three: not his own, not the deleted one"
+    );
+    assert_eq!(unread.last_message_id, Some(deleted.id));
+    assert!(unread.last_read_id < Some(first.id));
+
+    let res = mark_read(&app, &bob, room.id, second.id).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let marker: ReadMarker = res.json().unwrap();
+    assert_eq!(marker.message_id, second.id);
+    let after = listed(&app, &bob, room.id).await;
+    assert_eq!((after.unread, after.last_read_id), (1, Some(second.id)));
+
+    // An older message is accepted and changes nothing.
+    let res = mark_read(&app, &bob, room.id, first.id).await;
+    let marker: ReadMarker = res.json().unwrap();
+    assert_eq!(marker.message_id, second.id);
+    assert_eq!(listed(&app, &bob, room.id).await.unread, 1);
+
+    mark_read(&app, &bob, room.id, third.id).await;
+    assert_eq!(listed(&app, &bob, room.id).await.unread, 0);
+    // The sender's own list: nobody else wrote after alice's last.
+    assert_eq!(listed(&app, &alice, room.id).await.unread, 1);
+}
+
+#[actix_web::test]
+async fn bad_markers_are_refused_with_their_reason() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    let elsewhere = app.create_room(&bob, "elsewhere").await;
+    let there = app.send(&bob, elsewhere.id, "not in general").await;
+    let here = app.send(&alice, room.id, "hello").await;
+    // Bob has not joined general: no membership, no marker.
+    let res = mark_read(&app, &bob, room.id, here.id).await;
+    assert_eq!(res.error(), ErrorKind::NotMember, "{}", res.body);
+    join(&app, &bob, room.id).await;
+    assert_eq!(
+        mark_read(&app, &bob, room.id, there.id).await.error(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        mark_read(&app, &bob, room.id, MessageId(i64::MAX))
+            .await
+            .error(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        mark_read(&app, &bob, RoomId(9999), here.id).await.error(),
+        ErrorKind::NotFound
+    );
+    let res = app
+        .post(
+            &format!("/api/rooms/{}/read", room.id),
+            &bob.token,
+            json!({ "message_id": "soon" }),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    let res = app
+        .request(
+            Method::PATCH,
+            &format!("/api/rooms/{}/settings", room.id),
+            Some(&bob.token),
+            Some(&json!({ "notify": "sometimes" })),
+        )
+        .await;
+    assert!(res.status.is_client_error(), "{}", res.body);
+    assert_ne!(res.status, StatusCode::NOT_FOUND);
+
+    // Over the socket: an error frame, and the socket stays open.
+    let mut ws = app.ws(&bob).await;
+    ws.send(json!({ "type": "read", "room_id": room.id, "message_id": there.id }))
+        .await;
+    match ws.error().await {
+        ServerFrame::Error { code, .. } => assert_eq!(code, ErrorKind::NotFound),
+        other => panic!("{other:?}"),
+    }
+    // (His marker is at `here` since he joined: a later message moves it.)
+    let later = app.send(&alice, room.id, "later").await;
+    ws.send(json!({ "type": "read", "room_id": room.id, "message_id": later.id }))
+        .await;
+    let frame = ws
+        .until("read", |f| matches!(f, ServerFrame::Read { .. }))
+        .await;
+    assert_eq!(
+        frame,
+        ServerFrame::Read {
+            room_id: room.id,
+            message_id: later.id
+        }
+    );
+}
+
+#[actix_web::test]
+async fn a_read_on_one_socket_reaches_the_users_other_sockets() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    join(&app, &bob, room.id).await;
+    let said = app.send(&alice, room.id, "read me").await;
+    let mut laptop = app.ws(&bob).await;
+    let mut phone = app.ws(&bob).await;
+    let mut alices = app.ws(&alice).await;
+    alices.join(room.id, None).await;
+    laptop
+        .send(json!({ "type": "read", "room_id": room.id, "message_id": said.id }))
+        .await;
+    let expected = ServerFrame::Read {
+        room_id: room.id,
+        message_id: said.id,
+    };
+    for socket in [&mut laptop, &mut phone] {
+        let frame = socket
+            .until("read", |f| matches!(f, ServerFrame::Read { .. }))
+            .await;
+        assert_eq!(frame, expected);
+    }
+    assert_eq!(listed(&app, &bob, room.id).await.unread, 0);
+    // Alice hears nothing of bob's marker: the next frame her socket has is her message.
+    let mine = app.send(&alice, room.id, "next").await;
+    let frame = alices
+        .until("no presence", |f| {
+            !matches!(f, ServerFrame::Presence { .. })
+        })
+        .await;
+    match frame {
+        ServerFrame::Message { message } => assert_eq!(message.id, mine.id),
+        other => panic!("expected alice's message, got {other:?}"),
+    }
+}
+
+#[actix_web::test]
+async fn mentions_are_counted_for_members_and_cleared_by_reading() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    let carol = app.user("carol").await;
+    join(&app, &bob, room.id).await;
+
+    let named = app
+        .send(&alice, room.id, "@Bob and @carol, see `@bob` too")
+        .await;
+    // Carol is no member: her name stays plain text.
+    assert_eq!(named.mentions, vec![bob.auth.user.id]);
+    assert!(!named.mentions.contains(&carol.auth.user.id));
+    assert!(!named.mentions_room);
+    let everyone = app.send(&alice, room.id, "@room lunch?").await;
+    assert!(everyone.mentions_room && everyone.mentions.is_empty());
+    app.send(&alice, room.id, "nothing for anyone").await;
+    app.send(&bob, room.id, "@alice @bob, me myself").await;
+
+    let bobs = listed(&app, &bob, room.id).await;
+    assert_eq!((bobs.unread, bobs.mentions), (3, 2));
+    let alices = listed(&app, &alice, room.id).await;
+    assert_eq!((alices.unread, alices.mentions), (1, 1));
+
+    // History says whom each mentions.
+    let history = app.history(&bob, room.id, "").await;
+    let stored: Vec<&Message> = history.iter().filter(|m| m.id == named.id).collect();
+    assert_eq!(stored[0].mentions, vec![bob.auth.user.id]);
+
+    mark_read(&app, &bob, room.id, named.id).await;
+    assert_eq!(listed(&app, &bob, room.id).await.mentions, 1);
+    mark_read(&app, &bob, room.id, everyone.id).await;
+    let read = listed(&app, &bob, room.id).await;
+    assert_eq!((read.unread, read.mentions), (1, 0));
+
+    // An edit that adds a mention counts; a deleted one does not.
+    let plain = app.send(&alice, room.id, "hey").await;
+    let res = app
+        .request(
+            Method::PATCH,
+            &format!("/api/rooms/{}/messages/{}", room.id, plain.id),
+            Some(&alice.token),
+            Some(&json!({ "body": "hey @bob" })),
+        )
+        .await;
+    let edited: Message = res.json().unwrap();
+    assert_eq!(edited.mentions, vec![bob.auth.user.id]);
+    assert_eq!(listed(&app, &bob, room.id).await.mentions, 1);
+    app.request(
+        Method::DELETE,
+        &format!("/api/rooms/{}/messages/{}", room.id, plain.id),
+        Some(&alice.token),
+        None,
+    )
+    .await;
+    assert_eq!(listed(&app, &bob, room.id).await.mentions, 0);
+}
+
+#[actix_web::test]
+async fn a_muted_room_still_counts_and_levels_have_defaults() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    join(&app, &bob, room.id).await;
+    let dm: Room = app.open_dm(&alice, "bob").await.json().unwrap();
+    assert_eq!(listed(&app, &bob, dm.id).await.notify, Some(Notify::All));
+    assert_eq!(
+        listed(&app, &bob, room.id).await.notify,
+        Some(Notify::Mentions)
+    );
+
+    let mut other_tab = app.ws(&bob).await.with_membership();
+    let res = app
+        .request(
+            Method::PATCH,
+            &format!("/api/rooms/{}/settings", room.id),
+            Some(&bob.token),
+            Some(&json!({ "notify": "none" })),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let frame = other_tab
+        .until("room", |f| matches!(f, ServerFrame::Room { .. }))
+        .await;
+    let ServerFrame::Room { room: told } = frame else {
+        unreachable!()
+    };
+    assert_eq!(told.notify, Some(Notify::None));
+
+    app.send(&alice, room.id, "@bob are you there?").await;
+    let muted = listed(&app, &bob, room.id).await;
+    assert_eq!(muted.notify, Some(Notify::None));
+    assert_eq!((muted.unread, muted.mentions), (1, 1));
+
+    // Someone outside the room cannot set anything in it.
+    let carol = app.user("carol").await;
+    let res = app
+        .request(
+            Method::PATCH,
+            &format!("/api/rooms/{}/settings", dm.id),
+            Some(&carol.token),
+            Some(&json!({ "notify": "none" })),
+        )
+        .await;
+    assert_eq!(res.error(), ErrorKind::NotFound);
+}

@@ -1,0 +1,6 @@
+DROP TABLE mentions;
+DROP INDEX messages_room_mentions;
+ALTER TABLE messages DROP COLUMN mentions_room;
+ALTER TABLE messages DROP COLUMN mentions;
+ALTER TABLE room_members DROP COLUMN notify;
+ALTER TABLE room_members DROP COLUMN last_read_id;
