@@ -354,6 +354,27 @@ impl Browser {
         }
     }
 
+    /// Waits until no element matches `css`.
+    pub async fn wait_gone(&self, css: &str) -> Result<()> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let texts = self.texts(css).await?;
+            if texts.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("`{css}` still shows {texts:?} after {PATIENCE:?}");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Reloads the page.
+    pub async fn reload(&self) -> Result<()> {
+        self.client.refresh().await?;
+        Ok(())
+    }
+
     /// Waits until an element matches `css`.
     pub async fn wait_for(&self, css: &str) -> Result<fantoccini::elements::Element> {
         self.client

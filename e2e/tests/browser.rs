@@ -766,3 +766,78 @@ async fn a_private_room_is_seen_by_its_members_alone_and_grows_live() -> Result<
     }
     Ok(())
 }
+
+#[actix_web::test]
+async fn unread_badges_come_from_the_server_and_clear_on_every_device() -> Result<()> {
+    let server = Server::start().await?;
+    let alice = server.sign_up("alice", PASSWORD).await?;
+    server.sign_up("bob", PASSWORD).await?;
+    let room = server.create_room(&alice, "news").await?;
+    server.add_member(&alice, room, "bob").await?;
+    Server::post(&server.url(""), &alice, room, "already read").await?;
+    let driver = Driver::start().await?;
+    let (laptop, phone) = (browser(&driver).await?, browser(&driver).await?);
+    laptop
+        .enter(&server.url("/"), "bob", PASSWORD, false)
+        .await?;
+    laptop.click("#rooms a[data-room='news']").await?;
+    laptop.wait_message("already read").await?;
+    laptop.goto(&server.url("/")).await?;
+    laptop.wait_online().await?;
+
+    // Said while bob was away: the badges come with the room list.
+    for body in ["first news", "second news", "@bob third, for you"] {
+        Server::post(&server.url(""), &alice, room, body).await?;
+    }
+    phone
+        .enter(&server.url("/"), "bob", PASSWORD, false)
+        .await?;
+    phone.wait_text("#rooms .unread", "3").await?;
+    phone.wait_text("#rooms .mention-count", "@1").await?;
+    phone.reload().await?;
+    phone.wait_online().await?;
+    phone.wait_text("#rooms .unread", "3").await?;
+    laptop.reload().await?;
+    laptop.wait_online().await?;
+    laptop.wait_text("#rooms .unread", "3").await?;
+    laptop.wait_text("#rooms a.has-unread", "news").await?;
+
+    // Reading on the laptop: the line marks where the new messages start, and the phone's
+    // badges go at once.
+    laptop.click("#rooms a[data-room='news']").await?;
+    laptop.wait_message("@bob third, for you").await?;
+    if laptop
+        .wait_text("#new-messages", "New messages")
+        .await
+        .is_err()
+    {
+        let html = laptop.client.source().await?;
+        let at = html.find("message-list").unwrap_or(0);
+        panic!("{}", &html[at..(at + 3000).min(html.len())]);
+    }
+    let rows = laptop
+        .texts("#message-list > li.new-line, #message-list > li.message .body")
+        .await?;
+    let line = rows.iter().position(|t| t.contains("New messages"));
+    let first = rows.iter().position(|t| t == "first news");
+    ensure!(
+        line.is_some() && line.map(|l| l + 1) == first,
+        "the line sits right above the first new message: {rows:?}"
+    );
+    ensure!(
+        !laptop.texts(".message.mentions-me .body").await?.is_empty(),
+        "the message that mentions bob stands out"
+    );
+    phone.wait_gone("#rooms .unread").await?;
+    phone.wait_gone("#rooms .mention-count").await?;
+    laptop.wait_gone("#rooms .unread").await?;
+    // And it stays read after a reload.
+    phone.reload().await?;
+    phone.wait_online().await?;
+    phone.wait_text("#rooms", "news").await?;
+    ensure!(phone.texts("#rooms .unread").await?.is_empty());
+    for page in [laptop, phone] {
+        page.close().await?;
+    }
+    Ok(())
+}

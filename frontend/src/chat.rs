@@ -505,10 +505,13 @@ impl Chat {
     pub fn open(&self, room: RoomId) {
         self.active.set(Some(room));
         self.go_live(room);
-        let marker = self
-            .room(room)
-            .filter(|r| r.unread > 0)
-            .map(|r| r.last_read_id.unwrap_or(MessageId(0)));
+        // Untracked: an effect that opens a room must not open it again as its counts change.
+        let marker = self.rooms.with_untracked(|rooms| {
+            rooms
+                .iter()
+                .find(|r| r.id == room && r.unread > 0)
+                .map(|r| r.last_read_id.unwrap_or(MessageId(0)))
+        });
         let first_time = self.view_mut(room, |v| {
             v.unread_from = marker;
             let first = !v.timeline.loaded && !v.loading;

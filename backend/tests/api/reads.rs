@@ -92,6 +92,13 @@ async fn counts_follow_the_marker_which_never_moves_back() {
     assert_eq!(listed(&app, &bob, room.id).await.unread, 0);
     // The sender's own list: nobody else wrote after alice's last.
     assert_eq!(listed(&app, &alice, room.id).await.unread, 1);
+
+    // Counting stops at the cap, whatever the backlog.
+    let cap = natter_shared::limits::UNREAD_COUNTED;
+    for i in 0..=cap {
+        app.send(&alice, room.id, &format!("flood {i}")).await;
+    }
+    assert_eq!(listed(&app, &bob, room.id).await.unread, cap);
 }
 
 #[actix_web::test]
@@ -303,4 +310,54 @@ async fn a_muted_room_still_counts_and_levels_have_defaults() {
         )
         .await;
     assert_eq!(res.error(), ErrorKind::NotFound);
+}
+
+#[actix_web::test]
+async fn markers_and_settings_have_rate_limits() {
+    let slow = natter::config::RateLimit {
+        per_second: 0.001,
+        burst: 2,
+    };
+    let app = TestApp::spawn_with(|s| {
+        s.read_rate_limit = slow;
+        s.member_rate_limit = slow;
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let room = app.create_room(&alice, "general").await;
+    let said = app.send(&alice, room.id, "hello").await;
+    // Two markers, then the third waits: over REST a 429, over the socket an error frame.
+    for _ in 0..2 {
+        assert_eq!(
+            mark_read(&app, &alice, room.id, said.id).await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        mark_read(&app, &alice, room.id, said.id).await.error(),
+        ErrorKind::RateLimited
+    );
+    let mut ws = app.ws(&alice).await;
+    ws.send(json!({ "type": "read", "room_id": room.id, "message_id": said.id }))
+        .await;
+    match ws.error().await {
+        ServerFrame::Error { code, .. } => assert_eq!(code, ErrorKind::RateLimited),
+        other => panic!("{other:?}"),
+    }
+    let settings = format!("/api/rooms/{}/settings", room.id);
+    for expected in [
+        StatusCode::OK,
+        StatusCode::OK,
+        StatusCode::TOO_MANY_REQUESTS,
+    ] {
+        let res = app
+            .request(
+                Method::PATCH,
+                &settings,
+                Some(&alice.token),
+                Some(&json!({ "notify": "all" })),
+            )
+            .await;
+        assert_eq!(res.status, expected, "{}", res.body);
+    }
 }
