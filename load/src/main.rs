@@ -103,6 +103,9 @@ enum Scenario {
         users: usize,
         #[arg(long, default_value_t = 200)]
         memberships: usize,
+        /// Messages spread over the rooms, unread for all but their authors.
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
         #[arg(long, default_value_t = 50)]
         connections: usize,
         #[arg(long, default_value_t = 10)]
@@ -236,10 +239,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Scenario::S7 {
             users,
             memberships,
+            messages,
             connections,
             seconds,
         } => vec![
-            scenarios::memberships(&target, users, memberships, connections, seconds, pid).await?,
+            scenarios::memberships(
+                &target,
+                users,
+                memberships,
+                messages,
+                connections,
+                seconds,
+                pid,
+            )
+            .await?,
         ],
         Scenario::Reference { .. } => unreachable!("handled above"),
     };

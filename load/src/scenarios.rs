@@ -663,13 +663,16 @@ async fn read_report(
     Ok(report)
 }
 
-/// S7: `users` users, each a member of `per_user` of `users` public rooms; `connections`
-/// HTTP clients (each a different user) read their first page of `GET /api/rooms` (100
-/// rooms, with member counts) for `seconds`.
+/// S7: `users` users, each a member of `per_user` of `users` public rooms, and `messages`
+/// messages spread over the rooms by their owners (one in ten says `@room`), unread for
+/// everyone else; `connections` HTTP clients (each a different user) read their first page
+/// of `GET /api/rooms` (100 rooms, with member counts, unread and mention counts) for
+/// `seconds`.
 pub async fn memberships(
     target: &Target,
     users: usize,
     per_user: usize,
+    messages: usize,
     connections: usize,
     seconds: u64,
     pid: Option<u32>,
@@ -721,8 +724,41 @@ pub async fn memberships(
         .await;
     answers.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
     eprintln!(
-        "[S7] {} memberships in {:.0} s; reading room lists with {connections} connections for {seconds} s",
+        "[S7] {} memberships in {:.0} s; posting {messages} messages",
         users * per_user,
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let posted: Vec<anyhow::Result<()>> = stream::iter(0..messages)
+        .map(|n| {
+            let (http, room) = (http.clone(), rooms[n % users]);
+            let token = tokens[n % users].clone();
+            let body = if n % 10 == 0 {
+                format!("@room news {n}")
+            } else {
+                format!("news {n}")
+            };
+            async move {
+                let res = http
+                    .post(target.http(&format!("/api/rooms/{room}/messages")))
+                    .bearer_auth(&token)
+                    .json(&json!({ "body": body }))
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    res.status().is_success(),
+                    "a post answered {}",
+                    res.status()
+                );
+                Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    posted.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    eprintln!(
+        "[S7] {messages} messages in {:.0} s; reading room lists with {connections} connections for {seconds} s",
         started.elapsed().as_secs_f64()
     );
     let url = target.http("/api/rooms");
@@ -734,6 +770,7 @@ pub async fn memberships(
     report
         .extra
         .insert("memberships_per_user".into(), json!(per_user));
+    report.extra.insert("messages".into(), json!(messages));
     Ok(report)
 }
 

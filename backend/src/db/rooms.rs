@@ -227,9 +227,9 @@ struct ListedRow {
 
 /// The page of memberships with their rooms and read state, in one statement: for each
 /// membership, the newest message (one index probe), the unread messages by others counted
-/// up to a cap (`?4`), the unread mentions by name (the `mentions` table by user and room)
-/// and `@room` (a partial index holds only those messages). Written for SQLite's numbered
-/// parameters; Postgres gets `$n` for `?n`.
+/// up to a cap (`?4`; the room's index carries author and deletion, so this reads the index
+/// alone), the unread mentions by name (the `mentions` table by user and room) and `@room`
+/// (a partial index holds only those messages). `?n` is the n-th of [`PageQuery`]'s values.
 const PAGE_SQL: &str = "SELECT r.id, r.kind, r.name, r.topic, r.member_count,
        m.role, m.notify, m.last_read_id,
        COALESCE((SELECT MAX(x.id) FROM messages x WHERE x.room_id = m.room_id), 0)
@@ -248,8 +248,51 @@ const PAGE_SQL: &str = "SELECT r.id, r.kind, r.name, r.topic, r.member_count,
  ORDER BY m.room_id
  LIMIT ?3";
 
-static PAGE_SQL_POSTGRES: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| PAGE_SQL.replace('?', "$"));
+/// [`PAGE_SQL`] as a query of its own type, so that diesel keeps it prepared (it prepares
+/// `sql_query` text afresh on every call, and planning this statement cost more than running
+/// it). Each engine gets its own placeholders.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+struct PageQuery {
+    user: i64,
+    after: i64,
+    limit: i64,
+    cap: i64,
+}
+
+impl diesel::query_builder::Query for PageQuery {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for PageQuery
+where
+    DB: diesel::backend::Backend,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        let mut rest = PAGE_SQL;
+        while let Some(at) = rest.find('?') {
+            out.push_sql(&rest[..at]);
+            let digits = rest[at + 1..]
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len() - at - 1);
+            let value = match &rest[at + 1..at + 1 + digits] {
+                "1" => &self.user,
+                "2" => &self.after,
+                "3" => &self.limit,
+                _ => &self.cap,
+            };
+            out.push_bind_param::<diesel::sql_types::BigInt, i64>(value)?;
+            rest = &rest[at + 1 + digits..];
+        }
+        out.push_sql(rest);
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for PageQuery {}
 
 /// A page of the rooms `user` is a member of, every kind, by id: at most `limit` with ids
 /// above `after`, each with the caller's read state. Two queries, however many rooms: the
@@ -261,17 +304,13 @@ pub fn page_for(
     after: i64,
     limit: i64,
 ) -> QueryResult<Vec<Room>> {
-    use diesel::sql_types::BigInt;
-    let sql: &str = match conn {
-        DbConnection::Postgres(_) => &PAGE_SQL_POSTGRES,
-        DbConnection::Sqlite(_) => PAGE_SQL,
+    let page = PageQuery {
+        user: user.0,
+        after,
+        limit,
+        cap: i64::from(natter_shared::limits::UNREAD_COUNTED),
     };
-    let mine: Vec<ListedRow> = diesel::sql_query(sql)
-        .bind::<BigInt, _>(user.0)
-        .bind::<BigInt, _>(after)
-        .bind::<BigInt, _>(limit)
-        .bind::<BigInt, _>(i64::from(natter_shared::limits::UNREAD_COUNTED))
-        .load(conn)?;
+    let mine: Vec<ListedRow> = crate::each_backend!(conn, |c| page.load(c))?;
     let conversations: Vec<i64> = mine
         .iter()
         .filter(|row| CONVERSATIONS.contains(&row.kind.as_str()))
