@@ -841,3 +841,70 @@ async fn unread_badges_come_from_the_server_and_clear_on_every_device() -> Resul
     }
     Ok(())
 }
+
+/// Replaces the page's Notification API with one that records what it is asked to show,
+/// with permission granted, and makes the tab hidden: what a user away from the tab has.
+const AWAY_WITH_NOTIFICATIONS: &str = r#"
+    window.__shown = [];
+    window.Notification = class {
+        constructor(title, options) { window.__shown.push({ title, body: options && options.body }); }
+        static get permission() { return 'granted'; }
+        static requestPermission() { return Promise.resolve('granted'); }
+        set onclick(f) {}
+    };
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+"#;
+
+#[actix_web::test]
+async fn mentions_complete_in_the_composer_and_notify_a_hidden_tab() -> Result<()> {
+    let server = Server::start().await?;
+    let alice = server.sign_up("alice", PASSWORD).await?;
+    server.sign_up("bob", PASSWORD).await?;
+    let news = server.create_room(&alice, "news").await?;
+    server.add_member(&alice, news, "bob").await?;
+    let driver = Driver::start().await?;
+    let (bob, alices) = (browser(&driver).await?, browser(&driver).await?);
+    bob.enter(&server.url("/"), "bob", PASSWORD, false).await?;
+    bob.click("#rooms a[data-room='news']").await?;
+    bob.wait_for("#composer-input").await?;
+
+    // `@` offers the room's members (not bob himself) and `@room`; Tab takes the first.
+    bob.type_into("#composer-input", "hi @al").await?;
+    bob.wait_text("#mention-help", "@alice").await?;
+    ensure!(!bob.texts("#mention-help").await?.join(" ").contains("@bob"));
+    bob.wait_for("#composer-input")
+        .await?
+        .send_keys(&fantoccini::key::Key::Tab.to_string())
+        .await?;
+    let typed = bob
+        .client
+        .execute("return document.getElementById('composer-input').value", vec![])
+        .await?;
+    ensure!(typed == "hi @alice ", "the mention completed: {typed}");
+    bob.type_into("#composer-input", "@ro").await?;
+    bob.wait_text("#mention-help", "@room").await?;
+
+    // Bob walks away: the tab is hidden. A message that mentions him notifies; a plain one
+    // does not (rooms notify of mentions by default).
+    bob.client.execute(AWAY_WITH_NOTIFICATIONS, vec![]).await?;
+    alices.enter(&server.url("/"), "alice", PASSWORD, false).await?;
+    alices.click("#rooms a[data-room='news']").await?;
+    alices.say("nothing for bob").await?;
+    alices.say("@bob are you there?").await?;
+    let deadline = Instant::now() + PATIENCE;
+    let shown = loop {
+        let shown = bob.client.execute("return window.__shown", vec![]).await?;
+        if shown.as_array().is_some_and(|s| !s.is_empty()) || Instant::now() > deadline {
+            break shown;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let shown = shown.as_array().cloned().unwrap_or_default();
+    ensure!(shown.len() == 1, "one notification: {shown:?}");
+    ensure!(shown[0]["title"] == "alice in #news", "{shown:?}");
+    ensure!(shown[0]["body"] == "@bob are you there?", "{shown:?}");
+    for page in [bob, alices] {
+        page.close().await?;
+    }
+    Ok(())
+}

@@ -324,6 +324,12 @@ pub async fn members(token: &str, room: RoomId, after: Option<&str>) -> ApiResul
     get(&path, token).await
 }
 
+/// Up to ten members of `room` whose names start with `prefix` (for completing `@name`).
+pub async fn members_named(token: &str, room: RoomId, prefix: &str) -> ApiResult<MembersPage> {
+    let path = format!("/api/rooms/{room}/members?limit=10&q={}", encode(prefix));
+    get(&path, token).await
+}
+
 pub async fn add_member(token: &str, room: RoomId, username: &str) -> ApiResult<Member> {
     let body = AddMember {
         username: username.to_owned(),

@@ -138,7 +138,7 @@ impl Chat {
         }
     }
 
-    fn token(&self) -> String {
+    pub fn token(&self) -> String {
         self.session.token().unwrap_or_default()
     }
 
@@ -223,6 +223,17 @@ impl Chat {
                     && self.following.get_untracked();
                 let author = message.author.clone();
                 let (id, mentioned) = (message.id, self.mentions_me(&message));
+                // A desktop notification, as the room's level asks, when this message is not
+                // before the reader's eyes.
+                let shown = self.active.get_untracked() == Some(room) && page_visible();
+                if !mine
+                    && !shown
+                    && let Some(r) = self.room(room)
+                    && r.last_read_id < Some(id)
+                    && crate::notify::wanted(level(&r), mentioned)
+                {
+                    crate::notify::show(&r, &message);
+                }
                 let fresh = self.view_mut(room, |v| {
                     v.typing.retain(|(who, _)| *who != author);
                     v.timeline.insert(message)

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod chat;
 pub mod components;
+pub mod notify;
 pub mod paged;
 pub mod session;
 pub mod socket;

@@ -511,6 +511,7 @@ async fn announce_owner(state: &AppState, room: RoomId, owner: UserId) {
 
 #[derive(Debug, serde::Deserialize)]
 pub struct MembersQuery {
+    q: Option<String>,
     limit: Option<u32>,
     after: Option<i64>,
 }
@@ -523,6 +524,7 @@ pub struct MembersQuery {
     tag = "rooms",
     params(
         ("id" = i64, Path, description = "the room id"),
+        ("q" = Option<String>, Query, description = "only members whose name starts with this, any case (for completing `@name`)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 100)"),
         ("after" = Option<i64>, Query, description = "only members with a larger user id: `next` of the previous page")
     ),
@@ -544,14 +546,20 @@ pub async fn members(
     query: web::Query<MembersQuery>,
 ) -> ApiResult<web::Json<MembersPage>> {
     let room = RoomId(path.into_inner());
-    let MembersQuery { limit, after } = query.into_inner();
+    let MembersQuery { q, limit, after } = query.into_inner();
     let limit = page_limit(limit.unwrap_or(MAX_PAGE))?;
     check_reads(&state, user.id)?;
     let rows = state
         .db
         .run(move |conn| {
             seen(conn, room, user.id)?;
-            Ok(rooms::members(conn, room, after.unwrap_or(0), limit)?)
+            Ok(rooms::members(
+                conn,
+                room,
+                q.as_deref(),
+                after.unwrap_or(0),
+                limit,
+            )?)
         })
         .await?;
     let online = state.hub.online_in(room).await;

@@ -374,13 +374,7 @@ pub fn directory(
         .select((RoomRow::as_select(), room_members::role.nullable()))
         .into_boxed();
     if let Some(q) = q.filter(|q| !q.is_empty()) {
-        let escaped: String = q
-            .chars()
-            .flat_map(|c| match c {
-                '%' | '_' | '\\' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
+        let escaped = super::users::escape_like(q);
         query = query.filter(rooms::name_key.like(format!("%{escaped}%")).escape('\\'));
     }
     let rows: Vec<(RoomRow, Option<String>)> = query.load(conn)?;
@@ -393,17 +387,25 @@ pub fn directory(
 /// A member as stored: user id, username, role, when they joined.
 pub type MemberRow = (i64, String, String, NaiveDateTime);
 
-/// A page of a room's members by user id: at most `limit` with ids above `after`.
+/// A page of a room's members by user id: at most `limit` with ids above `after`, those
+/// whose name starts with `prefix` (by name key: any case, look-alikes alike) if given.
 pub fn members(
     conn: &mut DbConnection,
     room: RoomId,
+    prefix: Option<&str>,
     after: i64,
     limit: i64,
 ) -> QueryResult<Vec<MemberRow>> {
-    room_members::table
+    let mut query = room_members::table
         .inner_join(users::table)
         .filter(room_members::room_id.eq(room.0))
         .filter(room_members::user_id.gt(after))
+        .into_boxed();
+    if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
+        let key = super::users::escape_like(&natter_shared::names::name_key(prefix));
+        query = query.filter(users::username_key.like(format!("{key}%")).escape('\\'));
+    }
+    query
         .order(room_members::user_id.asc())
         .limit(limit)
         .select((

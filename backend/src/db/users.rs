@@ -291,8 +291,8 @@ pub fn search_among(
         .load(conn)
 }
 
-/// Escapes LIKE's wildcards: `_` is a legal username character and must match itself.
-fn escape_like(s: &str) -> String {
+/// Escapes LIKE's wildcards with a backslash: `_` is a legal name character and must match itself.
+pub fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {

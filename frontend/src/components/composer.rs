@@ -20,6 +20,27 @@ pub fn assess(text: &str) -> (bool, i64) {
     (!text.trim().is_empty() && left >= 0, left)
 }
 
+/// The name being typed after an `@` at the end of `text` (empty right after the `@`), if
+/// the `@` starts a mention by the shared rules (`mail@x` does not).
+pub fn mention_at_end(text: &str) -> Option<&str> {
+    let at = text.rfind('@')?;
+    let partial = &text[at + 1..];
+    let before = text[..at].chars().last();
+    let starts = before.is_none_or(|c| !(c.is_alphanumeric() || "_-.@".contains(c)));
+    let name_so_far = partial
+        .chars()
+        .all(|c| c.is_alphanumeric() || "_-.".contains(c));
+    (starts && name_so_far && partial.chars().count() <= 32).then_some(partial)
+}
+
+/// `text` with the mention being typed at its end completed to `@name `.
+pub fn complete_mention(text: &str, name: &str) -> String {
+    match text.rfind('@') {
+        Some(at) => format!("{}@{name} ", &text[..at]),
+        None => format!("{text}@{name} "),
+    }
+}
+
 /// The completion of `text` when exactly one command matches what is typed after `/`.
 pub fn complete(text: &str) -> Option<String> {
     match commands::complete(text).as_slice() {
@@ -38,6 +59,43 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
     let text = RwSignal::new(String::new());
     let input = NodeRef::<html::Textarea>::new();
     let suggestions = move || -> Vec<&'static CommandSpec> { text.with(|t| commands::complete(t)) };
+    // `@` completes from the room's members (and `@room`), asked of the server as one types.
+    let partial = Memo::new(move |_| text.with(|t| mention_at_end(t).map(str::to_owned)));
+    let people = RwSignal::new(Vec::<String>::new());
+    Effect::new(move |_| {
+        let Some(prefix) = partial.get() else {
+            people.set(Vec::new());
+            return;
+        };
+        let token = chat.token();
+        leptos::task::spawn_local(async move {
+            let Ok(page) = crate::api::members_named(&token, room_id, &prefix).await else {
+                return;
+            };
+            // A slower answer for what was typed before is not shown.
+            if partial.get_untracked().as_deref() != Some(prefix.as_str()) {
+                return;
+            }
+            let me = chat.me.get_untracked();
+            let mut names: Vec<String> = page
+                .members
+                .into_iter()
+                .map(|m| m.username)
+                .filter(|n| *n != me)
+                .collect();
+            if natter_shared::mentions::ROOM.starts_with(&prefix.to_lowercase()) {
+                names.push(natter_shared::mentions::ROOM.to_owned());
+            }
+            people.set(names);
+        });
+    });
+    let pick_person = move |name: String| {
+        text.update(|t| *t = complete_mention(t, &name));
+        people.set(Vec::new());
+        if let Some(el) = input.get_untracked() {
+            let _ = el.focus();
+        }
+    };
     let status = move || text.with(|t| assess(t));
 
     let send = move || {
@@ -67,6 +125,9 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
             if let Some(done) = text.with_untracked(|t| complete(t)) {
                 ev.prevent_default();
                 text.set(done);
+            } else if let Some(first) = people.with_untracked(|p| p.first().cloned()) {
+                ev.prevent_default();
+                pick_person(first);
             }
         }
         _ => {}
@@ -84,6 +145,20 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
                         view! {
                             <li role="option" aria-selected="false" on:click=pick>
                                 <code>{spec.usage()}</code> " — " {spec.summary}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </Show>
+            <Show when=move || !people.with(Vec::is_empty)>
+                <ul class="suggestions" id="mention-help" role="listbox" aria-label="People">
+                    {move || people.get().into_iter().map(|name| {
+                        let shown = format!("@{name}");
+                        let picked = name.clone();
+                        view! {
+                            <li role="option" aria-selected="false" data-name=name
+                                on:click=move |_| pick_person(picked.clone())>
+                                <code>{shown}</code>
                             </li>
                         }
                     }).collect_view()}
@@ -142,6 +217,15 @@ mod tests {
         assert_eq!(assess(&at_limit), (true, 0));
         let over = "é".repeat(4001);
         assert_eq!(assess(&over), (false, -1));
+    }
+
+    #[wasm_bindgen_test]
+    fn a_mention_being_typed_is_found_and_completed() {
+        assert_eq!(mention_at_end("hi @bo"), Some("bo"));
+        assert_eq!(mention_at_end("@"), Some(""));
+        assert_eq!(mention_at_end("mail@ex"), None);
+        assert_eq!(mention_at_end("@bob done"), None);
+        assert_eq!(complete_mention("hi @bo", "bob"), "hi @bob ");
     }
 
     #[wasm_bindgen_test]

@@ -61,6 +61,7 @@ pub fn Sidebar() -> impl IntoView {
             <footer class="sidebar-foot">
                 <span class="me">"Signed in as " <strong>{move || chat.me.get()}</strong></span>
                 <A href="/account" attr:class="room-link" attr:id="account-link">"Your account"</A>
+                <crate::notify::NotificationsControl/>
                 <Show when=move || chat.is_admin.get()>
                     <A href="/admin" attr:class="room-link" attr:id="admin-link">"Accounts (admin)"</A>
                 </Show>
