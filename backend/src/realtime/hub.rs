@@ -27,7 +27,7 @@ struct Inner {
     arbiter: ArbiterHandle,
     rooms: Mutex<HashMap<RoomId, Addr<Room>>>,
     /// Every live session and, once it has authenticated, its user.
-    sessions: Mutex<HashMap<SessionId, Registered>>,
+    sessions: Mutex<Sessions>,
     next_session: AtomicU64,
     room_buffer: usize,
     metrics: Arc<Metrics>,
@@ -51,6 +51,28 @@ struct Registered {
     signals: Recipient<Signal>,
 }
 
+/// The live sessions, and those of each user: what is told to one user (a read marker, a
+/// room of theirs) reaches their few sessions without a walk over everyone's.
+#[derive(Default)]
+struct Sessions {
+    all: HashMap<SessionId, Registered>,
+    by_user: HashMap<UserId, Vec<SessionId>>,
+}
+
+impl Sessions {
+    fn values(&self) -> impl Iterator<Item = &Registered> {
+        self.all.values()
+    }
+
+    fn of(&self, user: UserId) -> impl Iterator<Item = &Registered> {
+        self.by_user
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.all.get(id))
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -63,7 +85,7 @@ impl Hub {
             inner: Arc::new(Inner {
                 arbiter,
                 rooms: Mutex::new(HashMap::new()),
-                sessions: Mutex::new(HashMap::new()),
+                sessions: Mutex::new(Sessions::default()),
                 next_session: AtomicU64::new(1),
                 room_buffer,
                 metrics,
@@ -195,7 +217,7 @@ impl Hub {
     }
 
     pub fn register(&self, id: SessionId, signals: Recipient<Signal>) {
-        lock(&self.inner.sessions).insert(
+        lock(&self.inner.sessions).all.insert(
             id,
             Registered {
                 user: None,
@@ -206,13 +228,23 @@ impl Hub {
 
     /// Records whose session `id` is, once it has authenticated.
     pub fn identify(&self, id: SessionId, user: UserId) {
-        if let Some(session) = lock(&self.inner.sessions).get_mut(&id) {
+        let mut sessions = lock(&self.inner.sessions);
+        if let Some(session) = sessions.all.get_mut(&id) {
             session.user = Some(user);
+            sessions.by_user.entry(user).or_default().push(id);
         }
     }
 
     pub fn unregister(&self, id: SessionId) {
-        lock(&self.inner.sessions).remove(&id);
+        let mut sessions = lock(&self.inner.sessions);
+        if let Some(user) = sessions.all.remove(&id).and_then(|s| s.user)
+            && let Some(ids) = sessions.by_user.get_mut(&user)
+        {
+            ids.retain(|other| *other != id);
+            if ids.is_empty() {
+                sessions.by_user.remove(&user);
+            }
+        }
     }
 
     /// The counters every part of the server adds to.
@@ -226,7 +258,7 @@ impl Hub {
     }
 
     pub fn sessions(&self) -> usize {
-        lock(&self.inner.sessions).len()
+        lock(&self.inner.sessions).all.len()
     }
 
     /// Asks every session to close with 1001 (going away).
@@ -247,10 +279,13 @@ impl Hub {
     }
 
     pub fn disconnect_user_here(&self, user: UserId, reason: &str) {
-        for session in lock(&self.inner.sessions).values() {
-            if session.user == Some(user) {
-                session.signals.do_send(Signal::Revoked(reason.to_owned()));
-            }
+        self.tell_user(user, || Signal::Revoked(reason.to_owned()));
+    }
+
+    /// Sends each session of `user` on this node a signal.
+    fn tell_user(&self, user: UserId, signal: impl Fn() -> Signal) {
+        for session in lock(&self.inner.sessions).of(user) {
+            session.signals.do_send(signal());
         }
     }
 
@@ -262,11 +297,7 @@ impl Hub {
     }
 
     pub fn member_removed_here(&self, room: RoomId, user: UserId) {
-        for session in lock(&self.inner.sessions).values() {
-            if session.user == Some(user) {
-                session.signals.do_send(Signal::Removed(room));
-            }
-        }
+        self.tell_user(user, || Signal::Removed(room));
     }
 
     /// Tells every session of `user`, on every node, that their read marker of `room` is at
@@ -281,11 +312,7 @@ impl Hub {
     }
 
     pub fn read_marker_here(&self, user: UserId, room: RoomId, message: MessageId) {
-        for session in lock(&self.inner.sessions).values() {
-            if session.user == Some(user) {
-                session.signals.do_send(Signal::Read(room, message));
-            }
-        }
+        self.tell_user(user, || Signal::Read(room, message));
     }
 
     /// Tells every authenticated session of `user` (or of everyone, for `None`), on every
@@ -299,9 +326,14 @@ impl Hub {
     }
 
     pub fn announce_room_here(&self, user: Option<UserId>, room: &natter_shared::Room) {
-        for session in lock(&self.inner.sessions).values() {
-            if session.user.is_some() && (user.is_none() || session.user == user) {
-                session.signals.do_send(Signal::RoomAdded(room.clone()));
+        match user {
+            Some(user) => self.tell_user(user, || Signal::RoomAdded(room.clone())),
+            None => {
+                for session in lock(&self.inner.sessions).values() {
+                    if session.user.is_some() {
+                        session.signals.do_send(Signal::RoomAdded(room.clone()));
+                    }
+                }
             }
         }
     }
