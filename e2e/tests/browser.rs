@@ -878,7 +878,10 @@ async fn mentions_complete_in_the_composer_and_notify_a_hidden_tab() -> Result<(
         .await?;
     let typed = bob
         .client
-        .execute("return document.getElementById('composer-input').value", vec![])
+        .execute(
+            "return document.getElementById('composer-input').value",
+            vec![],
+        )
         .await?;
     ensure!(typed == "hi @alice ", "the mention completed: {typed}");
     bob.type_into("#composer-input", "@ro").await?;
@@ -887,7 +890,9 @@ async fn mentions_complete_in_the_composer_and_notify_a_hidden_tab() -> Result<(
     // Bob walks away: the tab is hidden. A message that mentions him notifies; a plain one
     // does not (rooms notify of mentions by default).
     bob.client.execute(AWAY_WITH_NOTIFICATIONS, vec![]).await?;
-    alices.enter(&server.url("/"), "alice", PASSWORD, false).await?;
+    alices
+        .enter(&server.url("/"), "alice", PASSWORD, false)
+        .await?;
     alices.click("#rooms a[data-room='news']").await?;
     alices.say("nothing for bob").await?;
     alices.say("@bob are you there?").await?;

@@ -35,6 +35,22 @@ pub async fn mark_read(
     .await
 }
 
+/// `PATCH /api/rooms/{room}/settings {"notify": level}` as `user`.
+async fn set_level(
+    app: &TestApp,
+    user: &TestUser,
+    room: RoomId,
+    level: &str,
+) -> crate::helpers::Answer {
+    app.request(
+        Method::PATCH,
+        &format!("/api/rooms/{room}/settings"),
+        Some(&user.token),
+        Some(&json!({ "notify": level })),
+    )
+    .await
+}
+
 async fn join(app: &TestApp, user: &TestUser, room: RoomId) {
     let res = app
         .post(&format!("/api/rooms/{room}/join"), &user.token, json!({}))
@@ -134,14 +150,7 @@ async fn bad_markers_are_refused_with_their_reason() {
         )
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
-    let res = app
-        .request(
-            Method::PATCH,
-            &format!("/api/rooms/{}/settings", room.id),
-            Some(&bob.token),
-            Some(&json!({ "notify": "sometimes" })),
-        )
-        .await;
+    let res = set_level(&app, &bob, room.id, "sometimes").await;
     assert!(res.status.is_client_error(), "{}", res.body);
     assert_ne!(res.status, StatusCode::NOT_FOUND);
 
@@ -277,14 +286,7 @@ async fn a_muted_room_still_counts_and_levels_have_defaults() {
     );
 
     let mut other_tab = app.ws(&bob).await.with_membership();
-    let res = app
-        .request(
-            Method::PATCH,
-            &format!("/api/rooms/{}/settings", room.id),
-            Some(&bob.token),
-            Some(&json!({ "notify": "none" })),
-        )
-        .await;
+    let res = set_level(&app, &bob, room.id, "none").await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     let frame = other_tab
         .until("room", |f| matches!(f, ServerFrame::Room { .. }))
@@ -301,14 +303,7 @@ async fn a_muted_room_still_counts_and_levels_have_defaults() {
 
     // Someone outside the room cannot set anything in it.
     let carol = app.user("carol").await;
-    let res = app
-        .request(
-            Method::PATCH,
-            &format!("/api/rooms/{}/settings", dm.id),
-            Some(&carol.token),
-            Some(&json!({ "notify": "none" })),
-        )
-        .await;
+    let res = set_level(&app, &carol, dm.id, "none").await;
     assert_eq!(res.error(), ErrorKind::NotFound);
 }
 
@@ -344,20 +339,12 @@ async fn markers_and_settings_have_rate_limits() {
         ServerFrame::Error { code, .. } => assert_eq!(code, ErrorKind::RateLimited),
         other => panic!("{other:?}"),
     }
-    let settings = format!("/api/rooms/{}/settings", room.id);
     for expected in [
         StatusCode::OK,
         StatusCode::OK,
         StatusCode::TOO_MANY_REQUESTS,
     ] {
-        let res = app
-            .request(
-                Method::PATCH,
-                &settings,
-                Some(&alice.token),
-                Some(&json!({ "notify": "all" })),
-            )
-            .await;
+        let res = set_level(&app, &alice, room.id, "all").await;
         assert_eq!(res.status, expected, "{}", res.body);
     }
 }
