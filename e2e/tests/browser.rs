@@ -471,25 +471,41 @@ async fn older_messages_load_as_the_reader_scrolls_up() -> Result<()> {
         gap_to_bottom(&alice).await? > 500.0,
         "the list jumped to the end"
     );
-    // ...and one at the bottom follows it.
+    // Someone else's message meanwhile is offered below; the button takes the reader down.
+    let bob = server.sign_up("bob", PASSWORD).await?;
+    Server::post(&base, &bob, room, "from bob").await?;
+    alice.wait_text("#new-below", "1 new message").await?;
+    alice.click("#new-below").await?;
+    wait_at_bottom(&alice).await?;
+    alice.wait_gone("#new-below").await?;
+    // A private notice comes into view even from up in the history.
     alice
         .client
-        .execute(
-            "const m = document.querySelector('.messages'); m.scrollTop = m.scrollHeight",
-            vec![],
-        )
+        .execute("document.querySelector('.messages').scrollTop = 0", vec![])
         .await?;
+    alice.say("/help").await?;
+    alice
+        .wait_text(".message.note", "only you can see this")
+        .await?;
+    wait_at_bottom(&alice).await?;
+    // ...and one at the bottom follows it.
     Server::post(&base, &token, room, "note 62").await?;
     alice.wait_message("note 62").await?;
+    wait_at_bottom(&alice).await?;
+    alice.close().await
+}
+
+/// Waits until the message list shows its end.
+async fn wait_at_bottom(page: &Browser) -> Result<()> {
     let deadline = Instant::now() + PATIENCE;
-    while gap_to_bottom(&alice).await? > 50.0 {
+    while gap_to_bottom(page).await? > 50.0 {
         ensure!(
             Instant::now() < deadline,
-            "the list did not follow the new message"
+            "the list did not come to its end"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    alice.close().await
+    Ok(())
 }
 
 #[actix_web::test]
