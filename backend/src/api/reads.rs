@@ -18,7 +18,7 @@ use natter_shared::{ErrorKind, MarkRead, ReadMarker, Room, RoomId, RoomSettings}
     request_body = natter_shared::MarkRead,
     responses(
         (status = 200, description = "where the marker is now: this message, or a later one it had reached", body = natter_shared::ReadMarker),
-        (status = 400, description = "a malformed id or body", body = natter_shared::ErrorBody),
+        super::docs::BadJsonBody,
         super::docs::Unauthorized,
         (status = 403, description = "not_member: a public room the caller has not joined", body = natter_shared::ErrorBody),
         (status = 404, description = "no such room (or not the caller's), or no such message in it", body = natter_shared::ErrorBody),
@@ -50,7 +50,7 @@ pub async fn read(
     request_body = natter_shared::RoomSettings,
     responses(
         (status = 200, description = "the room with the caller's level", body = natter_shared::Room),
-        (status = 400, description = "a malformed id or body", body = natter_shared::ErrorBody),
+        super::docs::BadJsonBody,
         super::docs::Unauthorized,
         (status = 403, description = "not_member: a public room the caller has not joined", body = natter_shared::ErrorBody),
         (status = 404, description = "no such room (or not the caller's)", body = natter_shared::ErrorBody),

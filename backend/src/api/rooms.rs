@@ -938,18 +938,41 @@ pub async fn delete(
     let admin = user.id;
     // A conversation an admin is not in does not exist for them, for deleting too. A
     // private room does: admins delete the empty ones its last member left behind.
+    // Who hears of it: everyone for a public room, only its members otherwise (read before
+    // the rows go), so that a private room's id reaches nobody outside it.
     let deleted = state
         .db
-        .run(move |conn| {
-            let found = rooms::with_role(conn, room, admin)?
-                .is_some_and(|(row, role)| row.kind().is_named() || role.is_some());
-            Ok(found && rooms::delete(conn, room)?)
-        })
+        .run(move |conn| write_transaction(conn, |conn| deletion(conn, room, admin)))
         .await?;
-    if !deleted {
+    let Some(told) = deleted else {
         return Err(ApiError::not_found(format!("room {room}")));
-    }
+    };
     tracing::info!(%room, by = %user.id, "room deleted");
-    state.hub.room_deleted(room);
+    state.hub.room_deleted(room, told);
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes `room` for `admin`, if it exists for them: whom to tell (`None`: everyone).
+fn deletion(
+    conn: &mut DbConnection,
+    room: RoomId,
+    admin: UserId,
+) -> ApiResult<Option<Option<Vec<UserId>>>> {
+    let Some((row, role)) = rooms::with_role(conn, room, admin)? else {
+        return Ok(None);
+    };
+    if !row.kind().is_named() && role.is_none() {
+        return Ok(None);
+    }
+    let told = if row.kind == PUBLIC {
+        None
+    } else {
+        Some(
+            rooms::member_roles(conn, room)?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect(),
+        )
+    };
+    Ok(rooms::delete(conn, room)?.then_some(told))
 }

@@ -49,10 +49,7 @@ const MAX_PIPELINE: usize = 256;
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum NodeEvent {
     /// Messages stored in one commit, in id order, after message `prev`.
-    Messages {
-        prev: i64,
-        messages: Vec<Message>,
-    },
+    Messages { prev: i64, messages: Vec<Message> },
     /// A user's first session in a room joined on the sending node, or its last one left.
     Presence {
         room: RoomId,
@@ -66,23 +63,18 @@ pub enum NodeEvent {
         name: String,
     },
     /// A change to what a room shows (an edit, a deletion).
-    Frame {
-        room: RoomId,
-        frame: ServerFrame,
-    },
+    Frame { room: RoomId, frame: ServerFrame },
+    /// A room was deleted: for its `members`' sessions, or everyone's when `None` (a public
+    /// room; also what a node from before this field meant).
     RoomDeleted {
         room: RoomId,
+        #[serde(default)]
+        members: Option<Vec<UserId>>,
     },
     /// `user` is not a member of `room` any more.
-    Removed {
-        room: RoomId,
-        user: UserId,
-    },
+    Removed { room: RoomId, user: UserId },
     /// A room that `user` (or, for none, everyone) may see now.
-    RoomAdded {
-        user: Option<UserId>,
-        room: Room,
-    },
+    RoomAdded { user: Option<UserId>, room: Room },
     /// `user`'s read marker of `room` moved to `message`.
     Read {
         user: UserId,
@@ -90,10 +82,7 @@ pub enum NodeEvent {
         message: MessageId,
     },
     /// The user's tokens were revoked: close their sockets.
-    Revoked {
-        user: UserId,
-        reason: String,
-    },
+    Revoked { user: UserId, reason: String },
     /// The sending node (re)connected: who is online on it now, replacing what the others
     /// knew (they may have forgotten it while it could not beat).
     NodeJoined {
@@ -103,9 +92,7 @@ pub enum NodeEvent {
     NodeLeft,
     /// The sending node took `forgotten` for dead (its heartbeat ran out). If it is alive
     /// after all (it was stalled, not gone), it hears this and announces itself again.
-    NodeForgotten {
-        forgotten: String,
-    },
+    NodeForgotten { forgotten: String },
 }
 
 impl NodeEvent {
@@ -576,7 +563,7 @@ fn deliver(hub: &Hub, feed: &Feed, node: String, notice: NodeEvent) {
         } => hub.remote_presence(&node, room, user, name, online),
         NodeEvent::Typing { room, user, name } => hub.typing_here(room, user, name),
         NodeEvent::Frame { room, frame } => hub.broadcast_here(room, frame),
-        NodeEvent::RoomDeleted { room } => hub.room_deleted_here(room),
+        NodeEvent::RoomDeleted { room, members } => hub.room_deleted_here(room, members.as_deref()),
         NodeEvent::Removed { room, user } => hub.member_removed_here(room, user),
         NodeEvent::RoomAdded { user, room } => hub.announce_room_here(user, &room),
         NodeEvent::Revoked { user, reason } => hub.disconnect_user_here(user, &reason),
@@ -635,7 +622,10 @@ mod tests {
                 room,
                 frame: ServerFrame::RoomDeleted { room_id: room },
             },
-            NodeEvent::RoomDeleted { room },
+            NodeEvent::RoomDeleted {
+                room,
+                members: Some(vec![user]),
+            },
             NodeEvent::RoomAdded {
                 user: Some(user),
                 room: Room {

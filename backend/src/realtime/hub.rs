@@ -192,10 +192,15 @@ impl Hub {
         }
     }
 
-    /// Tells every authenticated session, on every node, that `room` was deleted.
-    pub fn room_deleted(&self, room: RoomId) {
-        self.relay(|| NodeEvent::RoomDeleted { room });
-        self.room_deleted_here(room);
+    /// Tells, on every node, that `room` was deleted: the sessions of `members` (those of a
+    /// private room or conversation, which nobody else may know of), or every authenticated
+    /// session (`None`: a public room, which anyone may have open).
+    pub fn room_deleted(&self, room: RoomId, members: Option<Vec<UserId>>) {
+        self.relay(|| NodeEvent::RoomDeleted {
+            room,
+            members: members.clone(),
+        });
+        self.room_deleted_here(room, members.as_deref());
     }
 
     /// Pages of history kept for sessions catching up.
@@ -203,12 +208,18 @@ impl Hub {
         &self.inner.pages
     }
 
-    pub fn room_deleted_here(&self, room: RoomId) {
+    pub fn room_deleted_here(&self, room: RoomId, members: Option<&[UserId]>) {
         self.inner.pages.forget(room);
-        for session in lock(&self.inner.sessions).values() {
-            if session.user.is_some() {
-                session.signals.do_send(Signal::RoomDeleted(room));
+        let Some(members) = members else {
+            for session in lock(&self.inner.sessions).values() {
+                if session.user.is_some() {
+                    session.signals.do_send(Signal::RoomDeleted(room));
+                }
             }
+            return;
+        };
+        for member in members {
+            self.tell_user(*member, || Signal::RoomDeleted(room));
         }
     }
 

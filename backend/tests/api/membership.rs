@@ -593,3 +593,41 @@ async fn memberships_have_limits() -> TestResult {
     assert_eq!(res.error(), ErrorKind::RateLimited);
     Ok(())
 }
+
+#[actix_web::test]
+async fn a_deleted_private_room_is_told_to_its_members_alone() -> TestResult {
+    let app = TestApp::spawn().await;
+    let root = app.admin("root").await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    let secret = private_room(&app, &alice, "secret").await;
+    assert_eq!(
+        add(&app, &alice, &secret, "bob").await.status,
+        StatusCode::CREATED
+    );
+    let open = app.create_room(&alice, "open").await;
+    let mut bobs = app.ws(&bob).await;
+    let mut carols = app.ws(&carol).await;
+
+    let path = format!("/api/rooms/{}", secret.id);
+    let res = send(&app, Method::DELETE, &path, &root, None).await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.body);
+    let told = bobs
+        .until("room_deleted", |f| {
+            matches!(f, ServerFrame::RoomDeleted { .. })
+        })
+        .await;
+    assert_eq!(told, ServerFrame::RoomDeleted { room_id: secret.id });
+    // A public room's deletion reaches everyone: the first carol hears is that one.
+    let path = format!("/api/rooms/{}", open.id);
+    let res = send(&app, Method::DELETE, &path, &root, None).await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.body);
+    let told = carols
+        .until("room_deleted", |f| {
+            matches!(f, ServerFrame::RoomDeleted { .. })
+        })
+        .await;
+    assert_eq!(told, ServerFrame::RoomDeleted { room_id: open.id });
+    Ok(())
+}
