@@ -129,6 +129,14 @@ impl Chat {
         socket::stop();
     }
 
+    /// The tab became visible again: rooms that are not live got no frames meanwhile, so
+    /// their counts are read from the server again.
+    pub fn back_in_view(&self) {
+        if page_visible() && self.rooms_loaded.get_untracked() {
+            self.refresh_rooms();
+        }
+    }
+
     /// Connects again with the session's current token (after a password change).
     pub fn reconnect(&self) {
         self.renewing.set(false);

@@ -35,7 +35,11 @@ pub fn App() -> impl IntoView {
 fn Shell() -> impl IntoView {
     let chat = Chat::start(use_session());
     provide_context(chat);
-    on_cleanup(move || chat.stop());
+    let back = window_event_listener(leptos::ev::visibilitychange, move |_| chat.back_in_view());
+    on_cleanup(move || {
+        back.remove();
+        chat.stop();
+    });
     // On a phone the sidebar and the pane take turns: any path but `/` shows the pane.
     let location = use_location();
     let has_room = move || location.pathname.with(|p| p != "/");

@@ -59,7 +59,8 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
             chat.seen(room_id, id);
         }
     };
-    let _visible = window_event_listener(leptos::ev::visibilitychange, move |_| report_seen());
+    let visible = window_event_listener(leptos::ev::visibilitychange, move |_| report_seen());
+    on_cleanup(move || visible.remove());
     let complete = move || {
         chat.views
             .with(|v| v.get(&room_id).is_some_and(|v| v.timeline.complete))
