@@ -20,23 +20,25 @@ use serde::Deserialize;
 pub struct HistoryQuery {
     limit: Option<u32>,
     before: Option<i64>,
+    around: Option<i64>,
 }
 
-/// The newest `limit` messages (25 by default) with ids below `before`, oldest first. The
-/// hottest read: the token's user, the room's visibility and the page come from one trip to
-/// the database.
+/// The newest `limit` messages (25 by default) with ids below `before`, oldest first; or,
+/// with `around`, the page centred on that message (for opening history at a search result
+/// or a replied-to message). The hottest read: the token's user, the room's visibility and
+/// the page come from one trip to the database.
 #[utoipa::path(
     get,
     operation_id = "messages_list",
     path = "/api/rooms/{id}/messages",
     tag = "messages",
-    params(("id" = i64, Path, description = "the room id"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 25)"), ("before" = Option<i64>, Query, description = "only ids below this")),
+    params(("id" = i64, Path, description = "the room id"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 25)"), ("before" = Option<i64>, Query, description = "only ids below this"), ("around" = Option<i64>, Query, description = "the page centred on this message of the room: up to half the page after it, the rest it and before it (not with `before`)")),
     responses(
         (status = 200, description = "a page", body = Vec<natter_shared::Message>),
         (status = 400, description = "a malformed id or query", body = natter_shared::ErrorBody),
         super::docs::Unauthorized,
-        (status = 404, description = "no such room, or not the caller's", body = natter_shared::ErrorBody),
-        (status = 422, description = "invalid_limit", body = natter_shared::ErrorBody),
+        (status = 404, description = "no such room, or not the caller's; or, with `around`, no such message in it", body = natter_shared::ErrorBody),
+        (status = 422, description = "invalid_limit; invalid_cursor (`before` and `around` together)", body = natter_shared::ErrorBody),
         (status = 429, description = "too many reads; see Retry-After", body = natter_shared::ErrorBody),
         super::docs::Unavailable
     ),
@@ -50,8 +52,18 @@ pub async fn list(
 ) -> ApiResult<web::Json<Vec<Message>>> {
     let signed = state.auth.signed_user(&bearer.0)?;
     let room = RoomId(path.into_inner());
-    let HistoryQuery { limit, before } = query.into_inner();
+    let HistoryQuery {
+        limit,
+        before,
+        around,
+    } = query.into_inner();
     let limit = page_limit(limit.unwrap_or(DEFAULT_PAGE))?;
+    if before.is_some() && around.is_some() {
+        return Err(ApiError::new(
+            ErrorKind::InvalidCursor,
+            "ask for a page before a message or around one, not both",
+        ));
+    }
     check_reads(&state, signed.id())?;
     let page = state
         .db
@@ -60,7 +72,11 @@ pub async fn list(
             if !rooms::can_see(conn, room, user.id)? {
                 return Err(ApiError::not_found(format!("room {room}")));
             }
-            Ok(messages::page(conn, room, before.map(MessageId), limit)?)
+            match around {
+                Some(id) => messages::around(conn, room, MessageId(id), limit)?
+                    .ok_or_else(|| ApiError::not_found(format!("message {id} in room {room}"))),
+                None => Ok(messages::page(conn, room, before.map(MessageId), limit)?),
+            }
         })
         .await?;
     Ok(web::Json(page))

@@ -409,6 +409,38 @@ pub fn page(
     with_replies(conn, rows)
 }
 
+/// The page of `limit` messages of `room` centred on message `id`, oldest first: up to half
+/// of it after the message, the rest the message itself and those before it; where one side
+/// runs out the other fills the page. `None` if `id` is not a message of the room (a deleted
+/// one is: its neighbours are shown, without it).
+pub fn around(
+    conn: &mut DbConnection,
+    room: RoomId,
+    id: MessageId,
+    limit: i64,
+) -> QueryResult<Option<Vec<Message>>> {
+    let known: bool = diesel::select(diesel::dsl::exists(
+        messages::table
+            .filter(messages::id.eq(id.0))
+            .filter(messages::room_id.eq(room.0)),
+    ))
+    .get_result(conn)?;
+    if !known {
+        return Ok(None);
+    }
+    let mut newer = after(conn, Some(room), id, None, limit / 2)?;
+    let wanted = limit - newer.len() as i64;
+    let mut page = self::page(conn, room, Some(MessageId(id.0 + 1)), wanted)?;
+    // At the start of the room: the newer side takes what the older could not.
+    let short = wanted - page.len() as i64;
+    if short > 0 && newer.len() as i64 == limit / 2 {
+        let from = newer.last().map_or(id, |m| m.id);
+        newer.extend(after(conn, Some(room), from, None, short)?);
+    }
+    page.extend(newer);
+    Ok(Some(page))
+}
+
 /// Up to `limit` messages with ids above `after` (and below `before`), oldest first: of one
 /// room for catch-up, or of every room for what other processes on the database stored.
 pub fn after(

@@ -561,3 +561,60 @@ async fn reactions_are_idempotent_live_and_limited() -> TestResult {
     assert_eq!(res.status, StatusCode::NO_CONTENT);
     Ok(())
 }
+
+#[actix_web::test]
+async fn a_page_opens_around_any_message_of_the_room() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let (alice, _bob, room) = app.two_users_in_a_room().await;
+    let mut ids = Vec::new();
+    for n in 0..30 {
+        ids.push(app.send(&alice, room.id, &format!("m{n}")).await.id);
+    }
+    let around = |id: natter_shared::MessageId, limit: u32| format!("?around={id}&limit={limit}");
+    let bodies = |page: Vec<natter_shared::Message>| -> Vec<String> {
+        page.into_iter().map(|m| m.body).collect()
+    };
+    let names =
+        |range: std::ops::Range<usize>| -> Vec<String> { range.map(|n| format!("m{n}")).collect() };
+    // A middle message: half the page after it, the rest it and before it.
+    let page = app.history(&alice, room.id, &around(ids[15], 10)).await;
+    assert_eq!(bodies(page), names(11..21));
+    // The first and the last: the other side fills the page.
+    let page = app.history(&alice, room.id, &around(ids[0], 10)).await;
+    assert_eq!(bodies(page), names(0..10));
+    let page = app.history(&alice, room.id, &around(ids[29], 10)).await;
+    assert_eq!(bodies(page), names(20..30));
+    // A deleted message still has a place: its neighbours, without it.
+    let res = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/rooms/{}/messages/{}", room.id, ids[15]),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, reqwest::StatusCode::NO_CONTENT);
+    let page = app.history(&alice, room.id, &around(ids[15], 4)).await;
+    assert_eq!(bodies(page), ["m13", "m14", "m16", "m17"]);
+    // Another room's message, and `before` with `around`, are refused.
+    let other = app.create_room(&alice, "other").await;
+    let elsewhere = app.send(&alice, other.id, "elsewhere").await;
+    let res = app
+        .get(
+            &format!(
+                "/api/rooms/{}/messages{}",
+                room.id,
+                around(elsewhere.id, 10)
+            ),
+            &alice.token,
+        )
+        .await;
+    assert_eq!(res.error(), natter_shared::ErrorKind::NotFound);
+    let res = app
+        .get(
+            &format!("/api/rooms/{}/messages?around={}&before=5", room.id, ids[3]),
+            &alice.token,
+        )
+        .await;
+    assert_eq!(res.error(), natter_shared::ErrorKind::InvalidCursor);
+}
