@@ -76,32 +76,27 @@ pub async fn mark(
     room: RoomId,
     message: MessageId,
 ) -> ApiResult<ReadMarker> {
-    let target = state
+    state
         .db
-        .run(move |conn| {
-            Ok(match rooms::read_target(conn, room, user, message)? {
-                Some(found) => Some(found),
-                None if rooms::can_see(conn, room, user)? => None,
-                None => return Err(ApiError::not_found(format!("room {room}"))),
-            })
-        })
+        .run(
+            move |conn| match rooms::read_target(conn, room, user, message)? {
+                Some(true) => Ok(()),
+                Some(false) => Err(ApiError::not_found(format!(
+                    "message {message} in room {room}"
+                ))),
+                None if rooms::can_see(conn, room, user)? => Err(ApiError::new(
+                    ErrorKind::NotMember,
+                    format!("join room {room} to keep a read marker there"),
+                )),
+                None => Err(ApiError::not_found(format!("room {room}"))),
+            },
+        )
         .await?;
-    match target {
-        None => Err(ApiError::new(
-            ErrorKind::NotMember,
-            format!("join room {room} to keep a read marker there"),
-        )),
-        Some(false) => Err(ApiError::not_found(format!(
-            "message {message} in room {room}"
-        ))),
-        Some(true) => {
-            let now = state.markers.advance(user, room, message).await?;
-            Ok(ReadMarker {
-                room_id: room,
-                message_id: now,
-            })
-        }
-    }
+    let now = state.markers.advance(user, room, message).await?;
+    Ok(ReadMarker {
+        room_id: room,
+        message_id: now,
+    })
 }
 
 /// The latest marker asked for each membership, and who waits for it.

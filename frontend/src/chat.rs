@@ -225,27 +225,28 @@ impl Chat {
             ServerFrame::Message { message } => {
                 let room = message.room_id;
                 let mine = message.author == self.me.get_untracked();
-                // Read as it comes: the open room, in a visible tab, at its newest message.
-                let seen = self.active.get_untracked() == Some(room)
-                    && page_visible()
-                    && self.following.get_untracked();
+                // Before the reader's eyes: the open room in a visible tab; read as it comes
+                // when the list is at its newest message too.
+                let shown = self.active.get_untracked() == Some(room) && page_visible();
+                let seen = shown && self.following.get_untracked();
                 let author = message.author.clone();
                 let (id, mentioned) = (message.id, self.mentions_me(&message));
-                // A desktop notification, as the room's level asks, when this message is not
-                // before the reader's eyes.
-                let shown = self.active.get_untracked() == Some(room) && page_visible();
-                if !mine
-                    && !shown
-                    && let Some(r) = self.room(room)
-                    && r.last_read_id < Some(id)
-                    && crate::notify::wanted(level(&r), mentioned)
-                {
-                    crate::notify::show(&r, &message);
-                }
+                // A desktop notification, as the room's level asks, for a message out of sight.
+                let notice = (!mine && !shown)
+                    .then(|| self.room(room))
+                    .flatten()
+                    .filter(|r| {
+                        r.last_read_id < Some(id) && crate::notify::wanted(level(r), mentioned)
+                    })
+                    .map(|r| (r, message.clone()));
                 let fresh = self.view_mut(room, |v| {
                     v.typing.retain(|(who, _)| *who != author);
                     v.timeline.insert(message)
                 });
+                // Once only: a message seen before (a replay after a reconnect) is not news.
+                if fresh && let Some((r, message)) = notice {
+                    crate::notify::show(&r, &message);
+                }
                 self.rooms.update(|rooms| {
                     if let Some(r) = rooms.iter_mut().find(|r| r.id == room) {
                         r.last_message_id = r.last_message_id.max(Some(id));
@@ -768,7 +769,11 @@ impl Chat {
     /// Whether `message` mentions this user, by name or `@room`, and is not their own.
     pub fn mentions_me(&self, message: &Message) -> bool {
         message.author != self.me.get_untracked()
-            && (message.mentions_room || message.mentions.contains(&self.me_id.get_untracked()))
+            && natter_shared::mentions::includes(
+                &message.mentions,
+                message.mentions_room,
+                self.me_id.get_untracked(),
+            )
     }
 
     /// The reader has seen `room` up to message `id` (on screen, in a visible tab): moves the
@@ -801,7 +806,7 @@ impl Chat {
     /// The marker of `room` moved to `id` (here or on another device): recount what is left
     /// from the messages this page has, or clear the room when it was read to its end.
     fn on_read(&self, room: RoomId, id: MessageId) {
-        let me = self.me.get_untracked();
+        let (me, me_id) = (self.me.get_untracked(), self.me_id.get_untracked());
         let left = self.views.with_untracked(|views| {
             let timeline = &views.get(&room)?.timeline;
             // Counting needs every message after the marker on this page.
@@ -814,9 +819,7 @@ impl Chat {
             let (mut unread, mut mentions) = (0, 0);
             for e in after {
                 unread += 1;
-                if e.mentions_room || e.mentions.contains(&self.me_id.get_untracked()) {
-                    mentions += 1;
-                }
+                mentions += u32::from(e.mentions_me(&me, me_id));
             }
             Some((unread, mentions))
         });

@@ -72,6 +72,13 @@ impl Entry {
         )
     }
 
+    /// Whether it mentions `user` (by name or `@room`) and is someone else's: `me` is the
+    /// user's name.
+    pub fn mentions_me(&self, me: &str, user: natter_shared::UserId) -> bool {
+        self.author != me
+            && natter_shared::mentions::includes(&self.mentions, self.mentions_room, user)
+    }
+
     pub fn is_pending(&self) -> bool {
         self.status == Status::Pending
     }

@@ -49,6 +49,12 @@ pub fn scan(text: &str) -> Vec<(Range<usize>, &str)> {
     found
 }
 
+/// Whether a message that mentions the users `ids` by name, and the whole room if
+/// `everyone`, mentions `user`.
+pub fn includes(ids: &[crate::UserId], everyone: bool, user: crate::UserId) -> bool {
+    everyone || ids.contains(&user)
+}
+
 /// Whom a message mentions: everyone in the room, and names (each once, ignoring case, at
 /// most [`MAX_MENTIONS`] of them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

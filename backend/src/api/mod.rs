@@ -80,7 +80,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Takes a token from `user`'s bucket of reads (history pages, room lists, members).
-fn check_reads(state: &crate::AppState, user: natter_shared::UserId) -> Result<(), ApiError> {
+pub(crate) fn check_reads(
+    state: &crate::AppState,
+    user: natter_shared::UserId,
+) -> Result<(), ApiError> {
     state
         .limits
         .reads

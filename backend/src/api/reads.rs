@@ -54,7 +54,6 @@ pub async fn read(
         super::docs::Unauthorized,
         (status = 403, description = "not_member: a public room the caller has not joined", body = natter_shared::ErrorBody),
         (status = 404, description = "no such room (or not the caller's)", body = natter_shared::ErrorBody),
-        (status = 422, description = "an unknown level", body = natter_shared::ErrorBody),
         (status = 429, description = "changed too fast; see Retry-After", body = natter_shared::ErrorBody),
         super::docs::Unavailable
     ),

@@ -240,8 +240,7 @@ fn MessageItem(
 ) -> impl IntoView {
     let chat = use_chat();
     let mine = entry.author == chat.me.get_untracked();
-    let mentions_me = entry.author != chat.me.get_untracked()
-        && (entry.mentions_room || entry.mentions.contains(&chat.me_id.get_untracked()));
+    let mentions_me = entry.mentions_me(&chat.me.get_untracked(), chat.me_id.get_untracked());
     let emote = entry.kind == MessageKind::User && entry.body.starts_with("/me ");
     let mut class = vec!["message"];
     class.push(match (&entry.status, entry.kind) {

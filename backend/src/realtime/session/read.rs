@@ -15,8 +15,7 @@ impl WsSession {
         message_id: MessageId,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
-        if let Err(wait) = self.state.limits.reads.check(user.id) {
-            let e = crate::error::ApiError::throttled("reads", wait);
+        if let Err(e) = crate::api::check_reads(&self.state, user.id) {
             return self.api_error(ctx, &e, None);
         }
         let state = self.state.clone();
