@@ -22,6 +22,7 @@ const DEFAULT_LOGIN_ADDR_RATE_LIMIT: &str = "1/20";
 const DEFAULT_SIGNUP_RATE_LIMIT: &str = "0.01/5";
 const DEFAULT_CREATE_RATE_LIMIT: &str = "0.1/10";
 const DEFAULT_READ_RATE_LIMIT: &str = "20/100";
+const DEFAULT_SEARCH_RATE_LIMIT: &str = "2/20";
 const DEFAULT_MEMBER_RATE_LIMIT: &str = "1/30";
 pub const DEFAULT_MAX_MEMBERSHIPS_PER_USER: u32 = 1000;
 pub const DEFAULT_MAX_ROOMS_PER_USER: u32 = 50;
@@ -199,6 +200,11 @@ pub struct Settings {
     /// History pages and room lists read per user, `RATE/BURST` per second; `0` is off.
     #[arg(long, env = "NATTER_READ_RATE_LIMIT", default_value = DEFAULT_READ_RATE_LIMIT, global = true)]
     pub read_rate_limit: RateLimit,
+
+    /// Searches per user, `RATE/BURST` per second (default: 20 at once, then two a
+    /// second); `0` is off. A search reads far more than a history page.
+    #[arg(long, env = "NATTER_SEARCH_RATE_LIMIT", default_value = DEFAULT_SEARCH_RATE_LIMIT, global = true)]
+    pub search_rate_limit: RateLimit,
 
     /// Open WebSockets per user; one more is refused (429 before the upgrade, or close
     /// 1013 after an `auth` frame). `0` is no limit.

@@ -14,6 +14,7 @@ pub mod net;
 pub mod posting;
 pub mod reads;
 pub mod realtime;
+pub mod search;
 pub mod security;
 pub mod startup;
 pub mod telemetry;

@@ -138,6 +138,8 @@ pub struct Limits {
     pub memberships: RateLimiter,
     /// History pages and room lists read, per user.
     pub reads: RateLimiter,
+    /// Searches, per user.
+    pub searches: RateLimiter,
     /// Open sockets per user and per address.
     pub sockets: Arc<Sockets>,
 }
@@ -154,6 +156,7 @@ impl Limits {
             signups: RateLimiter::new(s.signup_rate_limit),
             creations: RateLimiter::new(s.create_rate_limit),
             reads: RateLimiter::new(s.read_rate_limit),
+            searches: RateLimiter::new(s.search_rate_limit),
             memberships: RateLimiter::new(s.member_rate_limit),
             sockets: Arc::new(Sockets::new(s.max_sockets_per_user, s.max_sockets_per_addr)),
         }

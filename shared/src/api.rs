@@ -344,6 +344,37 @@ pub struct Message {
     pub mentions_room: bool,
 }
 
+/// The room a search result is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchRoom {
+    pub id: RoomId,
+    /// As the room list names it (for a conversation, the other members' names).
+    pub name: String,
+    pub kind: RoomKind,
+}
+
+/// A message that matched a search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchResult {
+    pub message: Message,
+    pub room: SearchRoom,
+    /// What matched: `[start, end)` ranges of characters (Unicode scalar values, not bytes
+    /// or UTF-16 units) in `message.body`, sorted and not overlapping. Never HTML.
+    pub highlights: Vec<[u32; 2]>,
+}
+
+/// A page of search results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchPage {
+    pub results: Vec<SearchResult>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
 /// One emoji's reactions to a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

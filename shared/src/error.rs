@@ -74,6 +74,9 @@ pub enum ErrorKind {
     /// Something only members have (a read marker, notification settings) asked of a
     /// public room the caller has not joined: join it first.
     NotMember,
+    /// A search query that cannot be used (only exclusions, too long, a one-letter
+    /// prefix); the message says what to change.
+    InvalidQuery,
     /// The server is too busy for this now (its password hashing is saturated); try again
     /// after `Retry-After`.
     Busy,
@@ -103,7 +106,7 @@ impl ErrorKind {
             | InvalidMessageBody | InvalidClientId | InvalidPhone | InvalidLimit
             | InvalidCursor | CannotMessageSelf | InvalidCode | InvalidReply | InvalidEmoji
             | InvalidTopic | InvalidGroup | DuplicateMember | UserDeactivated | FixedMembers
-            | CannotLeave => 422,
+            | CannotLeave | InvalidQuery => 422,
             RateLimited => 429,
             StorageUnavailable | Busy => 503,
             Internal | Unknown => 500,

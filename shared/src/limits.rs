@@ -23,6 +23,14 @@ pub const CLIENT_ID_CHARS: std::ops::RangeInclusive<usize> = 1..=64;
 pub const DEFAULT_PAGE: u32 = 25;
 /// The largest history or user page.
 pub const MAX_PAGE: u32 = 100;
+/// A search query's length in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
+/// Words and phrases in one search query.
+pub const MAX_QUERY_TERMS: usize = 16;
+/// Letters before the `*` of a prefix search (`de*` would match half the language).
+pub const MIN_PREFIX_CHARS: usize = 2;
+/// Search results per page when none is asked for (at most [`MAX_PAGE`]).
+pub const DEFAULT_SEARCH_PAGE: u32 = 20;
 /// The largest JSON body the REST API reads, in bytes.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
 /// The largest WebSocket frame the server reads, in bytes.

@@ -42,6 +42,7 @@ use utoipa::{Modify, OpenApi};
         super::messages::delete,
         super::messages::react,
         super::messages::unreact,
+        super::search::search,
         super::admin::users,
         super::admin::deactivate,
         super::admin::reactivate,

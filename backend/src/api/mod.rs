@@ -7,6 +7,7 @@ pub mod docs;
 mod messages;
 mod reads;
 pub(crate) mod rooms;
+mod search;
 mod users;
 
 use crate::error::ApiError;
@@ -70,6 +71,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .delete(messages::unreact),
             )
             .service(web::resource("/dms").post(rooms::open_direct))
+            .service(web::resource("/search").get(search::search))
             .service(
                 web::resource("/rooms/{id}/messages")
                     .get(messages::list)

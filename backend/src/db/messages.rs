@@ -409,6 +409,23 @@ pub fn page(
     with_replies(conn, rows)
 }
 
+/// The messages `ids`, in that order (an id that names no message is left out).
+pub fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<Message>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<MessageRow> = messages::table
+        .inner_join(users::table)
+        .filter(messages::id.eq_any(ids))
+        .select(joined_select!())
+        .load(conn)?;
+    let mut found: std::collections::HashMap<i64, Message> = with_replies(conn, rows)?
+        .into_iter()
+        .map(|m| (m.id.0, m))
+        .collect();
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+}
+
 /// The page of `limit` messages of `room` centred on message `id`, oldest first: up to half
 /// of it after the message, the rest the message itself and those before it; where one side
 /// runs out the other fills the page. `None` if `id` is not a message of the room (a deleted

@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod messages;
 pub mod rooms;
 pub mod schema;
+pub mod search;
 pub mod users;
 pub mod writer;
 
@@ -339,26 +340,32 @@ impl Database {
             make_private(path)?;
         }
         let mut conn = connect(url)?;
-        let applied = match &mut conn {
+        // Nodes started together would race to create the same tables: one at a time, and
+        // one of them builds the search index.
+        let postgres = matches!(conn, DbConnection::Postgres(_));
+        if postgres {
+            migration_lock(&mut conn, "pg_advisory_lock")
+                .with_context(|| format!("cannot lock {url} for migrating"))?;
+        }
+        let migrated = match &mut conn {
             DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(versions),
-            // Nodes started together would race to create the same tables: one at a time.
             DbConnection::Postgres(c) => {
-                diesel::sql_query("SELECT pg_advisory_lock($1)")
-                    .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
-                    .execute(c)
-                    .with_context(|| format!("cannot lock {url} for migrating"))?;
-                let applied = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(versions);
-                diesel::sql_query("SELECT pg_advisory_unlock($1)")
-                    .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
-                    .execute(c)
-                    .with_context(|| format!("cannot unlock {url} after migrating"))?;
-                applied
+                c.run_pending_migrations(POSTGRES_MIGRATIONS).map(versions)
             }
         }
-        .map_err(|e| anyhow::anyhow!("migrating {url} failed: {e}"))?;
-        for version in applied {
-            tracing::info!(%version, "applied migration");
+        .map_err(|e| anyhow::anyhow!("migrating {url} failed: {e}"))
+        .and_then(|applied| {
+            for version in &applied {
+                tracing::info!(%version, "applied migration");
+            }
+            search::backfill(&mut conn)
+                .with_context(|| format!("cannot index the messages of {url} for search"))
+        });
+        if postgres {
+            migration_lock(&mut conn, "pg_advisory_unlock")
+                .with_context(|| format!("cannot unlock {url} after migrating"))?;
         }
+        migrated?;
         let rekeyed = rekey_names(&mut conn).context("cannot update the keys of names")?;
         if rekeyed > 0 {
             tracing::info!(rekeyed, "names given their look-alike keys");
@@ -440,6 +447,14 @@ impl Database {
         let mut conn = self.pool.get()?;
         f(&mut conn)
     }
+}
+
+/// Takes or releases (`function`) the lock that Postgres nodes migrate under.
+fn migration_lock(conn: &mut DbConnection, function: &str) -> QueryResult<()> {
+    diesel::sql_query(format!("SELECT {function}($1)"))
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
+        .execute(conn)
+        .map(drop)
 }
 
 fn connect(url: &DatabaseUrl) -> anyhow::Result<DbConnection> {

@@ -61,6 +61,12 @@ diesel::table! {
 }
 
 diesel::table! {
+    search_backfill (up_to) {
+        up_to -> BigInt,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> BigInt,
         username -> Text,

@@ -265,6 +265,7 @@ impl TestApp {
         // that real users never meet are off, unless a test of them turns them on.
         settings.signup_rate_limit = RateLimit::OFF;
         settings.read_rate_limit = RateLimit::OFF;
+        settings.search_rate_limit = RateLimit::OFF;
         settings.create_rate_limit = RateLimit::OFF;
         settings.max_sockets_per_addr = 0;
         settings.static_dir = dir.path().join("no-app");

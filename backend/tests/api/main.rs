@@ -23,6 +23,7 @@ mod messages;
 mod outages;
 mod reads;
 mod rooms;
+mod search;
 mod users;
 mod ws;
 mod ws_client;
