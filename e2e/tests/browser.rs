@@ -2,6 +2,7 @@
 //! Needs the built app (`trunk build --release`) and chromedriver (scripts/setup).
 
 use anyhow::{Result, ensure};
+use fantoccini::key::Key;
 use natter::config::RateLimit;
 use natter_e2e::{Browser, Driver, PATIENCE, Server};
 use std::time::{Duration, Instant};
@@ -939,4 +940,98 @@ async fn mentions_complete_in_the_composer_and_notify_a_hidden_tab() -> Result<(
         page.close().await?;
     }
     Ok(())
+}
+
+#[actix_web::test]
+async fn a_search_result_opens_its_room_at_the_message() -> Result<()> {
+    let server = Server::start().await?;
+    let token = server.sign_up("alice", PASSWORD).await?;
+    let room = server.create_room(&token, "archive").await?;
+    let base = server.url("");
+    for n in 1..=150 {
+        let body = if n == 30 {
+            "the Walrus plan is approved".to_owned()
+        } else {
+            format!("note {n}")
+        };
+        Server::post(&base, &token, room, &body).await?;
+    }
+    let driver = Driver::start().await?;
+    let alice = browser(&driver).await?;
+    alice
+        .enter(&server.url("/"), "alice", PASSWORD, false)
+        .await?;
+
+    // `/` from anywhere but a text field goes to the search box.
+    alice
+        .client
+        .execute("document.body.focus()", vec![])
+        .await?;
+    alice.client.active_element().await?.send_keys("/").await?;
+    let focused = alice
+        .client
+        .execute("return document.activeElement.id", vec![])
+        .await?;
+    ensure!(
+        focused == "search",
+        "the search box has the focus: {focused}"
+    );
+    let input = alice.wait_for("#search").await?;
+    input.send_keys("walrus").await?;
+    input.send_keys(&Key::Enter).await?;
+    alice.wait_path("/search").await?;
+    alice.wait_text(".search-hit", "approved").await?;
+    ensure!(
+        alice.texts(".search-hit mark").await? == ["Walrus"],
+        "the matched word is marked"
+    );
+    ensure!(
+        alice.texts(".search-group h2").await? == ["archive"],
+        "grouped under its room"
+    );
+
+    // The result opens the room there, highlighted, away from the newest messages.
+    alice.click(".search-hit").await?;
+    alice.wait_path("/rooms/archive").await?;
+    alice
+        .wait_text(".message.found .body", "the Walrus plan is approved")
+        .await?;
+    alice.wait_for("#jump-latest").await?;
+    let shown = alice.bodies().await?;
+    ensure!(
+        !shown.iter().any(|b| b == "note 150"),
+        "the newest messages are not there yet: {shown:?}"
+    );
+    // Said meanwhile: it comes when the reader reaches the end.
+    Server::post(&base, &token, room, "while you were searching").await?;
+
+    // Scrolling down reads the newer pages until the end, where the room is live again.
+    let deadline = Instant::now() + PATIENCE;
+    while !alice.bodies().await?.iter().any(|b| b == "note 150") {
+        ensure!(Instant::now() < deadline, "never reached the newest");
+        alice
+            .client
+            .execute(
+                "const m = document.querySelector('.messages'); m.scrollTop = m.scrollHeight",
+                vec![],
+            )
+            .await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    alice.wait_message("while you were searching").await?;
+    alice.wait_gone("#jump-latest").await?;
+    let all = alice.bodies().await?;
+    let mut sorted = all.clone();
+    sorted.dedup();
+    ensure!(sorted.len() == all.len(), "no message twice: {all:?}");
+
+    // Again from the results; this time the button goes back to the newest.
+    alice.client.back().await?;
+    alice.wait_path("/search").await?;
+    alice.click(".search-hit").await?;
+    alice.wait_for(".message.found").await?;
+    alice.click("#jump-latest").await?;
+    alice.wait_message("while you were searching").await?;
+    alice.wait_gone(".message.found").await?;
+    alice.close().await
 }

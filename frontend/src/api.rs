@@ -4,7 +4,7 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use natter_shared::{
     AddMember, AdminUser, AdminUsersPage, AuthResponse, ChangePassword, CreateRoom, Credentials,
     EditMessage, ErrorBody, ErrorKind, Me, Member, MembersPage, Message, MessageId, OpenDirect,
-    Room, RoomId, UpdateMe, UpdateRoom, UserId, UsersPage,
+    Room, RoomId, SearchPage, UpdateMe, UpdateRoom, UserId, UsersPage,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -164,6 +164,61 @@ pub async fn history(
     let mut path = format!("/api/rooms/{room}/messages?limit={limit}");
     if let Some(before) = before {
         path.push_str(&format!("&before={before}"));
+    }
+    get(&path, token).await
+}
+
+/// The page of `limit` messages centred on message `id`, oldest first.
+pub async fn around(
+    token: &str,
+    room: RoomId,
+    id: MessageId,
+    limit: u32,
+) -> ApiResult<Vec<Message>> {
+    get(
+        &format!("/api/rooms/{room}/messages?around={id}&limit={limit}"),
+        token,
+    )
+    .await
+}
+
+/// The oldest `limit` messages after message `after`, oldest first.
+pub async fn newer(
+    token: &str,
+    room: RoomId,
+    after: MessageId,
+    limit: u32,
+) -> ApiResult<Vec<Message>> {
+    get(
+        &format!("/api/rooms/{room}/messages?after={after}&limit={limit}"),
+        token,
+    )
+    .await
+}
+
+/// What a search asks for besides its words.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchFilters {
+    pub room: Option<RoomId>,
+    pub from: String,
+}
+
+/// A page of messages matching `q` in the caller's rooms, newest first.
+pub async fn search(
+    token: &str,
+    q: &str,
+    filters: &SearchFilters,
+    cursor: Option<&str>,
+) -> ApiResult<SearchPage> {
+    let mut path = format!("/api/search?q={}", encode(q));
+    if let Some(room) = filters.room {
+        path.push_str(&format!("&room_id={room}"));
+    }
+    if !filters.from.trim().is_empty() {
+        path.push_str(&format!("&from={}", encode(filters.from.trim())));
+    }
+    if let Some(cursor) = cursor {
+        path.push_str(&format!("&cursor={}", encode(cursor)));
     }
     get(&path, token).await
 }

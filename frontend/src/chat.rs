@@ -22,6 +22,8 @@ const TYPING_EVERY_MS: f64 = 2000.0;
 /// others in the sidebar get no frames (and no unread count) until opened; the server caps
 /// rooms per socket at 100 by default.
 pub const LIVE_ROOMS: usize = 40;
+/// Messages read around a search result when a room is opened at it.
+const AROUND_PAGE: u32 = 50;
 /// Rooms read into the sidebar at most, in pages of [`api::ROOMS_PAGE`].
 pub const SIDEBAR_ROOMS: usize = 1000;
 
@@ -39,6 +41,10 @@ pub struct RoomView {
     pub loading: bool,
     pub error: Option<String>,
     typed_at: f64,
+    /// The message the room was opened at (a search result): shown highlighted.
+    pub focus: Option<MessageId>,
+    /// A message to bring into view once the list has drawn it (taken by the list).
+    pub scroll_to: Option<MessageId>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +73,8 @@ pub struct Chat {
     /// Whether the open room's list shows its newest message (the reader is at the bottom):
     /// messages that come meanwhile are read, others count as new.
     pub following: RwSignal<bool>,
+    /// The message the next opening of its room starts at, instead of the newest page.
+    focus: RwSignal<Option<(RoomId, MessageId)>>,
 }
 
 /// Sends one own message on the socket.
@@ -114,6 +122,7 @@ impl Chat {
             replying: RwSignal::new(None),
             member_changes: RwSignal::new(0),
             following: RwSignal::new(true),
+            focus: RwSignal::new(None),
         };
         if let Some(token) = session.token() {
             socket::start(token, move |event| chat.on_event(event));
@@ -241,7 +250,7 @@ impl Chat {
                     .map(|r| (r, message.clone()));
                 let fresh = self.view_mut(room, |v| {
                     v.typing.retain(|(who, _)| *who != author);
-                    v.timeline.insert(message)
+                    v.timeline.insert_live(message)
                 });
                 // Once only: a message seen before (a replay after a reconnect) is not news.
                 if fresh && let Some((r, message)) = notice {
@@ -387,7 +396,8 @@ impl Chat {
         let since = self.views.with_untracked(|views| {
             views
                 .get(&room_id)
-                .filter(|v| v.timeline.loaded)
+                // A list opened in the middle wants no replay: it reads newer pages itself.
+                .filter(|v| v.timeline.loaded && !v.timeline.detached)
                 .map(|v| v.timeline.last_id().unwrap_or(natter_shared::MessageId(0)))
         });
         socket::send(&ClientFrame::Join { room_id, since });
@@ -521,10 +531,24 @@ impl Chat {
             .with(|rooms| rooms.iter().find(|r| r.id == id).cloned())
     }
 
-    /// Makes `room` the one shown: clears its unread count, reads its latest page once.
+    /// Makes the next opening of `room` (the page navigated to next) start at message `id`.
+    pub fn open_at(&self, room: RoomId, id: MessageId) {
+        self.focus.set(Some((room, id)));
+    }
+
+    /// Makes `room` the one shown: clears its unread count, reads its latest page once; or,
+    /// after [`open_at`](Self::open_at), the page around that message.
     pub fn open(&self, room: RoomId) {
         self.active.set(Some(room));
         self.go_live(room);
+        let focus = self
+            .focus
+            .with_untracked(|f| f.filter(|(r, _)| *r == room).map(|(_, id)| id));
+        if let Some(id) = focus {
+            self.focus.set(None);
+            self.update_title();
+            return self.load_around(room, id);
+        }
         // Untracked: an effect that opens a room must not open it again as its counts change.
         let marker = self.rooms.with_untracked(|rooms| {
             rooms
@@ -541,9 +565,13 @@ impl Chat {
             first
         });
         self.update_title();
-        if !first_time {
-            return;
+        if first_time {
+            self.load_latest(room);
         }
+    }
+
+    /// Reads the newest page of `room` into its (empty) list, then joins it from there.
+    fn load_latest(&self, room: RoomId) {
         let chat = *self;
         let token = self.token();
         spawn_local(async move {
@@ -566,6 +594,96 @@ impl Chat {
                 Err(e) => chat.failed(&e),
             }
         });
+    }
+
+    /// Shows the page of `room` around message `id`, highlighted: the list starts afresh
+    /// there and, unless that page reaches the newest message, stays detached from the live
+    /// end until the reader scrolls down to it (or jumps there).
+    fn load_around(&self, room: RoomId, id: MessageId) {
+        self.view_mut(room, |v| {
+            // Detached until the page says otherwise: live messages must not land in the
+            // empty list before it, below where the page will end.
+            v.timeline = Timeline::default();
+            v.timeline.detached = true;
+            v.loading = true;
+            v.focus = Some(id);
+            v.scroll_to = Some(id);
+            v.unread_from = None;
+        });
+        let chat = *self;
+        let token = self.token();
+        spawn_local(async move {
+            let page = api::around(&token, room, id, AROUND_PAGE).await;
+            let attached = chat.view_mut(room, |v| {
+                v.loading = false;
+                match &page {
+                    Ok(page) => {
+                        let newer = page.iter().filter(|m| m.id > id).count();
+                        v.timeline.detached = newer >= (AROUND_PAGE / 2) as usize;
+                        v.timeline
+                            .merge_page(page.clone(), AROUND_PAGE as usize, false);
+                        v.error = None;
+                    }
+                    Err(e) => v.error = Some(e.message.clone()),
+                }
+                !v.timeline.detached
+            });
+            match page {
+                Ok(_) if attached => chat.join(room),
+                Ok(_) => {}
+                Err(e) => chat.failed(&e),
+            }
+        });
+    }
+
+    /// Reads the page after the newest message shown, in a list opened in the middle; when
+    /// that reaches the room's newest message, joins live again from there.
+    pub fn load_newer(&self, room: RoomId) {
+        let after = self.view_mut(room, |v| {
+            if v.loading || !v.timeline.detached {
+                return None;
+            }
+            let last = v.timeline.last_id()?;
+            v.loading = true;
+            Some(last)
+        });
+        let Some(after) = after else { return };
+        let chat = *self;
+        let token = self.token();
+        spawn_local(async move {
+            let page = api::newer(&token, room, after, DEFAULT_PAGE).await;
+            let attached = chat.view_mut(room, |v| {
+                v.loading = false;
+                match page {
+                    Ok(page) => v.timeline.merge_newer(page, DEFAULT_PAGE as usize),
+                    Err(e) => {
+                        v.error = Some(e.message.clone());
+                        false
+                    }
+                }
+            });
+            if attached {
+                chat.join(room);
+            }
+        });
+    }
+
+    /// Leaves a list opened in the middle for the room's newest page, as when first opened.
+    pub fn jump_to_newest(&self, room: RoomId) {
+        self.view_mut(room, |v| {
+            v.timeline = Timeline::default();
+            v.loading = true;
+            v.focus = None;
+            v.scroll_to = None;
+        });
+        self.following.set(true);
+        self.load_latest(room);
+    }
+
+    /// Whether `room`'s list stops short of its newest message.
+    pub fn detached(&self, room: RoomId) -> bool {
+        self.views
+            .with(|v| v.get(&room).is_some_and(|v| v.timeline.detached))
     }
 
     /// Reads the page before the oldest message shown.
@@ -602,6 +720,13 @@ impl Chat {
     /// Shows the message at once as pending, and sends it if the socket is up (else on the
     /// next `ready`); with `reply_to`, as an answer to that message.
     pub fn send(&self, room_id: RoomId, body: String, reply_to: Option<ReplyTo>) {
+        // What is said goes at the end of the room: show the end.
+        if self
+            .views
+            .with_untracked(|v| v.get(&room_id).is_some_and(|v| v.timeline.detached))
+        {
+            self.jump_to_newest(room_id);
+        }
         let client_id = new_client_id();
         let me = self.me.get_untracked();
         let reply_id = reply_to.as_ref().map(|r| r.id);

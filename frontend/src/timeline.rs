@@ -109,6 +109,9 @@ pub struct Timeline {
     pub loaded: bool,
     /// Whether the oldest message of the room is in the list.
     pub complete: bool,
+    /// Whether the list stops short of the room's newest message (it was opened in the
+    /// middle, at a search result): live messages are not added until it reaches the end.
+    pub detached: bool,
     seq: u32,
 }
 
@@ -168,6 +171,27 @@ impl Timeline {
             self.complete = true;
         }
         added
+    }
+
+    /// Adds a message that came live; `false` when it was there already, or when the list
+    /// is [`detached`](Self::detached) from the newest messages (it would leave a gap).
+    pub fn insert_live(&mut self, message: Message) -> bool {
+        if self.detached && !self.has(message.id) {
+            return false;
+        }
+        self.insert(message)
+    }
+
+    /// Adds a page of messages after the last one; a short page reaches the newest message,
+    /// and the list is attached again. Returns whether it now is.
+    pub fn merge_newer(&mut self, page: Vec<Message>, limit: usize) -> bool {
+        if page.len() < limit {
+            self.detached = false;
+        }
+        for message in page {
+            self.insert(message);
+        }
+        !self.detached
     }
 
     /// Shows an own message at once, before the server has it.

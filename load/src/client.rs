@@ -174,12 +174,12 @@ pub fn parse_delivery(frame: &str) -> Option<(usize, usize, u64)> {
     Some((sender, seq, sent))
 }
 
-/// A `send` frame.
-pub fn send_frame(room: i64, sender: usize, seq: usize) -> String {
+/// A `send` frame of message `seq` of `sender`, saying `body`.
+pub fn send_frame(room: i64, sender: usize, seq: usize, body: &str) -> String {
     json!({
         "type": "send",
         "room_id": room,
-        "body": body(sender, seq),
+        "body": body,
         "client_id": format!("{sender}-{seq}"),
     })
     .to_string()

@@ -3,6 +3,7 @@
 
 pub mod chart;
 pub mod client;
+pub mod corpus;
 pub mod reference;
 pub mod report;
 pub mod scenarios;

@@ -111,6 +111,18 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// S8 search: a million messages of made-up text over a few rooms, stored through the
+    /// real write path; then concurrent searches, common words to rare ones.
+    S8 {
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 10)]
+        rooms: usize,
+        #[arg(long, default_value_t = 20)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Run the reference broadcast server.
     Reference {
         #[arg(long, default_value = "127.0.0.1:9090")]
@@ -254,6 +266,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?,
         ],
+        Scenario::S8 {
+            messages,
+            rooms,
+            connections,
+            seconds,
+        } => {
+            scenarios::search(
+                &target,
+                messages,
+                rooms,
+                connections,
+                seconds,
+                cli.sources,
+                pid,
+            )
+            .await?
+        }
         Scenario::Reference { .. } => unreachable!("handled above"),
     };
     for report in &reports {

@@ -135,7 +135,12 @@ pub async fn fan_out(target: &Target, cfg: &FanOut, label: &str) -> anyhow::Resu
         Schedule::Burst { per_client } => {
             for (sender, outbox) in outboxes.iter().enumerate() {
                 for seq in 0..per_client {
-                    let _ = outbox.send(client::send_frame(room, sender, seq));
+                    let _ = outbox.send(client::send_frame(
+                        room,
+                        sender,
+                        seq,
+                        &client::body(sender, seq),
+                    ));
                 }
             }
         }
@@ -146,7 +151,13 @@ pub async fn fan_out(target: &Target, cfg: &FanOut, label: &str) -> anyhow::Resu
                 tick.tick().await;
                 let sender = k % cfg.clients;
                 if let Some(outbox) = outboxes.get(sender) {
-                    let _ = outbox.send(client::send_frame(room, sender, k / cfg.clients));
+                    let seq = k / cfg.clients;
+                    let _ = outbox.send(client::send_frame(
+                        room,
+                        sender,
+                        seq,
+                        &client::body(sender, seq),
+                    ));
                 }
                 if k % (rate as usize * 5).max(1) == 0 && k > 0 {
                     eprintln!("[{label}] sent {k} of {total}");
@@ -359,11 +370,44 @@ pub async fn ingest(
     sources: u8,
     pid: Option<u32>,
 ) -> anyhow::Result<(Report, i64, String)> {
+    let plan = Spread {
+        rooms: 1,
+        body: client::body,
+    };
+    let (report, rooms, tokens) =
+        ingest_into(target, &plan, senders, per_sender, sources, pid).await?;
+    Ok((report, rooms[0], tokens[0].clone()))
+}
+
+/// Where [`ingest_into`] sends, and what.
+pub struct Spread {
+    /// Rooms made, every sender a member of all; sender `i` writes to room `i % rooms`.
+    pub rooms: usize,
+    /// The body of message `seq` of `sender`.
+    pub body: fn(usize, usize) -> String,
+}
+
+/// [`ingest`] spread over rooms, with bodies of the caller's choosing: also the real write
+/// path that fills the database of other scenarios. Returns the report, the rooms and the
+/// senders' tokens.
+pub async fn ingest_into(
+    target: &Target,
+    plan: &Spread,
+    senders: usize,
+    per_sender: usize,
+    sources: u8,
+    pid: Option<u32>,
+) -> anyhow::Result<(Report, Vec<i64>, Vec<String>)> {
     let run = client::run_id();
     eprintln!("[S5] signing up {senders} users");
     let tokens = client::users(target, &format!("l{run}i"), senders).await?;
-    let room = client::room(target, &tokens[0], &format!("ingest-{run}")).await?;
-    client::join_all(target, &tokens, room).await?;
+    let mut rooms = Vec::with_capacity(plan.rooms);
+    for n in 0..plan.rooms.max(1) {
+        let room = client::room(target, &tokens[0], &format!("ingest-{run}-{n}")).await?;
+        client::join_all(target, &tokens, room).await?;
+        rooms.push(room);
+    }
+    let body = plan.body;
     let sockets: Vec<anyhow::Result<Socket>> = stream::iter(tokens.iter().enumerate())
         .map(|(i, t)| client::connect(target, t, i, sources))
         .buffered(CONNECT_AT_ONCE)
@@ -382,6 +426,7 @@ pub async fn ingest(
         .flatten()
         .enumerate()
         .map(|(sender, ws)| {
+            let room = rooms[sender % rooms.len()];
             tokio::spawn(async move {
                 let (mut sink, mut stream) = ws.split();
                 let mut latency = Latency::default();
@@ -389,7 +434,12 @@ pub async fn ingest(
                 for seq in 0..per_sender {
                     sent_at.push(Instant::now());
                     if sink
-                        .feed(Message::text(client::send_frame(room, sender, seq)))
+                        .feed(Message::text(client::send_frame(
+                            room,
+                            sender,
+                            seq,
+                            &body(sender, seq),
+                        )))
                         .await
                         .is_err()
                     {
@@ -439,7 +489,14 @@ pub async fn ingest(
     let after = pid.and_then(ProcSnapshot::read);
     let took = last.map_or(Duration::ZERO, |l| l.duration_since(start));
     let total = (senders * per_sender) as u64;
-    let stored = stored(target, &tokens[0], room).await?;
+    let mut stored_in_all = Some(0);
+    for &room in &rooms {
+        stored_in_all = match (stored_in_all, stored(target, &tokens[0], room).await?) {
+            (Some(sum), Some(n)) => Some(sum + n),
+            _ => None,
+        };
+    }
+    let stored = stored_in_all;
     let report = Report {
         scenario: "S5 ingest".into(),
         server: flavor_name(target),
@@ -454,7 +511,7 @@ pub async fn ingest(
         stored,
         ..Report::default()
     };
-    Ok((report.with_server(before, after), room, tokens[0].clone()))
+    Ok((report.with_server(before, after), rooms, tokens))
 }
 
 /// S3: as many idle authenticated sockets as `count`; the server's memory per connection.
@@ -796,4 +853,80 @@ pub async fn history(
     let mut report = read_report(target, "S4 history", readers, seconds, pid).await?;
     report.extra.insert("messages_in_room".into(), json!(seed));
     Ok(report)
+}
+
+/// S8: `messages` messages of made-up text (see [`crate::corpus`]) spread over `rooms`
+/// rooms through the real write path (100 senders on sockets, every one a member of every
+/// room); then `connections` HTTP clients, each a different member running one of the
+/// scenario's searches over and over, for `seconds`. Also each search alone, ten times in a
+/// row: its median and how many results its first page has.
+pub async fn search(
+    target: &Target,
+    messages: usize,
+    rooms: usize,
+    connections: usize,
+    seconds: u64,
+    sources: u8,
+    pid: Option<u32>,
+) -> anyhow::Result<Vec<Report>> {
+    let senders = 100.min(messages.max(1));
+    let plan = Spread {
+        rooms,
+        body: crate::corpus::body,
+    };
+    let (mut seeded, _, tokens) = ingest_into(
+        target,
+        &plan,
+        senders,
+        messages.div_ceil(senders),
+        sources,
+        pid,
+    )
+    .await?;
+    seeded.scenario = "S8 seeding (the S5 path, with the search index)".into();
+    let queries = crate::corpus::queries();
+    let url = |q: &str| {
+        let q: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();
+        target.http(&format!("/api/search?q={q}&limit=20"))
+    };
+    eprintln!(
+        "[S8] {messages} messages stored in {rooms} rooms; {connections} connections search for {seconds} s"
+    );
+    let readers = (0..connections)
+        .map(|i| {
+            (
+                url(&queries[i % queries.len()]),
+                tokens[i % tokens.len()].clone(),
+            )
+        })
+        .collect();
+    let mut report = read_report(target, "S8 search", readers, seconds, pid).await?;
+    let http = reqwest::Client::new();
+    let mut alone = serde_json::Map::new();
+    for q in &queries {
+        let mut took = Vec::new();
+        let mut results = 0;
+        for _ in 0..10 {
+            let at = Instant::now();
+            let page: serde_json::Value = http
+                .get(url(q))
+                .bearer_auth(&tokens[0])
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            took.push(at.elapsed().as_secs_f64() * 1000.0);
+            results = page["results"].as_array().map_or(0, Vec::len);
+        }
+        took.sort_by(f64::total_cmp);
+        alone.insert(
+            q.clone(),
+            json!({ "median_ms": (took[5] * 100.0).round() / 100.0, "results": results }),
+        );
+    }
+    report.extra.insert("messages".into(), json!(messages));
+    report.extra.insert("rooms".into(), json!(rooms));
+    report.extra.insert("each_alone".into(), json!(alone));
+    Ok(vec![seeded, report])
 }

@@ -20,25 +20,27 @@ use serde::Deserialize;
 pub struct HistoryQuery {
     limit: Option<u32>,
     before: Option<i64>,
+    after: Option<i64>,
     around: Option<i64>,
 }
 
 /// The newest `limit` messages (25 by default) with ids below `before`, oldest first; or,
-/// with `around`, the page centred on that message (for opening history at a search result
-/// or a replied-to message). The hottest read: the token's user, the room's visibility and
+/// with `after`, the oldest with ids above it (reading down from a message opened in the
+/// middle of the history); or, with `around`, the page centred on that message (for
+/// opening history at a search result or a replied-to message). The hottest read: the token's user, the room's visibility and
 /// the page come from one trip to the database.
 #[utoipa::path(
     get,
     operation_id = "messages_list",
     path = "/api/rooms/{id}/messages",
     tag = "messages",
-    params(("id" = i64, Path, description = "the room id"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 25)"), ("before" = Option<i64>, Query, description = "only ids below this"), ("around" = Option<i64>, Query, description = "the page centred on this message of the room: up to half the page after it, the rest it and before it (not with `before`)")),
+    params(("id" = i64, Path, description = "the room id"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100 (default 25)"), ("before" = Option<i64>, Query, description = "only ids below this"), ("after" = Option<i64>, Query, description = "the oldest messages with ids above this (not with `before` or `around`)"), ("around" = Option<i64>, Query, description = "the page centred on this message of the room: up to half the page after it, the rest it and before it (not with `before`)")),
     responses(
         (status = 200, description = "a page", body = Vec<natter_shared::Message>),
         (status = 400, description = "a malformed id or query", body = natter_shared::ErrorBody),
         super::docs::Unauthorized,
         (status = 404, description = "no such room, or not the caller's; or, with `around`, no such message in it", body = natter_shared::ErrorBody),
-        (status = 422, description = "invalid_limit; invalid_cursor (`before` and `around` together)", body = natter_shared::ErrorBody),
+        (status = 422, description = "invalid_limit; invalid_cursor (more than one of `before`, `after` and `around`)", body = natter_shared::ErrorBody),
         (status = 429, description = "too many reads; see Retry-After", body = natter_shared::ErrorBody),
         super::docs::Unavailable
     ),
@@ -55,13 +57,14 @@ pub async fn list(
     let HistoryQuery {
         limit,
         before,
+        after,
         around,
     } = query.into_inner();
     let limit = page_limit(limit.unwrap_or(DEFAULT_PAGE))?;
-    if before.is_some() && around.is_some() {
+    if [before, after, around].iter().flatten().count() > 1 {
         return Err(ApiError::new(
             ErrorKind::InvalidCursor,
-            "ask for a page before a message or around one, not both",
+            "ask for a page before, after or around a message: one of them",
         ));
     }
     check_reads(&state, signed.id())?;
@@ -72,10 +75,17 @@ pub async fn list(
             if !rooms::can_see(conn, room, user.id)? {
                 return Err(ApiError::not_found(format!("room {room}")));
             }
-            match around {
-                Some(id) => messages::around(conn, room, MessageId(id), limit)?
+            match (around, after) {
+                (Some(id), _) => messages::around(conn, room, MessageId(id), limit)?
                     .ok_or_else(|| ApiError::not_found(format!("message {id} in room {room}"))),
-                None => Ok(messages::page(conn, room, before.map(MessageId), limit)?),
+                (None, Some(id)) => Ok(messages::after(
+                    conn,
+                    Some(room),
+                    MessageId(id),
+                    None,
+                    limit,
+                )?),
+                (None, None) => Ok(messages::page(conn, room, before.map(MessageId), limit)?),
             }
         })
         .await?;

@@ -584,6 +584,15 @@ async fn a_page_opens_around_any_message_of_the_room() {
     assert_eq!(bodies(page), names(0..10));
     let page = app.history(&alice, room.id, &around(ids[29], 10)).await;
     assert_eq!(bodies(page), names(20..30));
+    // Reading down from a message: the oldest after it, and nothing after the last.
+    let page = app
+        .history(&alice, room.id, &format!("?after={}&limit=5", ids[20]))
+        .await;
+    assert_eq!(bodies(page), names(21..26));
+    let page = app
+        .history(&alice, room.id, &format!("?after={}", ids[29]))
+        .await;
+    assert!(page.is_empty());
     // A deleted message still has a place: its neighbours, without it.
     let res = app
         .request(

@@ -36,8 +36,15 @@ fn Shell() -> impl IntoView {
     let chat = Chat::start(use_session());
     provide_context(chat);
     let back = window_event_listener(leptos::ev::visibilitychange, move |_| chat.back_in_view());
+    let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        if crate::components::search::wants_search(&ev) {
+            ev.prevent_default();
+            crate::components::search::focus_search();
+        }
+    });
     on_cleanup(move || {
         back.remove();
+        keys.remove();
         chat.stop();
     });
     // On a phone the sidebar and the pane take turns: any path but `/` shows the pane.
@@ -54,6 +61,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/dm/:username") view=DirectByName />
                     <Route path=path!("/c/:id") view=ConversationById />
                     <Route path=path!("/directory") view=Directory />
+                    <Route path=path!("/search") view=crate::components::search::SearchResults />
                     <Route path=path!("/admin") view=AdminPage />
                     <Route path=path!("/account") view=AccountPage />
                 </Routes>

@@ -93,6 +93,9 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
         if el.scroll_top() <= TOP_SLACK && !complete() && !loading() {
             load_older();
         }
+        if gap <= BOTTOM_SLACK && chat.detached(room_id) {
+            chat.load_newer(room_id);
+        }
     };
     // After the list changes: keep the place when older messages came in above, follow the
     // end when the reader was there, and otherwise leave the scroll alone.
@@ -108,10 +111,36 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
             let Some(el) = list.get_untracked() else {
                 return;
             };
+            // A room opened at a message: that message, once its row is there.
+            let wanted = chat
+                .views
+                .with_untracked(|v| v.get(&room_id).and_then(|v| v.scroll_to));
+            if let Some(id) = wanted {
+                let row = el
+                    .query_selector(&format!("li[data-id='{id}']"))
+                    .ok()
+                    .flatten();
+                if let Some(row) = row {
+                    chat.views.update_untracked(|v| {
+                        if let Some(v) = v.get_mut(&room_id) {
+                            v.scroll_to = None;
+                        }
+                    });
+                    let centre = web_sys::ScrollIntoViewOptions::new();
+                    centre.set_block(web_sys::ScrollLogicalPosition::Center);
+                    row.scroll_into_view_with_scroll_into_view_options(&centre);
+                    at_bottom.set_value(false);
+                    chat.following.set(false);
+                }
+                return;
+            }
+            let detached = chat
+                .views
+                .with_untracked(|v| v.get(&room_id).is_some_and(|v| v.timeline.detached));
             if let Some(before) = anchor.get_value() {
                 anchor.set_value(None);
                 el.set_scroll_top(el.scroll_top() + el.scroll_height() - before);
-            } else if at_bottom.get_value() || own_last {
+            } else if (at_bottom.get_value() && !detached) || own_last {
                 el.set_scroll_top(el.scroll_height());
                 at_bottom.set_value(true);
                 chat.following.set(true);
@@ -164,7 +193,13 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                         first_new=placed.3 />
                 </For>
             </ol>
-            <Show when=move || { !chat.following.get() && new_below() > 0 }>
+            <Show when=move || chat.detached(room_id)>
+                <button type="button" class="new-below" id="jump-latest"
+                    on:click=move |_| chat.jump_to_newest(room_id)>
+                    "Jump to the newest messages ↓"
+                </button>
+            </Show>
+            <Show when=move || { !chat.following.get() && new_below() > 0 && !chat.detached(room_id) }>
                 <button type="button" class="new-below" id="new-below" on:click=to_bottom>
                     {move || match new_below() {
                         1 => "1 new message ↓".to_owned(),
@@ -260,6 +295,13 @@ fn MessageItem(
     }
     if mentions_me {
         class.push("mentions-me");
+    }
+    // The message the room was opened at (a search result).
+    let focus = chat
+        .views
+        .with_untracked(|v| v.get(&room_id).and_then(|v| v.focus));
+    if entry.id.is_some() && focus == entry.id {
+        class.push("found");
     }
     match &entry.status {
         Status::Pending => class.push("pending"),

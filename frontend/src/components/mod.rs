@@ -10,5 +10,6 @@ pub mod members;
 pub mod messages;
 pub mod pane;
 pub mod rich;
+pub mod search;
 pub mod sidebar;
 pub mod user_picker;

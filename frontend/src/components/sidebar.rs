@@ -34,6 +34,7 @@ pub fn Sidebar() -> impl IntoView {
                 <span class="brand">"Natter"</span>
                 <LinkState />
             </header>
+            <crate::components::search::SearchBox />
             <section aria-labelledby="rooms-heading">
                 <h2 id="rooms-heading">"Rooms"</h2>
                 <ul class="room-list" id="rooms">
