@@ -250,7 +250,7 @@ mod tests {
         let q = Query::parse(r#"a OR b NEAR( c ) AND "unclosed"#).unwrap();
         let words: Vec<&str> = q.terms.iter().map(|t| t.words[0].as_str()).collect();
         assert_eq!(words, ["a", "or", "b", "near", "c", "and", "unclosed"]);
-        assert!(q.fts5().matches('"').count() % 2 == 0);
+        assert!(q.fts5().matches('"').count().is_multiple_of(2));
     }
 
     #[test]

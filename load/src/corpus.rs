@@ -60,7 +60,7 @@ pub fn body(sender: usize, seq: usize) -> String {
             word(rank)
         })
         .collect();
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         words.push(format!("ticket{}", rng.next() % TICKETS));
     }
     words.join(" ")

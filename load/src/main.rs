@@ -122,6 +122,9 @@ enum Scenario {
         connections: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// A shell command run once the messages are stored, before the searches.
+        #[arg(long)]
+        before_search: Option<String>,
     },
     /// Run the reference broadcast server.
     Reference {
@@ -271,17 +274,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             rooms,
             connections,
             seconds,
+            before_search,
         } => {
-            scenarios::search(
-                &target,
+            let plan = scenarios::SearchPlan {
                 messages,
                 rooms,
                 connections,
                 seconds,
-                cli.sources,
-                pid,
-            )
-            .await?
+                before_search,
+            };
+            scenarios::search(&target, &plan, cli.sources, pid).await?
         }
         Scenario::Reference { .. } => unreachable!("handled above"),
     };

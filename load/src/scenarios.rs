@@ -855,6 +855,16 @@ pub async fn history(
     Ok(report)
 }
 
+/// What [`search`] does.
+pub struct SearchPlan {
+    pub messages: usize,
+    pub rooms: usize,
+    pub connections: usize,
+    pub seconds: u64,
+    /// A shell command run between storing and searching.
+    pub before_search: Option<String>,
+}
+
 /// S8: `messages` messages of made-up text (see [`crate::corpus`]) spread over `rooms`
 /// rooms through the real write path (100 senders on sockets, every one a member of every
 /// room); then `connections` HTTP clients, each a different member running one of the
@@ -862,13 +872,17 @@ pub async fn history(
 /// row: its median and how many results its first page has.
 pub async fn search(
     target: &Target,
-    messages: usize,
-    rooms: usize,
-    connections: usize,
-    seconds: u64,
+    plan: &SearchPlan,
     sources: u8,
     pid: Option<u32>,
 ) -> anyhow::Result<Vec<Report>> {
+    let SearchPlan {
+        messages,
+        rooms,
+        connections,
+        seconds,
+        ref before_search,
+    } = *plan;
     let senders = 100.min(messages.max(1));
     let plan = Spread {
         rooms,
@@ -884,6 +898,13 @@ pub async fn search(
     )
     .await?;
     seeded.scenario = "S8 seeding (the S5 path, with the search index)".into();
+    if let Some(command) = before_search {
+        eprintln!("[S8] running {command}");
+        let status = std::process::Command::new("sh")
+            .args(["-c", command])
+            .status()?;
+        anyhow::ensure!(status.success(), "`{command}` failed: {status}");
+    }
     let queries = crate::corpus::queries();
     let url = |q: &str| {
         let q: String = url::form_urlencoded::byte_serialize(q.as_bytes()).collect();

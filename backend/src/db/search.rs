@@ -103,6 +103,19 @@ pub fn find(
     Ok(found.into_iter().map(|f| f.id).collect())
 }
 
+/// Adds the messages with ids `first` to `last` to SQLite's FTS5 index (the message writer,
+/// for what its transaction stored; the insert trigger of Postgres does this there).
+pub fn index_range(conn: &mut DbConnection, first: i64, last: i64) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO messages_fts (rowid, body) SELECT id, body FROM messages
+          WHERE id >= ?1 AND id <= ?2 AND deleted_at IS NULL",
+    )
+    .bind::<BigInt, _>(first)
+    .bind::<BigInt, _>(last)
+    .execute(conn)
+    .map(drop)
+}
+
 /// How many messages one transaction of the backfill indexes.
 const CHUNK: i64 = 20_000;
 /// How often the backfill logs its progress.
@@ -164,6 +177,11 @@ pub fn backfill(conn: &mut DbConnection) -> QueryResult<()> {
                 "indexing messages for search"
             );
         }
+    }
+    // The planner chooses between the GIN index and reading newest first by how common the
+    // words are: tell it, now that every row has its words (autovacuum may be off).
+    if let DbConnection::Postgres(_) = conn {
+        diesel::sql_query("ANALYZE messages").execute(conn)?;
     }
     tracing::info!(
         messages = done,

@@ -1,5 +1,4 @@
 DROP TABLE search_backfill;
 DROP TRIGGER messages_fts_delete;
 DROP TRIGGER messages_fts_update;
-DROP TRIGGER messages_fts_insert;
 DROP TABLE messages_fts;
