@@ -129,30 +129,32 @@ pub async fn search(
             let more = ids.len() as i64 > limit;
             let shown = &ids[..ids.len().min(limit as usize)];
             let found = messages::by_ids(conn, shown)?;
-            let mut names: HashMap<RoomId, SearchRoom> = HashMap::new();
-            let mut results = Vec::with_capacity(found.len());
-            for message in found {
-                let room = match names.get(&message.room_id) {
-                    Some(room) => room.clone(),
-                    None => {
-                        let Some(room) = rooms::visible(conn, message.room_id, user.id)? else {
-                            continue;
-                        };
-                        let room = SearchRoom {
-                            id: room.id,
-                            name: room.name,
-                            kind: room.kind,
-                        };
-                        names.insert(room.id, room.clone());
-                        room
-                    }
-                };
-                results.push(SearchResult {
-                    highlights: parsed.highlights(&message.body),
-                    message,
-                    room,
-                });
-            }
+            let mut wanted: Vec<i64> = found.iter().map(|m| m.room_id.0).collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            let names: HashMap<RoomId, SearchRoom> = rooms::of_member(conn, user.id, &wanted)?
+                .into_iter()
+                .map(|room| {
+                    let at = SearchRoom {
+                        id: room.id,
+                        name: room.name,
+                        kind: room.kind,
+                    };
+                    (at.id, at)
+                })
+                .collect();
+            // A message whose room the caller left since the search read it is left out.
+            let results: Vec<SearchResult> = found
+                .into_iter()
+                .filter_map(|message| {
+                    let room = names.get(&message.room_id)?.clone();
+                    Some(SearchResult {
+                        highlights: parsed.highlights(&message.body),
+                        message,
+                        room,
+                    })
+                })
+                .collect();
             let next = more.then(|| match order {
                 Order::Recent { .. } => shown.last().map_or(0, |id| *id).to_string(),
                 Order::Relevance { skip } => format!("r{}", skip + limit),

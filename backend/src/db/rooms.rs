@@ -198,6 +198,34 @@ pub fn visible(conn: &mut DbConnection, id: RoomId, user: UserId) -> QueryResult
     Ok(Some(view(row, mine.as_deref(), others)))
 }
 
+/// The rooms `ids` of `user`'s memberships as `user` sees them (named as in their room list),
+/// in two queries however many: the rooms, then the other members of the conversations.
+pub fn of_member(conn: &mut DbConnection, user: UserId, ids: &[i64]) -> QueryResult<Vec<Room>> {
+    let rows: Vec<(RoomRow, String)> = rooms::table
+        .inner_join(room_members::table)
+        .filter(rooms::id.eq_any(ids))
+        .filter(room_members::user_id.eq(user.0))
+        .select((RoomRow::as_select(), room_members::role))
+        .load(conn)?;
+    let conversations: Vec<i64> = rows
+        .iter()
+        .filter(|(row, _)| !row.kind().is_named())
+        .map(|(row, _)| row.id)
+        .collect();
+    let mut others = others_in(conn, user, &conversations)?;
+    Ok(rows
+        .into_iter()
+        .map(|(row, role)| {
+            let theirs = others
+                .iter_mut()
+                .filter(|(room, _)| *room == row.id)
+                .map(|(_, name)| std::mem::take(name))
+                .collect();
+            view(row, Some(&role), theirs)
+        })
+        .collect())
+}
+
 /// A membership as a room list shows it: the room, the role, and the read state.
 #[derive(QueryableByName)]
 struct ListedRow {
