@@ -14,6 +14,9 @@ use natter_shared::{ErrorKind, RoomId, SearchPage, SearchResult, SearchRoom};
 use serde::Deserialize;
 use std::collections::HashMap;
 
+/// How deep best-match results are paged: each page ranks every match again.
+const MAX_RELEVANCE_SKIP: i64 = 10_000;
+
 #[derive(Debug, Deserialize)]
 pub struct SearchQuery {
     q: String,
@@ -155,14 +158,22 @@ pub async fn search(
                     })
                 })
                 .collect();
-            let next = more.then(|| match order {
-                Order::Recent { .. } => shown.last().map_or(0, |id| *id).to_string(),
-                Order::Relevance { skip } => format!("r{}", skip + limit),
-            });
+            let next = more.then(|| next(order, shown, limit)).flatten();
             Ok(SearchPage { results, next })
         })
         .await?;
     Ok(web::Json(page))
+}
+
+/// The cursor of the page after one that showed `shown` and had more: below its last id, or
+/// past its results; none past the deepest best-match page a cursor may ask for.
+fn next(order: Order, shown: &[i64], limit: i64) -> Option<String> {
+    match order {
+        Order::Recent { .. } => shown.last().map(|id| id.to_string()),
+        Order::Relevance { skip } => {
+            (skip + limit <= MAX_RELEVANCE_SKIP).then(|| format!("r{}", skip + limit))
+        }
+    }
 }
 
 /// Where a page starts: below the id of a `recent` cursor, or after the results a
@@ -186,7 +197,7 @@ fn start(order: SearchOrder, cursor: Option<&str>) -> ApiResult<Order> {
                 .map(|c| {
                     c.strip_prefix('r')
                         .and_then(|n| n.parse::<i64>().ok())
-                        .filter(|n| (0..=10_000).contains(n))
+                        .filter(|n| (0..=MAX_RELEVANCE_SKIP).contains(n))
                         .ok_or_else(bad)
                 })
                 .transpose()?
@@ -209,4 +220,25 @@ fn instant(field: &str, text: &str) -> ApiResult<NaiveDateTime> {
                 format!("`{field}` must be a date (2026-11-29) or a time (2026-11-29T15:04:05Z)"),
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cursor_handed_out_is_taken_back() {
+        for (order, cursor) in [(SearchOrder::Recent, "41"), (SearchOrder::Relevance, "r40")] {
+            let at = start(order, Some(cursor)).expect("a cursor");
+            if let Some(next) = next(at, &[40, 39], 20) {
+                assert!(start(order, Some(&next)).is_ok(), "{next}");
+            }
+        }
+        // The deepest best-match page says there is no next one rather than hand out a
+        // cursor that would be refused.
+        let deepest = start(SearchOrder::Relevance, Some("r9990")).expect("in range");
+        assert_eq!(next(deepest, &[1], 20), None);
+        assert_eq!(next(deepest, &[1], 10), Some("r10000".into()));
+        assert!(start(SearchOrder::Relevance, Some("r10001")).is_err());
+    }
 }
