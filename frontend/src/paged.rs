@@ -13,6 +13,8 @@ pub struct Paged<T: Send + Sync + 'static> {
     pub items: RwSignal<Vec<T>>,
     pub next: RwSignal<Option<String>>,
     pub error: RwSignal<Option<String>>,
+    /// Whether the answer to the latest fetch is awaited.
+    pub loading: RwSignal<bool>,
     asked: StoredValue<u64>,
 }
 
@@ -31,12 +33,13 @@ impl<T: Send + Sync + 'static> Paged<T> {
             items: RwSignal::new(Vec::new()),
             next: RwSignal::new(None),
             error: RwSignal::new(None),
+            loading: RwSignal::new(false),
             asked: StoredValue::new(0),
         }
     }
 
     /// Reads the first page for the current query, or with `more` the page after the last
-    /// one read; `load(query, after)` fetches it.
+    /// one read (unless one is being read already); `load(query, after)` fetches it.
     pub fn fetch<F, Fut>(self, chat: Chat, more: bool, load: F)
     where
         F: FnOnce(String, Option<String>) -> Fut + 'static,
@@ -47,17 +50,19 @@ impl<T: Send + Sync + 'static> Paged<T> {
         } else {
             None
         };
-        if more && after.is_none() {
+        if more && (after.is_none() || self.loading.get_untracked()) {
             return;
         }
         self.asked.update_value(|n| *n += 1);
         let ticket = self.asked.get_value();
         let query = self.query.get_untracked();
+        self.loading.set(true);
         spawn_local(async move {
             let page = load(query, after).await;
             if self.asked.get_value() != ticket {
                 return;
             }
+            self.loading.set(false);
             match page {
                 Ok((found, next)) => {
                     if more {

@@ -5,10 +5,10 @@
 use crate::api::{self, SearchFilters};
 use crate::chat::use_chat;
 use crate::components::sidebar::room_href;
+use crate::paged::Paged;
 use crate::session::use_session;
 use crate::time;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use natter_shared::{RoomId, SearchResult, SearchRoom};
 
@@ -107,62 +107,29 @@ pub fn SearchResults() -> impl IntoView {
     let q = Memo::new(move |_| query.read().get("q").unwrap_or_default());
     let room = RwSignal::new(None::<RoomId>);
     let from = RwSignal::new(String::new());
-    let results = RwSignal::new(Vec::<SearchResult>::new());
-    let next = RwSignal::new(None::<String>);
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-    let searched = RwSignal::new(false);
-    // Each search counts; an answer to an older one is dropped.
-    let asked = StoredValue::new(0u32);
+    let paged = Paged::<SearchResult>::new();
+    let Paged {
+        items: results,
+        next,
+        error,
+        loading,
+        ..
+    } = paged;
     let fetch = move |more: bool| {
-        let cursor = if more {
-            match next.get_untracked() {
-                Some(c) if !busy.get_untracked() => Some(c),
-                _ => return,
-            }
-        } else {
-            None
-        };
         let text = q.get_untracked();
         if text.trim().is_empty() {
             return;
         }
+        paged.query.set(text);
         let filters = SearchFilters {
             room: room.get_untracked(),
             from: from.get_untracked(),
         };
         let token = session.token().unwrap_or_default();
-        asked.update_value(|n| *n += 1);
-        let mine = asked.get_value();
-        busy.set(true);
-        spawn_local(async move {
-            let page = api::search(&token, &text, &filters, cursor.as_deref()).await;
-            if asked.get_value() != mine {
-                return;
-            }
-            busy.set(false);
-            searched.set(true);
-            match page {
-                Ok(page) => {
-                    error.set(None);
-                    next.set(page.next);
-                    if more {
-                        results.update(|r| r.extend(page.results));
-                    } else {
-                        results.set(page.results);
-                    }
-                }
-                Err(e) => {
-                    if e.is_signed_out() {
-                        chat.failed(&e);
-                    }
-                    error.set(Some(e.message));
-                    if !more {
-                        results.set(Vec::new());
-                        next.set(None);
-                    }
-                }
-            }
+        paged.fetch(chat, more, move |q, cursor| async move {
+            api::search(&token, &q, &filters, cursor.as_deref())
+                .await
+                .map(|page| (page.results, page.next))
         });
     };
     Effect::new(move |_| {
@@ -224,7 +191,7 @@ pub fn SearchResults() -> impl IntoView {
             </div>
             <div class="search-results" id="search-results" on:scroll=on_scroll>
                 {move || error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
-                <Show when=move || searched.get() && results.with(Vec::is_empty) && error.with(Option::is_none)>
+                <Show when=move || !loading.get() && results.with(Vec::is_empty) && error.with(Option::is_none)>
                     <p class="hint" id="no-results">"Nothing found. Fewer words, or a prefix (plan*), may find more."</p>
                 </Show>
                 <For each=move || grouped(&results.get()) key=|(room, list)| (room.id, list.len()) let:group>
@@ -262,7 +229,7 @@ pub fn SearchResults() -> impl IntoView {
                 </For>
                 <Show when=move || next.with(Option::is_some)>
                     <button type="button" class="ghost" id="more-results" on:click=move |_| fetch(true)>
-                        {move || if busy.get() { "Searching…" } else { "More results" }}
+                        {move || if loading.get() { "Searching…" } else { "More results" }}
                     </button>
                 </Show>
             </div>
