@@ -64,6 +64,7 @@ pub async fn run(
                 .writer
                 .store(NewMessage {
                     reply_to: None,
+                    attachments: Vec::new(),
                     room_id: room,
                     author_id: user.id,
                     author: user.username.clone(),
@@ -84,6 +85,7 @@ pub async fn run(
 pub fn bot_message(bot_id: UserId, room: RoomId, body: String) -> NewMessage {
     NewMessage {
         reply_to: None,
+        attachments: Vec::new(),
         room_id: room,
         author_id: bot_id,
         author: BOT_USERNAME.to_owned(),

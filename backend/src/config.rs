@@ -23,6 +23,11 @@ const DEFAULT_SIGNUP_RATE_LIMIT: &str = "0.01/5";
 const DEFAULT_CREATE_RATE_LIMIT: &str = "0.1/10";
 const DEFAULT_READ_RATE_LIMIT: &str = "20/100";
 const DEFAULT_SEARCH_RATE_LIMIT: &str = "2/20";
+const DEFAULT_UPLOAD_RATE_LIMIT: &str = "0.5/20";
+/// 25 MB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 25_000_000;
+/// 1 GB.
+pub const DEFAULT_UPLOAD_QUOTA_BYTES: u64 = 1_000_000_000;
 const DEFAULT_MEMBER_RATE_LIMIT: &str = "1/30";
 pub const DEFAULT_MAX_MEMBERSHIPS_PER_USER: u32 = 1000;
 pub const DEFAULT_MAX_ROOMS_PER_USER: u32 = 50;
@@ -206,6 +211,26 @@ pub struct Settings {
     #[arg(long, env = "NATTER_SEARCH_RATE_LIMIT", default_value = DEFAULT_SEARCH_RATE_LIMIT, global = true)]
     pub search_rate_limit: RateLimit,
 
+    /// Where uploaded files are kept (made if missing). Default: `uploads/` beside the
+    /// SQLite file; on Postgres, `uploads/` in the working folder. Several nodes must share
+    /// one folder (a shared volume).
+    #[arg(long, env = "NATTER_UPLOAD_DIR", global = true)]
+    pub upload_dir: Option<PathBuf>,
+
+    /// The largest file one upload may be, in bytes; a larger body is refused with 413 as
+    /// soon as it passes this, unread.
+    #[arg(long, env = "NATTER_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES, global = true)]
+    pub max_upload_bytes: u64,
+
+    /// The bytes one user's files may take in all (sent or not); `0` is no quota.
+    #[arg(long, env = "NATTER_UPLOAD_QUOTA_BYTES", default_value_t = DEFAULT_UPLOAD_QUOTA_BYTES, global = true)]
+    pub upload_quota_bytes: u64,
+
+    /// Uploads (files and avatars) per user, `RATE/BURST` per second (default: 20 at
+    /// once, then one every two seconds); `0` is off.
+    #[arg(long, env = "NATTER_UPLOAD_RATE_LIMIT", default_value = DEFAULT_UPLOAD_RATE_LIMIT, global = true)]
+    pub upload_rate_limit: RateLimit,
+
     /// Open WebSockets per user; one more is refused (429 before the upgrade, or close
     /// 1013 after an `auth` frame). `0` is no limit.
     #[arg(long, env = "NATTER_MAX_SOCKETS_PER_USER", default_value_t = DEFAULT_MAX_SOCKETS_PER_USER, global = true)]
@@ -296,6 +321,16 @@ impl Settings {
             .settings;
         settings.database_url = database_url;
         settings
+    }
+
+    /// Where uploaded files are kept: `--upload-dir`, else `uploads/` in the data folder
+    /// (or the working folder, on Postgres).
+    pub fn upload_dir(&self) -> PathBuf {
+        self.upload_dir.clone().unwrap_or_else(|| {
+            self.data_dir()
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join("uploads")
+        })
     }
 
     /// The folder that keeps the generated secret: the SQLite file's folder. On Postgres

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod limiter;
 pub mod metrics;
 pub mod net;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub jobs_wake: std::sync::Arc<tokio::sync::Notify>,
     /// Where read markers queue to be stored and told.
     pub markers: reads::Markers,
+    /// Uploaded files.
+    pub files: files::Files,
 }
 
 impl AppState {

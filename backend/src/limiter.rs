@@ -140,6 +140,8 @@ pub struct Limits {
     pub reads: RateLimiter,
     /// Searches, per user.
     pub searches: RateLimiter,
+    /// Uploads and avatars, per user.
+    pub uploads: RateLimiter,
     /// Open sockets per user and per address.
     pub sockets: Arc<Sockets>,
 }
@@ -157,6 +159,7 @@ impl Limits {
             creations: RateLimiter::new(s.create_rate_limit),
             reads: RateLimiter::new(s.read_rate_limit),
             searches: RateLimiter::new(s.search_rate_limit),
+            uploads: RateLimiter::new(s.upload_rate_limit),
             memberships: RateLimiter::new(s.member_rate_limit),
             sockets: Arc::new(Sockets::new(s.max_sockets_per_user, s.max_sockets_per_addr)),
         }

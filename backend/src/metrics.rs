@@ -4,7 +4,7 @@
 //!
 //! Counters live in the app state (`AppState::metrics`), and every part that counts holds a
 //! handle: the writer, the worker, the hub and the rooms; gauges that are cheap to read at
-//! scrape time (connections, rooms, queued jobs) are read then.
+//! scrape time (connections, rooms, due jobs, uploads) are read then.
 
 use crate::AppState;
 use actix_web::body::MessageBody;
@@ -31,6 +31,9 @@ pub struct Metrics {
     pub connections: IntGauge,
     pub rooms: IntGauge,
     pub jobs_waiting: IntGauge,
+    /// Uploads stored (sent or waiting to be sent) and the bytes they hold.
+    pub upload_files: IntGauge,
+    pub upload_bytes: IntGauge,
     /// 1 while connected to Redis (with `REDIS_URL`), else 0.
     pub redis_up: IntGauge,
 }
@@ -74,6 +77,14 @@ impl Metrics {
             "jobs_waiting",
             "Jobs queued or running (the queue's depth).",
         )?;
+        let upload_files = gauge(
+            "upload_files",
+            "Uploaded files (sent in a message or waiting to be sent).",
+        )?;
+        let upload_bytes = gauge(
+            "upload_bytes",
+            "Bytes of uploaded files (each upload counted in full, as quotas count them).",
+        )?;
         let redis_up = gauge(
             "redis_up",
             "1 while this node is connected to Redis (with REDIS_URL set), 0 otherwise.",
@@ -109,6 +120,8 @@ impl Metrics {
             connections,
             rooms,
             jobs_waiting,
+            upload_files,
+            upload_bytes,
             redis_up,
         })
     }
@@ -160,19 +173,30 @@ pub async fn expose(state: web::Data<AppState>) -> HttpResponse {
     let metrics = &state.metrics;
     metrics.connections.set(state.hub.sessions() as i64);
     metrics.rooms.set(state.hub.active_rooms() as i64);
-    let waiting = state
+    let counted = state
         .db
         .run(|conn| {
             use crate::db::schema::jobs;
-            Ok(jobs::table
-                .filter(jobs::state.eq_any(["queued", "running"]))
+            // Jobs due later (the removal of an unsent upload, a day on) wait for no one.
+            let now = chrono::Utc::now().naive_utc();
+            let waiting = jobs::table
+                .filter(
+                    jobs::state
+                        .eq("running")
+                        .or(jobs::state.eq("queued").and(jobs::run_at.le(now))),
+                )
                 .count()
-                .get_result::<i64>(conn)?)
+                .get_result::<i64>(conn)?;
+            Ok((waiting, crate::db::uploads::totals(conn)?))
         })
         .await;
-    match waiting {
-        Ok(n) => metrics.jobs_waiting.set(n),
-        Err(e) => tracing::warn!(error = %e, "cannot count the job queue for /metrics"),
+    match counted {
+        Ok((waiting, (files, bytes))) => {
+            metrics.jobs_waiting.set(waiting);
+            metrics.upload_files.set(files);
+            metrics.upload_bytes.set(bytes);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count jobs and uploads for /metrics"),
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

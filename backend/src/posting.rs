@@ -13,7 +13,8 @@ use crate::bot::Outcome;
 use crate::db::writer::NewMessage;
 use crate::error::{ApiError, ApiResult};
 use natter_shared::commands::{self, Command, CommandError};
-use natter_shared::{ClientId, MessageBody, MessageKind, RoomId};
+use natter_shared::limits::MAX_ATTACHMENTS;
+use natter_shared::{ClientId, ErrorKind, MessageBody, MessageId, MessageKind, RoomId, UploadId};
 
 /// A post that passed [`check`].
 pub enum Post {
@@ -33,14 +34,30 @@ pub struct Refused {
     pub client_id: Option<String>,
 }
 
-/// The checks every post passes first, in this order: its client id, its body, the sender's
-/// rate limit. Returns the post and its client id.
+/// What a post may carry besides its text: the message it answers and the sender's uploads.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    pub reply_to: Option<MessageId>,
+    pub attachments: Vec<UploadId>,
+}
+
+impl Extras {
+    /// Nothing to look up before the message can be queued.
+    pub fn is_empty(&self) -> bool {
+        self.reply_to.is_none() && self.attachments.is_empty()
+    }
+}
+
+/// The checks every post passes first, in this order: its client id, its body (which may be
+/// empty when it carries files), its attachments' count, the sender's rate limit. Returns
+/// the post and its client id.
 pub fn check(
     state: &AppState,
     user: &AuthUser,
     room: RoomId,
     body: String,
     client_id: Option<String>,
+    extras: &Extras,
 ) -> Result<(Post, Option<String>), Refused> {
     let client_id = client_id
         .map(ClientId::parse)
@@ -54,46 +71,93 @@ pub fn check(
         error,
         client_id: client_id.clone(),
     };
-    let body = MessageBody::parse(body).map_err(|e| refused(e.into()))?;
+    let files = extras.attachments.len();
+    if files > MAX_ATTACHMENTS {
+        return Err(refused(ApiError::new(
+            ErrorKind::InvalidAttachment,
+            format!("a message carries at most {MAX_ATTACHMENTS} files"),
+        )));
+    }
+    let body = if files > 0 && body.trim().is_empty() {
+        String::new()
+    } else {
+        MessageBody::parse(body)
+            .map_err(|e| refused(e.into()))?
+            .into_inner()
+    };
     state
         .limits
         .messages
         .check(user.id)
         .map_err(|wait| refused(ApiError::rate_limited(wait)))?;
-    let post = match commands::parse(body.as_str()) {
-        Some(parsed) => Post::Command {
-            body: body.into_inner(),
-            parsed,
-        },
+    let post = match commands::parse(&body) {
+        Some(_) if files > 0 => {
+            return Err(refused(ApiError::new(
+                ErrorKind::InvalidAttachment,
+                "a chat command carries no files: send the files in a message of their own",
+            )));
+        }
+        Some(parsed) => Post::Command { body, parsed },
         None => Post::Message(NewMessage {
             room_id: room,
             author_id: user.id,
             author: user.username.clone(),
             kind: MessageKind::User,
-            body: body.into_inner(),
+            body,
             client_id: client_id.clone(),
             reply_to: None,
+            attachments: Vec::new(),
         }),
     };
     Ok((post, client_id))
 }
 
-/// What a reply to `id` shows, if `id` is a message of `room` (deleted ones too: the reply
-/// then says so); otherwise 422 `invalid_reply`. Asked after [`may_post`].
-pub async fn reply_to(
+/// Fills in what `extras` names, in one trip to the database: what a reply shows of the
+/// message it answers, if that is a message of the room (deleted ones too: the reply then
+/// says so; otherwise 422 `invalid_reply`), and the sender's uploads, each theirs and in no
+/// message yet (otherwise 422 `invalid_attachment`). Asked after [`may_post`].
+pub async fn complete(
     state: &AppState,
-    room: RoomId,
-    id: natter_shared::MessageId,
-) -> ApiResult<natter_shared::ReplyTo> {
+    mut message: NewMessage,
+    extras: Extras,
+) -> ApiResult<NewMessage> {
+    if extras.is_empty() {
+        return Ok(message);
+    }
     state
         .db
         .run(move |conn| {
-            crate::db::messages::reply_to(conn, room, id)?.ok_or_else(|| {
-                ApiError::new(
-                    natter_shared::ErrorKind::InvalidReply,
-                    format!("message {id} is not in this room: a reply answers a message of its own room"),
-                )
-            })
+            if let Some(id) = extras.reply_to {
+                let reply = crate::db::messages::reply_to(conn, message.room_id, id)?
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            ErrorKind::InvalidReply,
+                            format!("message {id} is not in this room: a reply answers a message of its own room"),
+                        )
+                    })?;
+                message.reply_to = Some(Box::new(reply));
+            }
+            if !extras.attachments.is_empty() {
+                let mut wanted = extras.attachments.clone();
+                wanted.sort_unstable();
+                wanted.dedup();
+                if wanted.len() != extras.attachments.len() {
+                    return Err(ApiError::new(
+                        ErrorKind::InvalidAttachment,
+                        "a file is named twice in attachments",
+                    ));
+                }
+                message.attachments =
+                    crate::db::uploads::pending(conn, message.author_id, &wanted)?.map_err(
+                        |id| {
+                            ApiError::new(
+                                ErrorKind::InvalidAttachment,
+                                format!("upload {id} is not one of your files waiting to be sent: upload it first, and send each file once"),
+                            )
+                        },
+                    )?;
+            }
+            Ok(message)
         })
         .await
 }
@@ -118,16 +182,14 @@ pub async fn post(
     room: RoomId,
     body: String,
     client_id: Option<String>,
-    reply: Option<natter_shared::MessageId>,
+    extras: Extras,
 ) -> ApiResult<Outcome> {
-    let (post, client_id) = check(state, user, room, body, client_id).map_err(|r| r.error)?;
+    let (post, client_id) =
+        check(state, user, room, body, client_id, &extras).map_err(|r| r.error)?;
     may_post(state, room, user).await?;
-    let post = match (post, reply) {
-        (Post::Message(mut message), Some(id)) => {
-            message.reply_to = Some(Box::new(reply_to(state, room, id).await?));
-            Post::Message(message)
-        }
-        (post, _) => post,
+    let post = match post {
+        Post::Message(message) => Post::Message(complete(state, message, extras).await?),
+        post => post,
     };
     match post {
         Post::Command { body, parsed } => {

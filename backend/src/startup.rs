@@ -233,6 +233,13 @@ pub async fn open_state(
         let auth = Auth::new(&secret, settings.bcrypt_cost)?;
         let limits = crate::limiter::Limits::new(&settings);
         let markers = crate::reads::Markers::spawn(db.clone(), hub.clone())?;
+        let upload_dir = settings.upload_dir();
+        let files = crate::files::Files::open(&upload_dir).with_context(|| {
+            format!(
+                "cannot use the upload folder {}: make it writable, or choose another with --upload-dir",
+                upload_dir.display()
+            )
+        })?;
         Ok(AppState {
             settings,
             db,
@@ -244,6 +251,7 @@ pub async fn open_state(
             bot_id,
             jobs_wake: Default::default(),
             markers,
+            files,
         })
     })
     .await

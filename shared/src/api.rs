@@ -1,7 +1,7 @@
 //! REST bodies under `/api`. Request bodies carry plain strings: the server parses them into
 //! the types of [`crate::names`] so that a broken rule is a 422 naming the rule, not a 400.
 
-use crate::ids::{MessageId, RoomId, UserId};
+use crate::ids::{MessageId, RoomId, UploadId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -342,6 +342,9 @@ pub struct Message {
     /// Whether it mentions everyone in the room (`@room`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mentions_room: bool,
+    /// Its files, in the order they were uploaded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 /// The room a search result is in.
@@ -373,6 +376,35 @@ pub struct SearchPage {
     /// Pass as `cursor` for the next page; absent on the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+}
+
+/// A file: the answer to `POST /api/uploads`, and each of a message's `attachments`.
+/// `url` serves the file to the members of its message's room (before it is sent, to its
+/// uploader alone); images have a `thumb_url` and their size in pixels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Attachment {
+    pub id: UploadId,
+    /// The name it was uploaded with (no folders; at most 255 characters).
+    pub name: String,
+    /// In bytes.
+    pub size: i64,
+    /// What its bytes are, as the server found (never the client's word).
+    pub content_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumb_url: Option<String>,
+}
+
+impl Attachment {
+    /// Whether the app shows it as a picture.
+    pub fn is_image(&self) -> bool {
+        self.thumb_url.is_some()
+    }
 }
 
 /// One emoji's reactions to a message.
@@ -417,12 +449,17 @@ pub struct EditMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PostMessage {
+    /// May be empty when the message carries attachments.
+    #[serde(default)]
     pub body: String,
     #[serde(default)]
     pub client_id: Option<String>,
     /// The message of the same room this one answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<MessageId>,
+    /// The sender's uploads this message carries (at most 10), not yet in any message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<UploadId>,
 }
 
 /// The answer to a command posted over REST that stores nothing (`/help`, `/who`, a refused

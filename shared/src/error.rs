@@ -77,6 +77,14 @@ pub enum ErrorKind {
     /// A search query that cannot be used (only exclusions, too long, a one-letter
     /// prefix); the message says what to change.
     InvalidQuery,
+    /// An attachment that cannot go with this message: not the sender's upload, already in
+    /// a message, missing, or too many.
+    InvalidAttachment,
+    /// A file that claims to be an image but cannot be read as one, or one whose pixels
+    /// would take too much memory to decode (a decompression bomb).
+    InvalidImage,
+    /// The upload would take the user past their storage quota.
+    QuotaExceeded,
     /// The server is too busy for this now (its password hashing is saturated); try again
     /// after `Retry-After`.
     Busy,
@@ -100,13 +108,13 @@ impl ErrorKind {
             MethodNotAllowed => 405,
             LimitReached | NotMember => 403,
             UsernameTaken | RoomExists | ClientIdReused | AlreadyMember | LastOwner => 409,
-            PayloadTooLarge => 413,
+            PayloadTooLarge | QuotaExceeded => 413,
             UnsupportedMediaType => 415,
             InvalidUsername | ReservedUsername | InvalidPassword | InvalidRoomName
             | InvalidMessageBody | InvalidClientId | InvalidPhone | InvalidLimit
             | InvalidCursor | CannotMessageSelf | InvalidCode | InvalidReply | InvalidEmoji
             | InvalidTopic | InvalidGroup | DuplicateMember | UserDeactivated | FixedMembers
-            | CannotLeave | InvalidQuery => 422,
+            | CannotLeave | InvalidQuery | InvalidAttachment | InvalidImage => 422,
             RateLimited => 429,
             StorageUnavailable | Busy => 503,
             Internal | Unknown => 500,

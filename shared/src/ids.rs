@@ -27,4 +27,6 @@ id_type! {
     /// A message's id. Ids rise with time across the whole database, so they order
     /// messages and serve as history cursors.
     MessageId,
+    /// An uploaded file's id (`POST /api/uploads`), for `attachments`.
+    UploadId,
 }

@@ -14,7 +14,7 @@ pub mod ws;
 
 pub use api::*;
 pub use error::{ErrorBody, ErrorKind};
-pub use ids::{MessageId, RoomId, UserId};
+pub use ids::{MessageId, RoomId, UploadId, UserId};
 pub use names::{
     ClientId, MessageBody, NameError, Password, PhoneNumber, RoomName, Topic, Username,
 };

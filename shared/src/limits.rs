@@ -35,5 +35,13 @@ pub const DEFAULT_SEARCH_PAGE: u32 = 20;
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
 /// The largest WebSocket frame the server reads, in bytes.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// The most files one message carries.
+pub const MAX_ATTACHMENTS: usize = 10;
+/// The longest side of an image's thumbnail, in pixels.
+pub const THUMBNAIL_SIDE: u32 = 480;
+/// The side of a stored avatar, in pixels (the picture is cropped square, then scaled).
+pub const AVATAR_SIDE: u32 = 256;
+/// The most characters of a file's name that are kept.
+pub const FILE_NAME_CHARS: usize = 255;
 /// The name the chat bot posts under; nobody may sign up with it.
 pub const BOT_USERNAME: &str = "natterbot";

@@ -15,7 +15,7 @@ pub mod close {
 
 use crate::api::{Message, Room, User};
 use crate::error::ErrorKind;
-use crate::ids::{MessageId, RoomId};
+use crate::ids::{MessageId, RoomId, UploadId};
 use serde::{Deserialize, Serialize};
 
 /// What a client sends.
@@ -37,12 +37,17 @@ pub enum ClientFrame {
     },
     Send {
         room_id: RoomId,
+        /// May be empty when the message carries attachments.
+        #[serde(default)]
         body: String,
         #[serde(default)]
         client_id: Option<String>,
         /// The message of the same room this one answers.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<MessageId>,
+        /// The sender's uploads this message carries (at most 10), not yet in any message.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<UploadId>,
     },
     Typing {
         room_id: RoomId,

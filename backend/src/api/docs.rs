@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, ResponseError, web};
 use std::collections::HashMap;
 use std::sync::OnceLock;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -43,6 +43,14 @@ use utoipa::{Modify, OpenApi};
         super::messages::react,
         super::messages::unreact,
         super::search::search,
+        super::uploads::upload,
+        super::uploads::download,
+        super::uploads::thumbnail,
+        super::uploads::set_cookie,
+        super::uploads::clear_cookie,
+        super::uploads::put_avatar,
+        super::uploads::delete_avatar,
+        super::uploads::avatar,
         super::admin::users,
         super::admin::deactivate,
         super::admin::reactivate,
@@ -53,6 +61,7 @@ use utoipa::{Modify, OpenApi};
         (name = "users", description = "Finding people"),
         (name = "rooms", description = "Public rooms and direct conversations"),
         (name = "messages", description = "History and posting"),
+        (name = "files", description = "Uploads, downloads, thumbnails and avatars"),
         (name = "admin", description = "For admins, made with `natter create-admin`"),
     )
 )]
@@ -71,6 +80,10 @@ impl Modify for Bearer {
                     .bearer_format("JWT")
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(super::uploads::COOKIE))),
         );
     }
 }

@@ -107,7 +107,7 @@ pub async fn list(
         super::docs::Unauthorized,
         (status = 404, description = "no such room, or not the caller's", body = natter_shared::ErrorBody),
         (status = 409, description = "client_id_reused: the client_id names a message in another room", body = natter_shared::ErrorBody),
-        (status = 422, description = "invalid_message_body, invalid_client_id, or invalid_reply (reply_to names no message of this room)", body = natter_shared::ErrorBody),
+        (status = 422, description = "invalid_message_body, invalid_client_id, invalid_reply (reply_to names no message of this room), or invalid_attachment (not the caller's unsent upload, or more than 10)", body = natter_shared::ErrorBody),
         (status = 429, description = "the rate limit; see Retry-After", body = natter_shared::ErrorBody),
         super::docs::Unavailable
     ),
@@ -124,9 +124,14 @@ pub async fn post(
         body,
         client_id,
         reply_to,
+        attachments,
     } = body.into_inner();
+    let extras = crate::posting::Extras {
+        reply_to,
+        attachments,
+    };
     Ok(
-        match crate::posting::post(&state, &user, room, body, client_id, reply_to).await? {
+        match crate::posting::post(&state, &user, room, body, client_id, extras).await? {
             Outcome::Notice(notice) => HttpResponse::Ok().json(Notice {
                 room_id: room,
                 notice,
@@ -253,11 +258,12 @@ pub async fn delete(
             "only its author or an admin may delete a message",
         ));
     }
-    state
+    let files = state
         .db
         .run(move |conn| Ok(messages::delete(conn, id, Utc::now().naive_utc())?))
         .await?;
-    tracing::info!(%room, message = %id, by = %user.id, "message deleted");
+    tracing::info!(%room, message = %id, by = %user.id, files = files.len(), "message deleted");
+    state.files.release(&state.db, files).await;
     state.hub.broadcast(
         room,
         ServerFrame::Deleted {

@@ -8,6 +8,7 @@ mod messages;
 mod reads;
 pub(crate) mod rooms;
 mod search;
+mod uploads;
 mod users;
 
 use crate::error::ApiError;
@@ -38,6 +39,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/me").get(auth::me).patch(auth::update_me))
             .service(web::resource("/me/password").post(auth::change_password))
             .service(web::resource("/me/phone/verify").post(auth::verify_phone))
+            .service(
+                web::resource("/me/avatar")
+                    .put(uploads::put_avatar)
+                    .delete(uploads::delete_avatar),
+            )
+            .service(
+                web::resource("/auth/cookie")
+                    .post(uploads::set_cookie)
+                    .delete(uploads::clear_cookie),
+            )
+            .service(web::resource("/uploads").post(uploads::upload))
+            .service(web::resource("/uploads/{id}").get(uploads::download))
+            .service(web::resource("/uploads/{id}/thumb").get(uploads::thumbnail))
+            .service(web::resource("/users/{username}/avatar").get(uploads::avatar))
             .service(web::resource("/admin/users").get(admin::users))
             .service(web::resource("/admin/users/{id}/deactivate").post(admin::deactivate))
             .service(web::resource("/admin/users/{id}/reactivate").post(admin::reactivate))

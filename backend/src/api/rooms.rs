@@ -944,20 +944,20 @@ pub async fn delete(
         .db
         .run(move |conn| write_transaction(conn, |conn| deletion(conn, room, admin)))
         .await?;
-    let Some(told) = deleted else {
+    let Some((told, files)) = deleted else {
         return Err(ApiError::not_found(format!("room {room}")));
     };
     tracing::info!(%room, by = %user.id, "room deleted");
     state.hub.room_deleted(room, told);
+    state.files.release(&state.db, files).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Deletes `room` for `admin`, if it exists for them: whom to tell (`None`: everyone).
-fn deletion(
-    conn: &mut DbConnection,
-    room: RoomId,
-    admin: UserId,
-) -> ApiResult<Option<Option<Vec<UserId>>>> {
+/// Whom to tell of a deleted room (`None`: everyone), and the digests of its files.
+type Deletion = (Option<Vec<UserId>>, Vec<String>);
+
+/// Deletes `room` for `admin`, if it exists for them.
+fn deletion(conn: &mut DbConnection, room: RoomId, admin: UserId) -> ApiResult<Option<Deletion>> {
     let Some((row, role)) = rooms::with_role(conn, room, admin)? else {
         return Ok(None);
     };
@@ -974,5 +974,5 @@ fn deletion(
                 .collect(),
         )
     };
-    Ok(rooms::delete(conn, room)?.then_some(told))
+    Ok(rooms::delete(conn, room)?.map(|files| (told, files)))
 }

@@ -23,6 +23,15 @@ pub struct SmsPayload {
 /// The kind of the job that sends a phone verification code.
 pub const PHONE_CODE: &str = "phone_code";
 
+/// The kind of the job that removes an upload no message took, a day after it came.
+pub const UNSENT_UPLOAD: &str = "unsent_upload";
+
+/// What an unsent upload job carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsentUploadPayload {
+    pub upload_id: i64,
+}
+
 /// What a phone code job carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhoneCodePayload {
@@ -65,13 +74,25 @@ pub fn enqueue(
     max_attempts: i32,
     now: NaiveDateTime,
 ) -> QueryResult<i64> {
+    enqueue_at(conn, kind, payload, max_attempts, now, now)
+}
+
+/// Queues a job that is due at `run_at`, not before.
+pub fn enqueue_at(
+    conn: &mut DbConnection,
+    kind: &str,
+    payload: &str,
+    max_attempts: i32,
+    now: NaiveDateTime,
+    run_at: NaiveDateTime,
+) -> QueryResult<i64> {
     diesel::insert_into(jobs::table)
         .values((
             jobs::kind.eq(kind),
             jobs::payload.eq(payload),
             jobs::state.eq("queued"),
             jobs::max_attempts.eq(max_attempts),
-            jobs::run_at.eq(now),
+            jobs::run_at.eq(run_at),
             jobs::created_at.eq(now),
             jobs::updated_at.eq(now),
         ))

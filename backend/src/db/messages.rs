@@ -21,6 +21,7 @@ pub struct MessageRow {
     pub reaction_count: i32,
     pub mentions: Option<String>,
     pub mentions_room: bool,
+    pub file_count: i32,
 }
 
 impl From<MessageRow> for Message {
@@ -39,6 +40,7 @@ impl From<MessageRow> for Message {
             reactions: Vec::new(),
             mentions: ids_from_db(row.mentions.as_deref()),
             mentions_room: row.mentions_room,
+            attachments: Vec::new(),
         }
     }
 }
@@ -132,9 +134,9 @@ pub fn add_mentions(
     .map(drop)
 }
 
-/// Messages from rows, each reply with what it answers and each with its reactions: one
-/// more query for the replies of the whole lot and one for its reactions, each only when
-/// some row has any.
+/// Messages from rows, each reply with what it answers, each with its reactions and its
+/// files: one more query for the replies of the whole lot, one for its reactions and one for
+/// its files, each only when some row has any.
 pub fn with_replies(conn: &mut DbConnection, rows: Vec<MessageRow>) -> QueryResult<Vec<Message>> {
     let wanted: Vec<i64> = rows.iter().filter_map(|r| r.reply_to).collect();
     let originals = if wanted.is_empty() {
@@ -152,6 +154,16 @@ pub fn with_replies(conn: &mut DbConnection, rows: Vec<MessageRow>) -> QueryResu
     } else {
         reactions_of(conn, &reacted)?
     };
+    let with_files: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.file_count > 0)
+        .map(|r| r.id)
+        .collect();
+    let mut files = if with_files.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        super::uploads::of_messages(conn, &with_files)?
+    };
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -160,6 +172,7 @@ pub fn with_replies(conn: &mut DbConnection, rows: Vec<MessageRow>) -> QueryResu
             let mut message = Message::from(row);
             message.reply_to = reply;
             message.reactions = mine;
+            message.attachments = files.remove(&message.id.0).unwrap_or_default();
             message
         })
         .collect())
@@ -381,6 +394,7 @@ macro_rules! joined_select {
             messages::reaction_count,
             messages::mentions,
             messages::mentions_room,
+            messages::file_count,
         )
     };
 }
@@ -570,8 +584,13 @@ pub fn edit(
 }
 
 /// Deletes a message: the row stays (its ids stay taken), its text goes.
-/// Its mentions go too, so that nobody counts them.
-pub fn delete(conn: &mut DbConnection, id: MessageId, at: NaiveDateTime) -> QueryResult<()> {
+/// Its mentions go too, so that nobody counts them, and its files: returns their digests,
+/// for [`crate::files::Files::release`] once this is committed.
+pub fn delete(
+    conn: &mut DbConnection,
+    id: MessageId,
+    at: NaiveDateTime,
+) -> QueryResult<Vec<String>> {
     use super::schema::mentions;
     super::write_transaction(conn, |conn| {
         diesel::update(messages::table.find(id.0))
@@ -582,8 +601,7 @@ pub fn delete(conn: &mut DbConnection, id: MessageId, at: NaiveDateTime) -> Quer
                 messages::mentions_room.eq(false),
             ))
             .execute(conn)?;
-        diesel::delete(mentions::table.filter(mentions::message_id.eq(id.0)))
-            .execute(conn)
-            .map(drop)
+        diesel::delete(mentions::table.filter(mentions::message_id.eq(id.0))).execute(conn)?;
+        super::uploads::detach_message(conn, id)
     })
 }

@@ -8,6 +8,7 @@ pub mod messages;
 pub mod rooms;
 pub mod schema;
 pub mod search;
+pub mod uploads;
 pub mod users;
 pub mod writer;
 

@@ -588,11 +588,13 @@ pub fn open_conversation(
     })
 }
 
-/// Deletes a room; its members and messages go with it. `false` if there was none.
-pub fn delete(conn: &mut DbConnection, id: RoomId) -> QueryResult<bool> {
-    diesel::delete(rooms::table.find(id.0))
-        .execute(conn)
-        .map(|n| n > 0)
+/// Deletes a room; its members, messages and their uploads go with it. `None` if there was
+/// none; else the digests of the files its messages carried, for
+/// [`crate::files::Files::release`] once this is committed.
+pub fn delete(conn: &mut DbConnection, id: RoomId) -> QueryResult<Option<Vec<String>>> {
+    let files = super::uploads::of_room(conn, id)?;
+    let gone = diesel::delete(rooms::table.find(id.0)).execute(conn)?;
+    Ok((gone > 0).then_some(files))
 }
 
 /// Whether `user` may move their read marker of `room` to `message`: `None` when they are

@@ -15,6 +15,7 @@ diesel::table! {
         reaction_count -> Integer,
         mentions -> Nullable<Text>,
         mentions_room -> Bool,
+        file_count -> Integer,
     }
 }
 
@@ -81,6 +82,23 @@ diesel::table! {
         phone_code_hash -> Nullable<Text>,
         phone_code_expires_at -> Nullable<Timestamp>,
         phone_code_attempts -> Integer,
+        avatar -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    uploads (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        message_id -> Nullable<BigInt>,
+        sha256 -> Text,
+        name -> Text,
+        size -> BigInt,
+        content_type -> Text,
+        width -> Nullable<Integer>,
+        height -> Nullable<Integer>,
+        thumb_type -> Nullable<Text>,
+        created_at -> Timestamp,
     }
 }
 
@@ -135,6 +153,7 @@ diesel::joinable!(sms_outbox -> jobs (job_id));
 diesel::joinable!(reactions -> users (user_id));
 
 diesel::joinable!(mentions -> messages (message_id));
+diesel::joinable!(uploads -> messages (message_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     jobs,
@@ -144,6 +163,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     room_members,
     rooms,
     sms_outbox,
+    uploads,
     users,
     write_probe
 );

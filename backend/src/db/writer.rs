@@ -59,6 +59,9 @@ pub struct NewMessage {
     /// The message of the same room it answers, as replies show it (checked before).
     /// Boxed: most messages answer none, and this one travels through queues by value.
     pub reply_to: Option<Box<natter_shared::ReplyTo>>,
+    /// The author's uploads it carries, checked before (unsent, theirs); taken in the
+    /// message's own transaction, which fails if another message took one meanwhile.
+    pub attachments: Vec<natter_shared::Attachment>,
 }
 
 /// A stored message, and whether this call stored it (false: its client id was seen before).
@@ -797,6 +800,12 @@ fn store_one(conn: &mut DbConnection, m: &NewMessage) -> diesel::QueryResult<Sto
     };
     if let Some(id) = messages::insert_new(conn, &row)? {
         messages::add_mentions(conn, MessageId(id), m.room_id, &mentions)?;
+        if !m.attachments.is_empty() {
+            let ids: Vec<_> = m.attachments.iter().map(|a| a.id).collect();
+            if !super::uploads::attach(conn, m.author_id, MessageId(id), &ids)? {
+                return Err(attachment_taken());
+            }
+        }
         return Ok(Stored {
             message: Message {
                 id: MessageId(id),
@@ -811,6 +820,7 @@ fn store_one(conn: &mut DbConnection, m: &NewMessage) -> diesel::QueryResult<Sto
                 reactions: Vec::new(),
                 mentions,
                 mentions_room,
+                attachments: m.attachments.clone(),
             },
             fresh: true,
         });
@@ -840,9 +850,30 @@ fn reused_elsewhere(stored: Stored, m: &NewMessage) -> Result<Stored, ApiError> 
     Ok(stored)
 }
 
+/// Why a message's insert was rolled back: one of its uploads went into another message
+/// between the check and the insert.
+#[derive(Debug)]
+struct AttachmentTaken;
+
+impl std::fmt::Display for AttachmentTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an attachment was taken by another message")
+    }
+}
+
+impl std::error::Error for AttachmentTaken {}
+
+fn attachment_taken() -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(Box::new(AttachmentTaken))
+}
+
 fn store_error(e: diesel::result::Error, m: &NewMessage) -> ApiError {
     use diesel::result::{DatabaseErrorKind, Error};
     match e {
+        Error::QueryBuilderError(cause) if cause.is::<AttachmentTaken>() => ApiError::new(
+            ErrorKind::InvalidAttachment,
+            "an attachment is already in another message: upload the file again",
+        ),
         // The room was deleted between the check and the insert.
         Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
             ApiError::new(ErrorKind::NotFound, format!("room {} not found", m.room_id))
@@ -949,6 +980,7 @@ mod tests {
         fn message(&self, body: &str) -> NewMessage {
             NewMessage {
                 reply_to: None,
+                attachments: Vec::new(),
                 room_id: self.room,
                 author_id: self.user,
                 author: "alice".into(),

@@ -12,15 +12,18 @@ use crate::db::jobs::{self, ClaimedJob, PhoneCodePayload, SmsPayload};
 /// What `/sms` sends: the same words every time.
 pub const SMS_TEXT: &str =
     "Natter: someone in a conversation with you is trying to reach you. Open Natter to see who.";
-use crate::db::users;
 use crate::db::writer::MessageWriter;
+use crate::db::{uploads, users};
 use crate::error::ApiResult;
 use chrono::Utc;
-use natter_shared::{RoomId, UserId};
+use natter_shared::{RoomId, UploadId, UserId};
 use sms::{Sms, SmsProvider};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
+
+/// How old a temporary upload file is before it counts as left behind by a crash.
+const TEMP_FILES_LAST: Duration = Duration::from_secs(24 * 3600);
 
 /// Longest wait between two attempts of a job.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -38,6 +41,8 @@ pub struct Worker {
     pub wake: Arc<Notify>,
     /// Where failures are counted.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The upload folder, for removing files nobody sent.
+    pub store: crate::files::Store,
 }
 
 impl Worker {
@@ -63,7 +68,15 @@ impl Worker {
         metrics: Arc<crate::metrics::Metrics>,
         wake: Arc<Notify>,
     ) -> anyhow::Result<Self> {
+        let upload_dir = s.upload_dir();
+        let store = crate::files::Store::open(&upload_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot use the upload folder {}: {e}; make it writable, or choose another with --upload-dir",
+                upload_dir.display()
+            )
+        })?;
         Ok(Self {
+            store,
             id: worker_id(),
             provider: sms::from_settings(s, storage.db.clone())?,
             db: storage.db,
@@ -142,8 +155,42 @@ impl Worker {
                 }
                 Err(e) => self.unreadable(&job, &e).await,
             },
+            jobs::UNSENT_UPLOAD => {
+                match serde_json::from_str::<jobs::UnsentUploadPayload>(&job.payload) {
+                    Ok(payload) => {
+                        let result = self.remove_unsent(UploadId(payload.upload_id)).await;
+                        self.settle(&job, result, None).await;
+                    }
+                    Err(e) => self.unreadable(&job, &e).await,
+                }
+            }
             _ => self.unreadable(&job, &"no such kind").await,
         }
+    }
+
+    /// Removes an upload that no message took within a day, and its file if nothing else
+    /// names the same bytes; also temporary files a crash left behind. Nothing to do when a
+    /// message took it.
+    async fn remove_unsent(&self, id: UploadId) -> Result<(), String> {
+        let store = self.store.clone();
+        self.db
+            .run(move |conn| {
+                let Some(sha) = uploads::forget_unsent(conn, id)? else {
+                    return Ok(());
+                };
+                for free in uploads::unused(conn, &[sha])? {
+                    store
+                        .release(&free)
+                        .map_err(crate::error::ApiError::internal)?;
+                }
+                tracing::info!(upload = %id, "removed an upload nobody sent");
+                if let Err(e) = store.sweep_temp(TEMP_FILES_LAST) {
+                    tracing::warn!(error = %e, "cannot sweep the upload folder's temporary files");
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn unreadable(&self, job: &ClaimedJob, why: &dyn std::fmt::Display) {

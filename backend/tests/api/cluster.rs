@@ -19,6 +19,8 @@ struct Cluster {
     db: TestDb,
     redis: String,
     prefix: String,
+    /// The upload folder every node shares (a shared volume in production).
+    uploads: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -36,6 +38,7 @@ impl Cluster {
         Self {
             db: TestDb::postgres(&server),
             redis,
+            uploads: tempfile::tempdir().expect("a temporary folder"),
             prefix: format!(
                 "natter-test-{}-{}",
                 std::process::id(),
@@ -57,6 +60,7 @@ impl Cluster {
             s.redis_url = Some(self.redis.clone());
             s.redis_prefix = self.prefix.clone();
             s.tail_poll_ms = 3_600_000;
+            s.upload_dir = Some(self.uploads.path().to_path_buf());
             customize(s);
         })
         .await
@@ -765,5 +769,43 @@ async fn a_read_on_one_node_clears_the_count_seen_through_the_other() -> TestRes
     );
     let seen = crate::reads::listed(&b, &bob, dm.id).await;
     assert_eq!((seen.unread, seen.last_read_id), (0, Some(said.id)));
+    Ok(())
+}
+
+#[actix_web::test]
+async fn a_file_uploaded_through_one_node_is_served_by_the_other() -> TestResult {
+    let cluster = Cluster::new();
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let (alice, bob, room) = a.two_users_in_a_room().await;
+    let res = a
+        .client
+        .post(format!("{}/api/uploads?filename=notes.txt", a.addr))
+        .bearer_auth(&alice.token)
+        .body("shared folder".as_bytes().to_vec())
+        .send()
+        .await?;
+    let file: natter_shared::Attachment = crate::helpers::answer(res).await.json()?;
+    let mut watch = b.ws(&bob).await;
+    watch.join(room.id, None).await;
+    let res = a
+        .post_message(
+            &alice,
+            room.id,
+            json!({ "body": "", "attachments": [file.id] }),
+        )
+        .await;
+    assert_eq!(res.status, reqwest::StatusCode::CREATED, "{}", res.body);
+    // The message reaches the other node with its file, which that node serves.
+    let got = next_message(&mut watch).await;
+    assert_eq!(got.attachments, vec![file.clone()]);
+    let res = b
+        .client
+        .get(format!("{}{}", b.addr, file.url))
+        .bearer_auth(&bob.token)
+        .send()
+        .await?;
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    assert_eq!(res.bytes().await?.as_ref(), b"shared folder");
     Ok(())
 }

@@ -269,6 +269,9 @@ impl TestApp {
         settings.create_rate_limit = RateLimit::OFF;
         settings.max_sockets_per_addr = 0;
         settings.static_dir = dir.path().join("no-app");
+        // Each app's own, on Postgres too (whose default is the working folder).
+        settings.upload_dir = Some(dir.path().join("uploads"));
+        settings.upload_rate_limit = RateLimit::OFF;
         customize(&mut settings);
         let app = Application::build(settings)
             .await

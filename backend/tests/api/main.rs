@@ -16,6 +16,7 @@ mod cli;
 mod cluster;
 mod errors;
 mod faults;
+mod files;
 mod helpers;
 mod jobs;
 mod membership;

@@ -238,7 +238,14 @@ impl WsSession {
                 body,
                 client_id,
                 reply_to,
-            } => self.post(user, room_id, body, client_id, reply_to, ctx),
+                attachments,
+            } => {
+                let extras = crate::posting::Extras {
+                    reply_to,
+                    attachments,
+                };
+                self.post(user, room_id, body, client_id, extras, ctx)
+            }
             ClientFrame::Typing { room_id } => self.typing(user, room_id, ctx),
             ClientFrame::Read {
                 room_id,

@@ -19,43 +19,37 @@ impl WsSession {
         room_id: RoomId,
         body: String,
         client_id: Option<String>,
-        reply: Option<natter_shared::MessageId>,
+        extras: crate::posting::Extras,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let (post, client_id) =
-            match crate::posting::check(&self.state, &user, room_id, body, client_id) {
+            match crate::posting::check(&self.state, &user, room_id, body, client_id, &extras) {
                 Ok(checked) => checked,
                 Err(refused) => return self.api_error(ctx, &refused.error, refused.client_id),
             };
-        let mut message = match post {
+        let message = match post {
             Post::Command { body, parsed } => {
                 return self.command(user, room_id, body, parsed, client_id, ctx);
             }
             Post::Message(message) => message,
         };
         let known = self.may_post.contains(&room_id);
-        if known && reply.is_none() {
+        if known && extras.is_empty() {
             return self.submit(message, ctx);
         }
-        // First post to a room not joined, or a reply: check it, holding back this
-        // session's later frames meanwhile (`wait`), so that its messages are still stored
-        // in order.
+        // First post to a room not joined, or a reply, or files: check it, holding back
+        // this session's later frames meanwhile (`wait`), so that its messages are still
+        // stored in order.
         let state = self.state.clone();
         let fut = async move {
             if !known {
                 crate::posting::may_post(&state, room_id, &user).await?;
             }
-            match reply {
-                Some(id) => crate::posting::reply_to(&state, room_id, id)
-                    .await
-                    .map(|r| Some(Box::new(r))),
-                None => Ok(None),
-            }
+            crate::posting::complete(&state, message, extras).await
         };
         ctx.wait(fut.into_actor(self).map(move |res, act, ctx| match res {
-            Ok(reply_to) => {
+            Ok(message) => {
                 act.may_post.insert(room_id);
-                message.reply_to = reply_to;
                 act.submit(message, ctx);
             }
             Err(e) => act.api_error(ctx, &e, client_id),

@@ -1,0 +1,3 @@
+ALTER TABLE users DROP COLUMN avatar;
+ALTER TABLE messages DROP COLUMN file_count;
+DROP TABLE uploads;
