@@ -23,7 +23,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libpq5 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --create-home --home-dir /data natter
+ && useradd --system --create-home --home-dir /data natter \
+ && install -d -o natter /uploads
 COPY --from=build /src/target/release/natter /usr/local/bin/natter
 COPY --from=build /src/frontend/dist /srv/natter/web
 ENV NATTER_ADDR=0.0.0.0:8080 \

@@ -1035,3 +1035,93 @@ async fn a_search_result_opens_its_room_at_the_message() -> Result<()> {
     alice.wait_gone(".message.found").await?;
     alice.close().await
 }
+
+#[actix_web::test]
+async fn an_image_sent_by_one_is_a_thumbnail_for_the_other_that_opens_full_size() -> Result<()> {
+    let server = Server::start().await?;
+    let token = server.sign_up("alice", PASSWORD).await?;
+    server.sign_up("bob", PASSWORD).await?;
+    let room = server.create_room(&token, "photos").await?;
+    server.add_member(&token, room, "bob").await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("sunset.png");
+    image::RgbImage::from_fn(960, 640, |x, y| {
+        image::Rgb([(x / 4) as u8, (y / 3) as u8, 90])
+    })
+    .save(&path)?;
+
+    let driver = Driver::start().await?;
+    let (alice, bob) = (browser(&driver).await?, browser(&driver).await?);
+    alice
+        .enter(&server.url("/rooms/photos"), "alice", PASSWORD, false)
+        .await?;
+    bob.enter(&server.url("/rooms/photos"), "bob", PASSWORD, false)
+        .await?;
+    alice.wait_text("#room-title", "photos").await?;
+
+    // Alice picks the file: it uploads, with its progress, and waits in the composer.
+    let input = alice.wait_for("#attach-input").await?;
+    input.send_keys(&path.display().to_string()).await?;
+    alice
+        .wait_text(".pending-file[data-state='ready'] .name", "sunset.png")
+        .await?;
+    let sent_share = alice
+        .client
+        .execute(
+            "return document.querySelector('.pending-file progress').value",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        sent_share.as_f64() == Some(1.0),
+        "the progress bar is full: {sent_share}"
+    );
+    alice.say("the view tonight").await?;
+    alice.wait_gone("#pending-files").await?;
+
+    // Bob sees the thumbnail, loaded (through the files cookie), at its size.
+    bob.wait_message("the view tonight").await?;
+    let loaded = "const img = document.querySelector('.message .thumb img'); \
+                  return img && img.complete ? [img.naturalWidth, img.naturalHeight] : null";
+    let deadline = Instant::now() + natter_e2e::PATIENCE;
+    let size = loop {
+        let got = bob.client.execute(loaded, vec![]).await?;
+        if got.as_array().is_some_and(|a| a[0].as_u64() > Some(0)) {
+            break got;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the thumbnail did not load: {got}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    ensure!(
+        size == serde_json::json!([480, 320]),
+        "a 480-pixel thumbnail: {size}"
+    );
+
+    // It opens full size, and Escape closes it.
+    bob.click(".message .thumb").await?;
+    bob.wait_for("#viewer img").await?;
+    let full = "const img = document.querySelector('#viewer img'); \
+                return img.complete ? img.naturalWidth : 0";
+    let deadline = Instant::now() + natter_e2e::PATIENCE;
+    loop {
+        let width = bob.client.execute(full, vec![]).await?;
+        if width.as_u64() == Some(960) {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the full picture did not load: {width}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bob.client
+        .active_element()
+        .await?
+        .send_keys(&Key::Escape)
+        .await?;
+    bob.wait_gone("#viewer").await?;
+    Ok(())
+}

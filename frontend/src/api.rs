@@ -415,3 +415,36 @@ pub async fn set_topic(token: &str, room: RoomId, topic: &str) -> ApiResult<Room
 fn encode(s: &str) -> String {
     String::from(js_sys::encode_uri_component(s))
 }
+
+/// Sets the cookie that lets `<img>` tags and links load files (`POST /api/auth/cookie`).
+pub async fn files_cookie(token: &str) -> ApiResult<()> {
+    done(
+        authed(Request::post("/api/auth/cookie"), token)
+            .send()
+            .await,
+    )
+    .await
+}
+
+/// Clears the files cookie (signing out).
+pub async fn clear_files_cookie() -> ApiResult<()> {
+    done(Request::delete("/api/auth/cookie").send().await).await
+}
+
+/// Sets the signed-in user's avatar from a picture (`PUT /api/me/avatar`).
+pub async fn set_avatar(token: &str, file: &web_sys::File) -> ApiResult<()> {
+    let request = authed(Request::put("/api/me/avatar"), token)
+        .body(wasm_bindgen::JsValue::from(file.clone()))
+        .map_err(ApiError::network)?;
+    done(request.send().await).await
+}
+
+/// Removes the signed-in user's avatar.
+pub async fn remove_avatar(token: &str) -> ApiResult<()> {
+    done(
+        authed(Request::delete("/api/me/avatar"), token)
+            .send()
+            .await,
+    )
+    .await
+}

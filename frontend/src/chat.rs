@@ -75,6 +75,8 @@ pub struct Chat {
     pub following: RwSignal<bool>,
     /// The message the next opening of its room starts at, instead of the newest page.
     focus: RwSignal<Option<(RoomId, MessageId)>>,
+    /// The picture shown full size over the page, if any.
+    pub viewing: RwSignal<Option<natter_shared::Attachment>>,
 }
 
 /// Sends one own message on the socket.
@@ -84,6 +86,7 @@ fn send_frame(room_id: RoomId, message: Outgoing) {
         body: message.body,
         client_id: Some(message.client_id),
         reply_to: message.reply_to,
+        attachments: message.attachments,
     });
 }
 
@@ -123,10 +126,12 @@ impl Chat {
             member_changes: RwSignal::new(0),
             following: RwSignal::new(true),
             focus: RwSignal::new(None),
+            viewing: RwSignal::new(None),
         };
         if let Some(token) = session.token() {
             socket::start(token, move |event| chat.on_event(event));
         }
+        chat.files_cookie();
         chat.refresh_rooms();
         chat.check_token();
         // Typing indicators fade on their own.
@@ -136,6 +141,24 @@ impl Chat {
 
     pub fn stop(&self) {
         socket::stop();
+        spawn_local(async {
+            let _ = crate::api::clear_files_cookie().await;
+        });
+    }
+
+    /// Asks for the cookie that lets `<img>` tags and download links load files (they
+    /// cannot send the token); again whenever the token changes.
+    fn files_cookie(&self) {
+        let token = self.token();
+        if token.is_empty() {
+            return;
+        }
+        let chat = *self;
+        spawn_local(async move {
+            if let Err(e) = crate::api::files_cookie(&token).await {
+                chat.failed(&e);
+            }
+        });
     }
 
     /// The tab became visible again: rooms that are not live got no frames meanwhile, so
@@ -153,6 +176,7 @@ impl Chat {
         if let Some(token) = self.session.token() {
             socket::start(token, move |event| chat.on_event(event));
         }
+        self.files_cookie();
     }
 
     pub fn token(&self) -> String {
@@ -719,7 +743,13 @@ impl Chat {
 
     /// Shows the message at once as pending, and sends it if the socket is up (else on the
     /// next `ready`); with `reply_to`, as an answer to that message.
-    pub fn send(&self, room_id: RoomId, body: String, reply_to: Option<ReplyTo>) {
+    pub fn send(
+        &self,
+        room_id: RoomId,
+        body: String,
+        reply_to: Option<ReplyTo>,
+        attachments: Vec<natter_shared::Attachment>,
+    ) {
         // What is said goes at the end of the room: show the end.
         if self
             .views
@@ -730,8 +760,10 @@ impl Chat {
         let client_id = new_client_id();
         let me = self.me.get_untracked();
         let reply_id = reply_to.as_ref().map(|r| r.id);
+        let ids = attachments.iter().map(|a| a.id).collect();
         self.view_mut(room_id, |v| {
-            v.timeline.add_pending(&me, &body, &client_id, reply_to)
+            v.timeline
+                .add_pending(&me, &body, &client_id, reply_to, attachments)
         });
         send_frame(
             room_id,
@@ -739,6 +771,7 @@ impl Chat {
                 body,
                 client_id,
                 reply_to: reply_id,
+                attachments: ids,
             },
         );
     }

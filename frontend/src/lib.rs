@@ -10,6 +10,7 @@ pub mod session;
 pub mod socket;
 pub mod time;
 pub mod timeline;
+pub mod upload;
 
 use components::app::App;
 

@@ -38,6 +38,8 @@ pub struct Entry {
     /// Whom it mentions by name, and whether it mentions the whole room.
     pub mentions: Vec<natter_shared::UserId>,
     pub mentions_room: bool,
+    /// Its files (for an own pending message, the uploads it will carry).
+    pub attachments: Vec<natter_shared::Attachment>,
     pub status: Status,
     /// Sort position: stored entries by id; notes just after the last message seen when
     /// they came; pending ones last, in the order sent.
@@ -97,6 +99,7 @@ impl Entry {
             reactions: message.reactions,
             mentions: message.mentions,
             mentions_room: message.mentions_room,
+            attachments: message.attachments,
             status: Status::Stored,
         }
     }
@@ -201,9 +204,11 @@ impl Timeline {
         body: &str,
         client_id: &str,
         reply_to: Option<natter_shared::ReplyTo>,
+        attachments: Vec<natter_shared::Attachment>,
     ) {
         self.seq += 1;
         self.entries.push(Entry {
+            attachments,
             id: None,
             client_id: Some(client_id.to_owned()),
             author: author.to_owned(),
@@ -245,6 +250,7 @@ impl Timeline {
                 reactions: Vec::new(),
                 mentions: Vec::new(),
                 mentions_room: false,
+                attachments: Vec::new(),
                 status: Status::Note,
                 order,
             },
@@ -357,6 +363,7 @@ impl Timeline {
             body: entry.body.clone(),
             client_id: client_id.to_owned(),
             reply_to: entry.reply_to.as_ref().map(|r| r.id),
+            attachments: entry.attachments.iter().map(|a| a.id).collect(),
         })
     }
 
@@ -370,6 +377,7 @@ impl Timeline {
                     body: e.body.clone(),
                     client_id: e.client_id.clone()?,
                     reply_to: e.reply_to.as_ref().map(|r| r.id),
+                    attachments: e.attachments.iter().map(|a| a.id).collect(),
                 })
             })
             .collect()
@@ -397,6 +405,7 @@ pub struct Outgoing {
     pub body: String,
     pub client_id: String,
     pub reply_to: Option<MessageId>,
+    pub attachments: Vec<natter_shared::UploadId>,
 }
 
 #[cfg(test)]
@@ -423,6 +432,7 @@ mod tests {
             reactions: Vec::new(),
             mentions: Vec::new(),
             mentions_room: false,
+            attachments: Vec::new(),
         }
     }
 
@@ -465,7 +475,7 @@ mod tests {
     fn an_own_message_stays_one_entry_whether_ack_or_echo_comes_first() {
         // Echo first, then the ack.
         let mut t = Timeline::default();
-        t.add_pending("alice", "hi", "c-1", None);
+        t.add_pending("alice", "hi", "c-1", None, Vec::new());
         assert!(t.entries()[0].is_pending());
         let key = t.entries()[0].key();
         t.insert(message(7, "alice", Some("c-1")));
@@ -476,7 +486,7 @@ mod tests {
 
         // Ack first, then the echo.
         let mut t = Timeline::default();
-        t.add_pending("alice", "hi", "c-2", None);
+        t.add_pending("alice", "hi", "c-2", None, Vec::new());
         t.ack("c-2", MessageId(8));
         assert_eq!(ids(&t), [Some(8)]);
         assert_eq!(
@@ -496,7 +506,7 @@ mod tests {
     #[wasm_bindgen_test]
     fn another_authors_client_id_does_not_confirm_mine() {
         let mut t = Timeline::default();
-        t.add_pending("alice", "hi", "c-1", None);
+        t.add_pending("alice", "hi", "c-1", None, Vec::new());
         t.insert(message(3, "bob", Some("c-1")));
         assert_eq!(ids(&t), [Some(3), None]);
         assert!(t.has_pending("c-1"));
@@ -525,8 +535,8 @@ mod tests {
     #[wasm_bindgen_test]
     fn pending_messages_stay_last_and_are_resent_in_order() {
         let mut t = Timeline::default();
-        t.add_pending("alice", "one", "c-1", None);
-        t.add_pending("alice", "two", "c-2", None);
+        t.add_pending("alice", "one", "c-1", None, Vec::new());
+        t.add_pending("alice", "two", "c-2", None, Vec::new());
         t.insert(message(9, "bob", None));
         assert_eq!(ids(&t), [Some(9), None, None]);
         let resend: Vec<String> = t.pending().into_iter().map(|o| o.body).collect();
@@ -536,7 +546,7 @@ mod tests {
     #[wasm_bindgen_test]
     fn a_failed_message_is_retried_with_its_client_id() {
         let mut t = Timeline::default();
-        t.add_pending("alice", "hello", "c-1", None);
+        t.add_pending("alice", "hello", "c-1", None, Vec::new());
         t.fail("c-1", "too many messages");
         assert_eq!(
             t.entries()[0].status,
@@ -551,7 +561,8 @@ mod tests {
             Some(Outgoing {
                 body: "hello".into(),
                 client_id: "c-1".into(),
-                reply_to: None
+                reply_to: None,
+                attachments: Vec::new(),
             })
         );
         assert!(t.entries()[0].is_pending());
@@ -562,7 +573,7 @@ mod tests {
     fn a_command_answered_privately_becomes_a_note_after_what_was_seen() {
         let mut t = Timeline::default();
         t.insert(message(1, "bob", None));
-        t.add_pending("alice", "/help", "c-1", None);
+        t.add_pending("alice", "/help", "c-1", None, Vec::new());
         t.drop_pending("c-1");
         t.add_note("Commands: …");
         t.insert(message(2, "bob", None));

@@ -276,7 +276,7 @@ impl MessageWriter {
         let (reply, answer) = oneshot::channel();
         match self.tx.try_send(Job { message, reply }) {
             Ok(()) => Ok(Answer(answer)),
-            Err(mpsc::error::TrySendError::Full(job)) => Err(Queued::Full(job.message)),
+            Err(mpsc::error::TrySendError::Full(job)) => Err(Queued::Full(Box::new(job.message))),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Queued::Stopped(stopped())),
         }
     }
@@ -295,7 +295,7 @@ impl MessageWriter {
 /// Why [`MessageWriter::try_queue`] did not queue.
 pub enum Queued {
     /// The queue is full: here is the message back.
-    Full(NewMessage),
+    Full(Box<NewMessage>),
     Stopped(ApiError),
 }
 

@@ -654,3 +654,25 @@ async fn avatars_are_square_and_shown_to_anyone_signed_in() -> TestResult {
     assert_eq!(stored_files(&app), 0, "the old picture is removed");
     Ok(())
 }
+
+#[actix_web::test]
+async fn uploads_have_their_own_rate_limit() -> TestResult {
+    let app =
+        TestApp::spawn_with(|s| s.upload_rate_limit = "0.01/2".parse().expect("a rate limit"))
+            .await;
+    let alice = app.user("alice").await;
+    uploaded(&app, &alice, "1.txt", b"1".to_vec()).await;
+    uploaded(&app, &alice, "2.txt", b"2".to_vec()).await;
+    let res = upload(&app, &alice, "3.txt", b"3".to_vec()).await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.body);
+    // Avatars count as uploads.
+    let res = app
+        .client
+        .put(format!("{}/api/me/avatar", app.addr))
+        .bearer_auth(&alice.token)
+        .body(image_bytes(10, 10, ImageFormat::Png))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    Ok(())
+}

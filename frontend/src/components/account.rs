@@ -128,12 +128,62 @@ pub fn AccountPage() -> impl IntoView {
         }
     };
 
+    // The avatar: a picture, cropped square by the server. `version` makes the shown
+    // picture load again after a change.
+    let version = RwSignal::new(0u32);
+    let avatar_note = RwSignal::new(None::<(bool, String)>);
+    let pick_avatar = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        let Some(file) = input.files().and_then(|f| f.get(0)) else {
+            return;
+        };
+        input.set_value("");
+        spawn_local(async move {
+            match api::set_avatar(&token(), &file).await {
+                Ok(()) => {
+                    version.update(|v| *v += 1);
+                    avatar_note.set(Some((
+                        true,
+                        "Saved: others see it beside your messages.".into(),
+                    )));
+                }
+                Err(e) if e.is_signed_out() => chat.failed(&e),
+                Err(e) => avatar_note.set(Some((false, e.message))),
+            }
+        });
+    };
+    let remove_avatar = move |_| {
+        spawn_local(async move {
+            match api::remove_avatar(&token()).await {
+                Ok(()) => {
+                    version.update(|v| *v += 1);
+                    avatar_note.set(Some((true, "Removed: your initials show instead.".into())));
+                }
+                Err(e) => avatar_note.set(Some((false, e.message))),
+            }
+        });
+    };
+
     view! {
         <section class="admin" aria-labelledby="account-title">
             <header class="room-head">
                 <h1 id="account-title">"Your account"</h1>
             </header>
             <div class="admin-body">
+                <div class="account-form" id="avatar-form">
+                    <h2>"Picture"</h2>
+                    <p class="hint">"Shown beside your messages and in member lists. PNG, JPEG, GIF or WebP; the middle square is kept."</p>
+                    {move || {
+                        view! { <super::avatar::Avatar name=chat.me.get() version=version.get() /> }
+                    }}
+                    <label for="avatar-input" class="button">"Choose a picture"</label>
+                    <input id="avatar-input" type="file" accept="image/png,image/jpeg,image/gif,image/webp"
+                        class="visually-hidden" on:change=pick_avatar />
+                    <button type="button" class="ghost" id="remove-avatar" on:click=remove_avatar>"Remove"</button>
+                    {move || avatar_note.get().map(|(ok, text)| view! {
+                        <p class=if ok { "note" } else { "note error" } role="status">{text}</p>
+                    })}
+                </div>
                 <form class="account-form" on:submit=save_phone>
                     <h2>"Phone number"</h2>
                     <p class="hint">"Where /sms to you is sent, once you enter the code we send to it. Nobody else sees it."</p>

@@ -66,6 +66,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/account") view=AccountPage />
                 </Routes>
             </main>
+            <crate::components::messages::Viewer />
         </div>
     }
 }

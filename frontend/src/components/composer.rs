@@ -1,13 +1,16 @@
 //! The composer: Enter sends, Shift+Enter breaks the line, an empty message cannot be sent,
 //! the length limit shows as it nears, and slash commands are listed and completed from the
-//! shared command table.
+//! shared command table. Files come by the attach button, by dropping them on the composer
+//! or by pasting; each shows its upload's progress and can be removed before sending.
 
 use crate::chat::use_chat;
+use crate::upload::{Upload, size};
 use leptos::html;
 use leptos::prelude::*;
-use natter_shared::RoomId;
 use natter_shared::commands::{self, CommandSpec};
-use natter_shared::limits::MESSAGE_CHARS;
+use natter_shared::limits::{MAX_ATTACHMENTS, MESSAGE_CHARS};
+use natter_shared::{Attachment, RoomId};
+use std::collections::HashMap;
 
 /// The counter appears when this few characters are left.
 const SHOW_LEFT_BELOW: usize = 500;
@@ -53,10 +56,103 @@ pub fn complete(text: &str) -> Option<String> {
     }
 }
 
+/// A file being sent with the next message: its upload's progress, then the stored file or
+/// why it was refused.
+#[derive(Clone)]
+struct PendingFile {
+    key: u32,
+    name: String,
+    size: i64,
+    progress: RwSignal<f64>,
+    result: RwSignal<Option<Result<Attachment, String>>>,
+}
+
 #[component]
 pub fn Composer(room_id: RoomId) -> impl IntoView {
     let chat = use_chat();
     let text = RwSignal::new(String::new());
+    let files = RwSignal::new(Vec::<PendingFile>::new());
+    let uploads = StoredValue::new_local(HashMap::<u32, Upload>::new());
+    let next_key = StoredValue::new(0u32);
+    on_cleanup(move || {
+        uploads.update_value(|u| {
+            for upload in u.values() {
+                upload.cancel();
+            }
+            u.clear();
+        })
+    });
+    let add_file = move |file: web_sys::File| {
+        if files.with_untracked(Vec::len) >= MAX_ATTACHMENTS {
+            chat.banner.set(Some(format!(
+                "A message carries at most {MAX_ATTACHMENTS} files: send these first."
+            )));
+            return;
+        }
+        let key = next_key.get_value();
+        next_key.set_value(key + 1);
+        let pending = PendingFile {
+            key,
+            name: file.name(),
+            size: file.size() as i64,
+            progress: RwSignal::new(0.0),
+            result: RwSignal::new(None),
+        };
+        let (progress, result) = (pending.progress, pending.result);
+        let started = Upload::start(
+            &chat.token(),
+            &file,
+            move |share| progress.set(share),
+            move |outcome| {
+                result.set(Some(outcome));
+                // Not from inside the upload's own callback, which this drops.
+                leptos::task::spawn_local(async move {
+                    uploads.update_value(|u| {
+                        u.remove(&key);
+                    });
+                });
+            },
+        );
+        match started {
+            Ok(upload) => {
+                uploads.update_value(|u| {
+                    u.insert(key, upload);
+                });
+                files.update(|f| f.push(pending));
+            }
+            Err(why) => chat.banner.set(Some(why)),
+        }
+    };
+    let add_files = move |list: Option<web_sys::FileList>| {
+        let Some(list) = list else { return };
+        for i in 0..list.length() {
+            if let Some(file) = list.get(i) {
+                add_file(file);
+            }
+        }
+    };
+    let remove_file = move |key: u32| {
+        uploads.update_value(|u| {
+            if let Some(upload) = u.remove(&key) {
+                upload.cancel();
+            }
+        });
+        files.update(|f| f.retain(|p| p.key != key));
+    };
+    let uploading = move || files.with(|f| f.iter().any(|p| p.result.with(Option::is_none)));
+    let ready_files = move || -> Vec<Attachment> {
+        files.with_untracked(|f| {
+            f.iter()
+                .filter_map(|p| p.result.get_untracked().and_then(Result::ok))
+                .collect()
+        })
+    };
+    let has_files = move || {
+        files.with(|f| {
+            f.iter()
+                .any(|p| p.result.with(|r| matches!(r, Some(Ok(_)))))
+        })
+    };
     let input = NodeRef::<html::Textarea>::new();
     let suggestions = move || -> Vec<&'static CommandSpec> { text.with(|t| commands::complete(t)) };
     // `@` completes from the room's members (and `@room`), asked of the server as one types.
@@ -97,20 +193,29 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
         }
     };
     let status = move || text.with(|t| assess(t));
+    // Files alone make a message; text over the limit, or a file still on its way, do not.
+    let sendable = move || {
+        let (ok, left) = status();
+        !uploading() && left >= 0 && (ok || has_files())
+    };
 
     let send = move || {
         let body = text.get_untracked();
-        if !assess(&body).0 {
+        let attachments = ready_files();
+        let (ok, left) = assess(&body);
+        if uploading() || left < 0 || (!ok && attachments.is_empty()) {
             return;
         }
+        let body = if ok { body } else { String::new() };
         let reply = chat
             .replying
             .get_untracked()
             .filter(|(room, _)| *room == room_id)
             .map(|(_, reply)| reply);
-        chat.send(room_id, body, reply);
+        chat.send(room_id, body, reply, attachments);
         chat.replying.set(None);
         text.set(String::new());
+        files.set(Vec::new());
         if let Some(el) = input.get_untracked() {
             let _ = el.focus();
         }
@@ -133,7 +238,12 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
         _ => {}
     };
     view! {
-        <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
+        <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }
+            on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default()
+            on:drop=move |ev: leptos::ev::DragEvent| {
+                ev.prevent_default();
+                add_files(ev.data_transfer().and_then(|d| d.files()));
+            }>
             <Show when=move || !suggestions().is_empty()>
                 <ul class="suggestions" id="command-help" role="listbox" aria-label="Commands">
                     {move || suggestions().into_iter().map(|spec| {
@@ -176,6 +286,41 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
                     }
                 })
             }}
+            <Show when=move || !files.with(Vec::is_empty)>
+                <ul class="pending-files" id="pending-files" aria-label="Files to send">
+                    <For each=move || files.get() key=|p| p.key let:file>
+                        {
+                            let key = file.key;
+                            let state = move || match file.result.get() {
+                                None => format!("{:.0}%", file.progress.get() * 100.0),
+                                Some(Ok(_)) => "ready".to_owned(),
+                                Some(Err(why)) => why,
+                            };
+                            view! {
+                                <li class="pending-file" class:failed=move || file.result.with(|r| matches!(r, Some(Err(_))))
+                                    data-state=move || match file.result.get() { None => "uploading", Some(Ok(_)) => "ready", Some(Err(_)) => "failed" }>
+                                    <span class="name">{file.name.clone()}</span>
+                                    <span class="size">{size(file.size)}</span>
+                                    <progress max="1" prop:value=move || file.progress.get()></progress>
+                                    <span class="state" aria-live="polite">{state}</span>
+                                    <button type="button" class="ghost remove" aria-label="Remove this file"
+                                        on:click=move |_| remove_file(key)>"✕"</button>
+                                </li>
+                            }
+                        }
+                    </For>
+                </ul>
+            </Show>
+            <label for="attach-input" class="ghost attach" title="Attach files (or drop or paste them here)">
+                <span aria-hidden="true">"📎"</span>
+                <span class="visually-hidden">"Attach files"</span>
+            </label>
+            <input type="file" id="attach-input" multiple class="visually-hidden"
+                on:change=move |ev| {
+                    let input: web_sys::HtmlInputElement = event_target(&ev);
+                    add_files(input.files());
+                    input.set_value("");
+                } />
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <textarea id="composer-input" node_ref=input rows="1" autocomplete="off"
                 placeholder="Message… (/ for commands)"
@@ -186,6 +331,13 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
                     text.set(event_target_value(&ev));
                     chat.typing(room_id);
                 }
+                on:paste=move |ev: leptos::ev::ClipboardEvent| {
+                    let pasted = ev.clipboard_data().and_then(|d| d.files());
+                    if pasted.as_ref().is_some_and(|f| f.length() > 0) {
+                        ev.prevent_default();
+                        add_files(pasted);
+                    }
+                }
                 on:keydown=on_keydown></textarea>
             <span class="count" id="composer-count" class:over=move || status().1 < 0
                 aria-live="polite">
@@ -194,7 +346,7 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
                     (left < SHOW_LEFT_BELOW as i64).then(|| format!("{left} left"))
                 }}
             </span>
-            <button type="submit" class="primary" id="send" disabled=move || !status().0>"Send"</button>
+            <button type="submit" class="primary" id="send" disabled=move || !sendable()>"Send"</button>
         </form>
     }
 }

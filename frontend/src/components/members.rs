@@ -58,9 +58,11 @@ pub fn MembersPanel(room_id: RoomId) -> impl IntoView {
                         let name = member.username;
                         let removable = name.clone();
                         let label = name.clone();
+                        let pictured = name.clone();
                         view! {
                             <li class="member" data-user=name class:online=online>
                                 <span class="dot" aria-hidden="true"></span>
+                                <super::avatar::Avatar name=pictured />
                                 <span>{label}</span>
                                 {owner.then(|| view! { <span class="hint">" owner"</span> })}
                                 {move || (named() && may_remove() && !me && !owner).then(|| view! {

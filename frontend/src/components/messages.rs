@@ -443,6 +443,7 @@ fn MessageItem(
             </div>
         }
     });
+    let files = (!entry.attachments.is_empty()).then(|| attachments(entry.attachments.clone()));
     let separator = day.map(|label| {
         view! { <li class="day" role="separator"><span>{label}</span></li> }
     });
@@ -454,6 +455,7 @@ fn MessageItem(
         {new_line}
         <li class=class.join(" ") data-id=entry.id.map(|id| id.to_string()) tabindex="-1">
             <div class="meta">
+                <super::avatar::Avatar name=entry.author.clone() />
                 <span class="author">{entry.author.clone()}</span>
                 {time}
                 {edited}
@@ -499,7 +501,73 @@ fn MessageItem(
                     <button type="button" class="ghost" on:click=move |_| editing.set(false)>"Cancel"</button>
                 </form>
             </Show>
+            {files}
             {chips}
         </li>
+    }
+}
+
+/// A message's files: pictures as thumbnails that open full size, the rest as chips with
+/// name, size and a download link. Sizes are set before the thumbnails load, so that the
+/// list does not jump.
+fn attachments(files: Vec<natter_shared::Attachment>) -> impl IntoView {
+    let chat = use_chat();
+    let shown = files
+        .into_iter()
+        .map(|file| match (file.thumb_url.clone(), file.width, file.height) {
+            (Some(thumb), Some(w), Some(h)) => {
+                let side = natter_shared::limits::THUMBNAIL_SIDE as f64;
+                let scale = (side / f64::from(w.max(h))).min(1.0);
+                let (tw, th) = ((f64::from(w) * scale).round(), (f64::from(h) * scale).round());
+                let label = format!("Open {} full size", file.name);
+                let alt = file.name.clone();
+                view! {
+                    <button type="button" class="thumb" aria-label=label
+                        on:click=move |_| chat.viewing.set(Some(file.clone()))>
+                        <img src=thumb alt=alt width=tw.to_string() height=th.to_string() loading="lazy" />
+                    </button>
+                }
+                .into_any()
+            }
+            _ => {
+                let label = format!("{} · {}", file.name, crate::upload::size(file.size));
+                view! {
+                    <a class="file-chip" href=file.url.clone() download=file.name.clone()
+                        rel="noopener" title=file.content_type.clone()>
+                        <span aria-hidden="true">"📄 "</span>{label}
+                    </a>
+                }
+                .into_any()
+            }
+        })
+        .collect_view();
+    view! { <div class="files">{shown}</div> }
+}
+
+/// The picture being viewed, full size over the page; Escape, a click or ✕ closes it.
+#[component]
+pub fn Viewer() -> impl IntoView {
+    let chat = use_chat();
+    let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" && chat.viewing.get_untracked().is_some() {
+            chat.viewing.set(None);
+        }
+    });
+    on_cleanup(move || keys.remove());
+    move || {
+        chat.viewing.get().map(|file| {
+            let close = move |_| chat.viewing.set(None);
+            view! {
+                <div class="viewer" id="viewer" role="dialog" aria-modal="true" aria-label=file.name.clone()
+                    on:click=close>
+                    <img src=file.url.clone() alt=file.name.clone() />
+                    <div class="viewer-bar" on:click=|ev| ev.stop_propagation()>
+                        <span>{file.name.clone()}</span>
+                        <a href=file.url.clone() download=file.name.clone()>"Download"</a>
+                        <button type="button" class="ghost" aria-label="Close" on:click=close>"✕"</button>
+                    </div>
+                </div>
+            }
+        })
     }
 }

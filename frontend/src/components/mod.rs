@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod app;
 pub mod auth_page;
+pub mod avatar;
 pub mod composer;
 pub mod directory;
 pub mod members;

@@ -60,7 +60,10 @@ pub fn Sidebar() -> impl IntoView {
                 </Show>
             </section>
             <footer class="sidebar-foot">
-                <span class="me">"Signed in as " <strong>{move || chat.me.get()}</strong></span>
+                <span class="me">
+                    {move || view! { <super::avatar::Avatar name=chat.me.get() /> }}
+                    "Signed in as " <strong>{move || chat.me.get()}</strong>
+                </span>
                 <A href="/account" attr:class="room-link" attr:id="account-link">"Your account"</A>
                 <crate::notify::NotificationsControl/>
                 <Show when=move || chat.is_admin.get()>

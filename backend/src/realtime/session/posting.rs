@@ -106,7 +106,7 @@ impl WsSession {
             Err(Queued::Stopped(e)) => self.api_error(ctx, &e, client_id),
             Err(Queued::Full(message)) => {
                 let writer = self.state.writer.clone();
-                let fut = async move { writer.queue(message).await };
+                let fut = async move { writer.queue(*message).await };
                 ctx.wait(fut.into_actor(self).map(move |res, act, ctx| match res {
                     Ok(answer) => act.ack_when_stored(answer, client_id, ctx),
                     Err(e) => act.api_error(ctx, &e, client_id),
