@@ -450,7 +450,6 @@ pub struct EditMessage {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PostMessage {
     /// May be empty when the message carries attachments.
-    #[serde(default)]
     pub body: String,
     #[serde(default)]
     pub client_id: Option<String>,

@@ -38,7 +38,6 @@ pub enum ClientFrame {
     Send {
         room_id: RoomId,
         /// May be empty when the message carries attachments.
-        #[serde(default)]
         body: String,
         #[serde(default)]
         client_id: Option<String>,

@@ -662,11 +662,18 @@ pub async fn avatar(
     let key = natter_shared::Username::parse(name.clone())
         .map(|u| u.key())
         .map_err(|_| ApiError::not_found(format!("an avatar of {name}")))?;
-    let sha = state
+    let Some(sha) = state
         .db
         .run(move |conn| Ok(uploads::avatar_of(conn, &key)?))
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("an avatar of {name}")))?;
+    else {
+        // Pages ask for every author's picture: a missing one is cached for a minute too,
+        // so that a list of messages does not ask again for each row.
+        let body = ApiError::not_found(format!("an avatar of {name}")).body();
+        return Ok(HttpResponse::NotFound()
+            .insert_header((header::CACHE_CONTROL, "private, max-age=60"))
+            .json(body));
+    };
     let mut res = serve(
         &req,
         state.files.store.blob(&sha),
