@@ -3,6 +3,10 @@
 //! metadata stripped, thumbnail of 480 pixels encoded) on one thread, and on every core at
 //! once as the server's decoding slots allow. `scripts/bench thumbnails` runs it.
 
+#![expect(
+    clippy::print_stdout,
+    reason = "the figures are what this program prints"
+)]
 use image::{DynamicImage, ImageFormat, RgbImage};
 use std::io::Cursor;
 use std::time::Instant;
