@@ -249,6 +249,7 @@ async fn keep(
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the file's bytes; its type is found from them"),
     responses(
         (status = 201, description = "stored; send it in a message's `attachments` within 24 hours", body = natter_shared::Attachment),
+        (status = 400, description = "invalid_request: an empty body", body = natter_shared::ErrorBody),
         super::docs::Unauthorized,
         (status = 413, description = "payload_too_large (over --max-upload-bytes) or quota_exceeded (over --upload-quota-bytes)", body = natter_shared::ErrorBody),
         (status = 422, description = "invalid_image: an image that cannot be read, or has more than 50 megapixels", body = natter_shared::ErrorBody),
@@ -285,6 +286,12 @@ pub async fn upload(
         }
     }
     let received = receive(&state.files.store, payload, max).await?;
+    if received.size == 0 {
+        return Err(ApiError::new(
+            ErrorKind::InvalidRequest,
+            "the request body is the file's bytes, and it was empty",
+        ));
+    }
     let (content_type, format) = crate::files::sniff(&received.head, received.size <= HEAD as u64);
     let name = crate::files::clean_name(query.filename.as_deref().unwrap_or_default());
     let kept = keep(&state, received, format).await?;

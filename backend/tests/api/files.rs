@@ -361,6 +361,10 @@ async fn answer_before_the_body(app: &TestApp, user: &TestUser, head: &str, body
 async fn an_upload_over_the_limit_is_refused_without_being_read() -> TestResult {
     let app = TestApp::spawn_with(|s| s.max_upload_bytes = 1_000_000).await;
     let alice = app.user("alice").await;
+    assert_eq!(
+        upload(&app, &alice, "empty", Vec::new()).await.error(),
+        ErrorKind::InvalidRequest
+    );
     // Declared too large: refused on its head alone.
     let head = "POST /api/uploads?filename=big.bin HTTP/1.1\r\nhost: x\r\nauthorization: Bearer TOKEN\r\ncontent-length: 50000000\r\n\r\n";
     let answer = answer_before_the_body(&app, &alice, head, &[]).await;
