@@ -1,7 +1,7 @@
 //! The web app in headless Chromium against the real server: what people do with it.
 //! Needs the built app (`trunk build --release`) and chromedriver (scripts/setup).
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 use fantoccini::key::Key;
 use natter::config::RateLimit;
 use natter_e2e::{Browser, Driver, PATIENCE, Server};
@@ -1125,4 +1125,211 @@ async fn an_image_sent_by_one_is_a_thumbnail_for_the_other_that_opens_full_size(
         .await?;
     bob.wait_gone("#viewer").await?;
     Ok(())
+}
+
+/// The id of the element that has the keyboard focus, once it is `id` (or the last seen).
+async fn wait_focus(page: &Browser, id: &str) -> Result<()> {
+    let deadline = Instant::now() + natter_e2e::PATIENCE;
+    loop {
+        let focused = page
+            .client
+            .execute(
+                "return document.activeElement && document.activeElement.id",
+                vec![],
+            )
+            .await?;
+        if focused == id {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let element = page
+                .client
+                .execute(
+                    "return document.activeElement && document.activeElement.outerHTML.slice(0, 160)",
+                    vec![],
+                )
+                .await?;
+            anyhow::bail!("the focus is on {element}, not #{id}");
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+#[actix_web::test]
+async fn the_keyboard_reaches_the_composer_skips_the_sidebar_and_edits_the_last_message()
+-> Result<()> {
+    let server = Server::start().await?;
+    let token = server.sign_up("alice", PASSWORD).await?;
+    server.create_room(&token, "keys").await?;
+    server.create_room(&token, "other").await?;
+    let driver = Driver::start().await?;
+    let alice = browser(&driver).await?;
+    alice
+        .enter(&server.url("/rooms/keys"), "alice", PASSWORD, false)
+        .await?;
+
+    // The page's loading screen made way for the app.
+    ensure!(
+        alice
+            .client
+            .find_all(fantoccini::Locator::Css("#loading"))
+            .await?
+            .is_empty(),
+        "the loading screen is gone"
+    );
+    let page = reqwest::get(server.url("/")).await?.text().await?;
+    ensure!(
+        page.contains("id=\"loading\""),
+        "the page has a loading screen before the app"
+    );
+    // Opening a room puts the cursor in its composer; so does opening another.
+    wait_focus(&alice, "composer-input").await?;
+    alice.click(".room-link[data-room='other']").await?;
+    alice.wait_path("/rooms/other").await?;
+    wait_focus(&alice, "composer-input").await?;
+
+    // Up in the empty composer edits the last own message, its box focused.
+    alice.say("teh plan").await?;
+    alice.wait_message("teh plan").await?;
+    alice.wait_for(".message.own time").await?;
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&Key::Up)
+        .await?;
+    wait_focus(&alice, "edit-input").await?;
+    let edit = alice.wait_for("#edit-input").await?;
+    edit.clear().await?;
+    edit.send_keys("the plan").await?;
+    edit.send_keys(&Key::Enter).await?;
+    alice.wait_message("the plan").await?;
+    alice.wait_text(".message.own .state", "(edited)").await?;
+
+    // The skip link is the page's first stop for Tab, shows when it has the focus, and goes
+    // past the sidebar.
+    let first = alice
+        .client
+        .execute(
+            "return document.querySelector('a[href], button, input, textarea, select, \
+             [tabindex]:not([tabindex=\"-1\"])').id",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        first == "skip-link",
+        "the first thing Tab reaches is {first}"
+    );
+    let link = alice.wait_for("#skip-link").await?;
+    alice
+        .client
+        .execute("document.getElementById('skip-link').focus()", vec![])
+        .await?;
+    let top = alice
+        .client
+        .execute(
+            "return document.getElementById('skip-link').getBoundingClientRect().top",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        top.as_f64().is_some_and(|t| t >= 0.0),
+        "the focused skip link is on screen: {top}"
+    );
+    link.send_keys(&Key::Enter).await?;
+    wait_focus(&alice, "main").await?;
+    Ok(())
+}
+
+/// How many message rows the list draws.
+async fn rows(page: &Browser) -> Result<u64> {
+    page.client
+        .execute(
+            "return document.querySelectorAll('#message-list li.message').length",
+            vec![],
+        )
+        .await?
+        .as_u64()
+        .context("a count")
+}
+
+/// Waits until the list draws `n` rows.
+async fn wait_rows(page: &Browser, n: u64) -> Result<()> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let drawn = rows(page).await?;
+        if drawn == n {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "{drawn} rows drawn, not {n}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_long_room_draws_a_window_of_its_messages() -> Result<()> {
+    let server = Server::start().await?;
+    let token = server.sign_up("alice", PASSWORD).await?;
+    let room = server.create_room(&token, "long").await?;
+    server.create_room(&token, "short").await?;
+    let base = server.url("");
+    for n in 1..=260 {
+        Server::post(&base, &token, room, &format!("line {n}")).await?;
+    }
+    let driver = Driver::start().await?;
+    let alice = browser(&driver).await?;
+    alice
+        .enter(&server.url("/rooms/long"), "alice", PASSWORD, false)
+        .await?;
+    alice.wait_message("line 260").await?;
+    // Read all of it in, scrolling up: every row is drawn on the way.
+    let deadline = Instant::now() + PATIENCE;
+    while rows(&alice).await? < 260 {
+        ensure!(
+            Instant::now() < deadline,
+            "only {} rows",
+            rows(&alice).await?
+        );
+        alice
+            .client
+            .execute("document.querySelector('.messages').scrollTop = 0", vec![])
+            .await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    alice
+        .wait_text(".history-edge", "start of the room")
+        .await?;
+
+    // Opened again, the room draws its newest 100, with the rest loaded above.
+    alice.click(".room-link[data-room='short']").await?;
+    alice.wait_path("/rooms/short").await?;
+    alice.click(".room-link[data-room='long']").await?;
+    alice.wait_path("/rooms/long").await?;
+    wait_rows(&alice, 100).await?;
+    let bodies = alice.bodies().await?;
+    ensure!(
+        bodies.first().map(String::as_str) == Some("line 161")
+            && bodies.last().map(String::as_str) == Some("line 260"),
+        "the newest 100: {:?} … {:?}",
+        bodies.first(),
+        bodies.last()
+    );
+    alice
+        .wait_text("#load-older", "Show older messages")
+        .await?;
+    // Scrolling up draws more of what is loaded; back at the bottom, the window shrinks.
+    alice
+        .client
+        .execute("document.querySelector('.messages').scrollTop = 0", vec![])
+        .await?;
+    wait_rows(&alice, 150).await?;
+    alice
+        .client
+        .execute(
+            "const m = document.querySelector('.messages'); m.scrollTop = m.scrollHeight",
+            vec![],
+        )
+        .await?;
+    wait_rows(&alice, 100).await?;
+    alice.close().await
 }

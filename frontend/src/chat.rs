@@ -77,6 +77,9 @@ pub struct Chat {
     focus: RwSignal<Option<(RoomId, MessageId)>>,
     /// The picture shown full size over the page, if any.
     pub viewing: RwSignal<Option<natter_shared::Attachment>>,
+    /// A message whose editing was asked for from elsewhere (Up in the composer): its row
+    /// opens its edit box and clears this.
+    pub editing: RwSignal<Option<MessageId>>,
 }
 
 /// Sends one own message on the socket.
@@ -127,6 +130,7 @@ impl Chat {
             following: RwSignal::new(true),
             focus: RwSignal::new(None),
             viewing: RwSignal::new(None),
+            editing: RwSignal::new(None),
         };
         if let Some(token) = session.token() {
             socket::start(token, move |event| chat.on_event(event));
@@ -774,6 +778,25 @@ impl Chat {
                 attachments: ids,
             },
         );
+    }
+
+    /// The newest stored message of `room` that the user wrote (and may edit).
+    pub fn last_own_message(&self, room: RoomId) -> Option<MessageId> {
+        let me = self.me.get_untracked();
+        self.views.with_untracked(|v| {
+            v.get(&room).and_then(|v| {
+                v.timeline
+                    .entries()
+                    .iter()
+                    .rev()
+                    .find(|e| {
+                        e.author == me
+                            && e.kind == natter_shared::MessageKind::User
+                            && e.status == crate::timeline::Status::Stored
+                    })
+                    .and_then(|e| e.id)
+            })
+        })
     }
 
     /// Sends a failed message again with the same `client_id`.

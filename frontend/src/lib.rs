@@ -14,8 +14,15 @@ pub mod upload;
 
 use components::app::App;
 
-/// Mounts the app on the page's body.
+/// Mounts the app on the page's body, in place of the loading screen that `index.html`
+/// shows while the `.wasm` arrives.
 pub fn start() {
     console_error_panic_hook::set_once();
+    if let Some(loading) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("loading"))
+    {
+        loading.remove();
+    }
     leptos::mount::mount_to_body(App);
 }

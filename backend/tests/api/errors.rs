@@ -349,3 +349,66 @@ async fn the_openapi_document_and_docs_are_served_and_405_says_what_is_allowed()
     );
     Ok(())
 }
+
+#[actix_web::test]
+async fn the_web_app_goes_out_compressed_as_the_browser_allows() -> TestResult {
+    let site = tempfile::tempdir()?;
+    std::fs::write(
+        site.path().join("index.html"),
+        "<html><body>Natter</body></html>",
+    )?;
+    let wasm = "natter-frontend-0123456789abcdef_bg.wasm";
+    let body = "(module) ".repeat(20_000);
+    std::fs::write(site.path().join(wasm), &body)?;
+    let dir = site.path().to_path_buf();
+    let app = TestApp::spawn_with(|s| s.static_dir = dir).await;
+    let get = |encoding: &'static str| {
+        let req = app.client.get(format!("{}/{wasm}", app.addr));
+        let req = if encoding.is_empty() {
+            req
+        } else {
+            req.header("accept-encoding", encoding)
+        };
+        req.send()
+    };
+    // Compressed once, in the background after the start: wait for it.
+    let deadline = std::time::Instant::now() + crate::ws_client::WAIT;
+    let res = loop {
+        let res = get("gzip, deflate, br").await?;
+        if res.headers().contains_key("content-encoding") {
+            break res;
+        }
+        assert!(std::time::Instant::now() < deadline, "never compressed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let header = |res: &reqwest::Response, name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header(&res, "content-encoding").as_deref(), Some("br"));
+    assert_eq!(
+        header(&res, "content-type").as_deref(),
+        Some("application/wasm")
+    );
+    assert_eq!(header(&res, "vary").as_deref(), Some("accept-encoding"));
+    assert!(header(&res, "cache-control").is_some_and(|c| c.contains("immutable")));
+    assert!(res.bytes().await?.len() < body.len() / 20);
+    let res = get("gzip").await?;
+    assert_eq!(header(&res, "content-encoding").as_deref(), Some("gzip"));
+    let res = get("").await?;
+    assert_eq!(header(&res, "content-encoding"), None);
+    assert_eq!(res.bytes().await?.len(), body.len());
+    // The page too, with its policy.
+    let page = app
+        .client
+        .get(format!("{}/", app.addr))
+        .header("accept-encoding", "br")
+        .send()
+        .await?;
+    assert_eq!(header(&page, "content-encoding").as_deref(), Some("br"));
+    assert!(header(&page, "content-security-policy").is_some());
+    assert!(header(&page, "x-content-type-options").is_some());
+    Ok(())
+}

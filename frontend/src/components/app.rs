@@ -52,8 +52,20 @@ fn Shell() -> impl IntoView {
     let has_room = move || location.pathname.with(|p| p != "/");
     view! {
         <div class="shell" class:has-room=has_room>
+            // The router would take the click as a navigation: the focus is moved here.
+            <a class="skip-link" id="skip-link" href="#main"
+                on:click=|ev: leptos::ev::MouseEvent| {
+                    ev.prevent_default();
+                    let main = web_sys::window()
+                        .and_then(|w| w.document())
+                        .and_then(|d| d.get_element_by_id("main"))
+                        .and_then(|el| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el).ok());
+                    if let Some(main) = main {
+                        let _ = main.focus();
+                    }
+                }>"Skip to the conversation"</a>
             <Sidebar />
-            <main class="pane" id="main">
+            <main class="pane" id="main" tabindex="-1">
                 <Banner />
                 <Routes fallback=|| view! { <p class="empty">"There is nothing here."</p> }>
                     <Route path=path!("/") view=Welcome />

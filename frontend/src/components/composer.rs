@@ -192,6 +192,12 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
             let _ = el.focus();
         }
     };
+    // Opening a room puts the cursor here, so that typing goes to the room.
+    Effect::new(move |_| {
+        if let Some(el) = input.get() {
+            let _ = el.focus();
+        }
+    });
     let status = move || text.with(|t| assess(t));
     // Files alone make a message; text over the limit, or a file still on its way, do not.
     let sendable = move || {
@@ -226,6 +232,13 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
             send();
         }
         "Escape" => chat.replying.set(None),
+        // Up in an empty composer edits one's last message, as in most chat apps.
+        "ArrowUp" if text.with_untracked(String::is_empty) => {
+            if let Some(id) = chat.last_own_message(room_id) {
+                ev.prevent_default();
+                chat.editing.set(Some(id));
+            }
+        }
         "Tab" => {
             if let Some(done) = text.with_untracked(|t| complete(t)) {
                 ev.prevent_default();

@@ -1,6 +1,12 @@
 //! The message list of a room: stored, pending and failed messages and private notes; older
 //! pages load as the reader scrolls up; it follows new messages only when the reader is at
 //! the bottom. Bodies are always text nodes, never HTML.
+//!
+//! Only a window of the loaded messages is drawn: the newest [`WINDOW`] at first, growing by
+//! [`WINDOW_STEP`] as the reader scrolls up through what is loaded (before anything is read
+//! from the server), and shrinking back to the newest [`WINDOW`] when the reader returns to
+//! the bottom. A room holding thousands of loaded messages opens as fast as one with a
+//! hundred, and a live message redraws one row, whatever is loaded.
 
 use crate::chat::use_chat;
 use crate::time;
@@ -13,6 +19,10 @@ use natter_shared::{MessageKind, RoomId};
 const BOTTOM_SLACK: i32 = 48;
 /// Within this many pixels of the top, the older page is read.
 const TOP_SLACK: i32 = 120;
+/// How many of the newest loaded messages are drawn when a room opens.
+pub const WINDOW: usize = 100;
+/// How many more are drawn each time the reader reaches the top of what is drawn.
+const WINDOW_STEP: usize = 50;
 
 #[component]
 pub fn MessageList(room_id: RoomId) -> impl IntoView {
@@ -22,7 +32,9 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
     // The scroll height before an older page was added, to keep the reader's place.
     let anchor = StoredValue::new(None::<i32>);
 
-    let entries = Memo::new(move |_| {
+    // How many of the newest rows are drawn (see the module's note).
+    let drawn = RwSignal::new(WINDOW);
+    let all_entries = Memo::new(move |_| {
         let (entries, from) = chat
             .views
             .with(|v| {
@@ -38,6 +50,11 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                 .and_then(|e| e.id)
         });
         placed(entries, first_new)
+    });
+    let hidden_above = move || all_entries.with(|e| e.len().saturating_sub(drawn.get()));
+    let entries = Memo::new(move |_| {
+        let skip = hidden_above();
+        all_entries.with(|e| e[skip..].to_vec())
     });
     let unread_from = move || {
         chat.views
@@ -74,11 +91,20 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
             .with(|v| v.get(&room_id).and_then(|v| v.error.clone()))
     };
 
+    // Older messages: first those loaded and not drawn, then the server's.
     let load_older = move || {
         if let Some(el) = list.get_untracked() {
             anchor.set_value(Some(el.scroll_height()));
         }
-        chat.load_older(room_id);
+        // The window grows either way: by a step of what is loaded, or to take in the page
+        // the server is asked for, when it comes.
+        let loaded = all_entries.with_untracked(Vec::len);
+        if untrack(hidden_above) > 0 {
+            drawn.update(|d| *d += WINDOW_STEP);
+        } else {
+            drawn.set(loaded + WINDOW_STEP);
+            chat.load_older(room_id);
+        }
     };
     let on_scroll = move |_| {
         let Some(el) = list.get_untracked() else {
@@ -90,8 +116,15 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
             chat.following.set(gap <= BOTTOM_SLACK);
         }
         report_seen();
-        if el.scroll_top() <= TOP_SLACK && !complete() && !loading() {
+        if el.scroll_top() <= TOP_SLACK
+            && (untrack(hidden_above) > 0 || (!complete() && !loading()))
+        {
             load_older();
+        }
+        // Back at the bottom: draw the newest window again (the rows dropped are above, off
+        // screen, and the list stays at its end).
+        if gap <= BOTTOM_SLACK && drawn.get_untracked() > WINDOW && anchor.get_value().is_none() {
+            drawn.set(WINDOW);
         }
         if gap <= BOTTOM_SLACK && chat.detached(room_id) {
             chat.load_newer(room_id);
@@ -116,6 +149,18 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                 .views
                 .with_untracked(|v| v.get(&room_id).and_then(|v| v.scroll_to));
             if let Some(id) = wanted {
+                // Draw down to it first, if it is loaded above the window.
+                let from_end = all_entries.with_untracked(|e| {
+                    e.iter()
+                        .rposition(|(entry, ..)| entry.id == Some(id))
+                        .map(|at| e.len() - at)
+                });
+                if let Some(from_end) = from_end
+                    && from_end + WINDOW_STEP / 2 > drawn.get_untracked()
+                {
+                    drawn.set(from_end + WINDOW_STEP / 2);
+                    return;
+                }
                 let row = el
                     .query_selector(&format!("li[data-id='{id}']"))
                     .ok()
@@ -154,7 +199,7 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
         }
     };
     let jump_to_new = move |_| {
-        let target = entries
+        let target = all_entries
             .with_untracked(|e| e.iter().find(|(.., new)| *new).and_then(|(e, ..)| e.id))
             .or_else(unread_from);
         if let Some(id) = target {
@@ -167,7 +212,12 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
             aria-label="Messages">
             <div class="history-edge">
                 {move || {
-                    if loading() {
+                    if hidden_above() > 0 {
+                        view! {
+                            <button type="button" class="ghost" id="load-older"
+                                on:click=move |_| load_older()>"Show older messages"</button>
+                        }.into_any()
+                    } else if loading() {
                         view! { <p class="hint">"Loading…"</p> }.into_any()
                     } else if complete() {
                         view! { <p class="hint">"This is the start of the room."</p> }.into_any()
@@ -208,6 +258,17 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                 </button>
             </Show>
         </div>
+    }
+}
+
+/// Puts the cursor back in the composer (after an edit is left with Escape).
+fn focus_composer() {
+    if let Some(el) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("composer-input"))
+        .and_then(|el| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el).ok())
+    {
+        let _ = el.focus();
     }
 }
 
@@ -318,6 +379,22 @@ fn MessageItem(
     let may_delete = move || stored_id.is_some() && (mine || chat.is_admin.get());
     let editing = RwSignal::new(false);
     let draft = RwSignal::new(entry.body.clone());
+    // Editing asked for from the composer (Up): this row's, if it may be edited.
+    Effect::new(move |_| {
+        if may_edit && stored_id.is_some() && chat.editing.get() == stored_id {
+            chat.editing.set(None);
+            editing.set(true);
+        }
+    });
+    // The edit box takes the focus as it opens.
+    let edit_box = NodeRef::<html::Textarea>::new();
+    Effect::new(move |_| {
+        if let Some(el) = edit_box.get() {
+            let _ = el.focus();
+            let end = el.value().len() as u32;
+            let _ = el.set_selection_range(end, end);
+        }
+    });
     let edited = entry.edited_at.map(|at| {
         view! { <span class="state" title=time::full(at)>"(edited)"</span> }
     });
@@ -395,13 +472,7 @@ fn MessageItem(
     let reply = move |_| {
         if let Some(target) = reply_target.clone() {
             chat.replying.set(Some((room_id, target)));
-            if let Some(el) = web_sys::window()
-                .and_then(|w| w.document())
-                .and_then(|d| d.get_element_by_id("composer-input"))
-                .and_then(|el| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el).ok())
-            {
-                let _ = el.focus();
-            }
+            focus_composer();
         }
     };
     let picking = RwSignal::new(false);
@@ -427,7 +498,10 @@ fn MessageItem(
             <div class="reactions">
                 {shown}
                 <Show when=move || picking.get()>
-                    <span class="picker" role="group" aria-label="React with">
+                    <span class="picker" role="group" aria-label="React with"
+                        on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                            if ev.key() == "Escape" { picking.set(false); }
+                        }>
                         {QUICK_REACTIONS.iter().map(|e| {
                             let emoji = (*e).to_owned();
                             view! {
@@ -491,11 +565,11 @@ fn MessageItem(
             >
                 <form class="edit-form" on:submit=move |ev| { ev.prevent_default(); save(); }>
                     <label class="visually-hidden" for="edit-input">"New text"</label>
-                    <textarea id="edit-input" prop:value=move || draft.get()
+                    <textarea id="edit-input" node_ref=edit_box prop:value=move || draft.get()
                         on:input=move |ev| draft.set(event_target_value(&ev))
                         on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                             if ev.key() == "Enter" && !ev.shift_key() { ev.prevent_default(); save(); }
-                            if ev.key() == "Escape" { editing.set(false); }
+                            if ev.key() == "Escape" { editing.set(false); focus_composer(); }
                         }></textarea>
                     <button type="submit" class="primary">"Save"</button>
                     <button type="button" class="ghost" on:click=move |_| editing.set(false)>"Cancel"</button>
