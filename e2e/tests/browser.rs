@@ -731,6 +731,8 @@ async fn a_private_room_is_seen_by_its_members_alone_and_grows_live() -> Result<
     alice.click("#show-members").await?;
     alice.wait_text("#member-list", "alice").await?;
     alice.click("#add-member").await?;
+    // The picker's search field has the cursor at once.
+    wait_focus(&alice, "user-search").await?;
     alice.type_into("#user-search", "bob").await?;
     alice
         .click("#user-results button.user[data-user='bob']")

@@ -94,10 +94,25 @@ pub fn UserPicker(
     } else {
         "Start a conversation"
     };
+    // `autofocus` does nothing for an element added after the page loaded: focus it here.
+    let search = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(el) = search.get() {
+            let _ = el.focus();
+        }
+    });
+    let escape = {
+        let close = on_close.clone();
+        move |ev: leptos::ev::KeyboardEvent| {
+            if ev.key() == "Escape" {
+                close();
+            }
+        }
+    };
     view! {
-        <div class="picker" role="dialog" aria-label=label>
+        <div class="picker" role="dialog" aria-label=label on:keydown=escape>
             <label for="user-search">"Find a user"</label>
-            <input id="user-search" type="search" autocomplete="off" placeholder="name…" autofocus
+            <input id="user-search" node_ref=search type="search" autocomplete="off" placeholder="name…"
                 prop:value=move || query.get()
                 on:input=move |ev| {
                     query.set(event_target_value(&ev));
