@@ -341,6 +341,8 @@ async fn after_a_restart_the_page_reconnects_and_catches_up() -> Result<()> {
     server.stop().await;
     alice.wait_for("#link-state[data-link='offline']").await?;
     alice.wait_text(".offline-bar", "retrying").await?;
+    // Who is online is not known meanwhile, and not shown in green.
+    alice.wait_text("#online.stale", "unknown").await?;
     // Sent while alice's server is down: through another server on the same database.
     server
         .with_sibling(|base| async move {
@@ -624,9 +626,32 @@ async fn edits_and_deletions_reach_the_room_and_admins_deactivate_accounts() -> 
     root.type_into("#admin-search", "bob").await?;
     root.wait_text(".accounts tr[data-user='bob']", "active")
         .await?;
+    // Not without a confirmation: dismissed, nothing happens.
     root.click(".accounts tr[data-user='bob'] button").await?;
+    root.client.dismiss_alert().await?;
+    ensure!(
+        root.texts(".accounts tr[data-user='bob'] td.active")
+            .await?
+            == ["active"],
+        "a dismissed confirmation deactivates nobody"
+    );
+    root.click(".accounts tr[data-user='bob'] button").await?;
+    root.client.accept_alert().await?;
     root.wait_text(".accounts tr[data-user='bob']", "deactivated")
         .await?;
+    // An admin is not offered their own deactivation (the server refuses it).
+    root.type_into("#admin-search", "root").await?;
+    root.wait_text(".accounts tr[data-user='root']", "active")
+        .await?;
+    ensure!(
+        root.client
+            .find_all(fantoccini::Locator::Css(
+                ".accounts tr[data-user='root'] button"
+            ))
+            .await?
+            .is_empty(),
+        "no button on the admin's own row"
+    );
     bob.wait_for("#username").await?;
     bob.wait_text(".notice", "session has ended").await?;
     for page in [alice, bob, root] {
@@ -663,6 +688,8 @@ async fn the_account_page_sets_the_phone_and_changes_the_password() -> Result<()
     here.type_into("#phone-code", &code).await?;
     here.click("#verify-phone").await?;
     here.wait_text("#phone-note", "Verified").await?;
+    // Success reads as success, not in the warning colour.
+    here.wait_for("#phone-note.success").await?;
 
     here.type_into("#current-password", "not my password")
         .await?;
@@ -1334,4 +1361,38 @@ async fn a_long_room_draws_a_window_of_its_messages() -> Result<()> {
         .await?;
     wait_rows(&alice, 100).await?;
     alice.close().await
+}
+
+#[actix_web::test]
+async fn on_a_phone_every_control_is_big_enough_for_a_finger() -> Result<()> {
+    let server = Server::start().await?;
+    let token = server.sign_up("alice", PASSWORD).await?;
+    server.create_room(&token, "pocket").await?;
+    let other = server.create_room(&token, "other").await?;
+    let bob = server.sign_up("bob", PASSWORD).await?;
+    Server::post(&server.url(""), &bob, other, "news elsewhere").await?;
+    let driver = Driver::start().await?;
+    let phone = driver.browser(390, 844).await?;
+    phone
+        .enter(&server.url("/rooms/pocket"), "alice", PASSWORD, false)
+        .await?;
+    phone.say("from the train").await?;
+    phone.wait_message("from the train").await?;
+    phone.wait_for(".message.own .edit").await?;
+    let sizes = phone
+        .client
+        .execute(
+            "return ['.back', '.message.own .edit', '.message.own .delete', '#send', '.composer .attach']
+               .map(s => { const r = document.querySelector(s).getBoundingClientRect();
+                           return [s, Math.round(r.width), Math.round(r.height)]; })",
+            vec![],
+        )
+        .await?;
+    for item in sizes.as_array().context("sizes")? {
+        let (w, h) = (item[1].as_u64().unwrap_or(0), item[2].as_u64().unwrap_or(0));
+        ensure!(w >= 44 && h >= 44, "{} is {w} x {h} px", item[0]);
+    }
+    // The room view says that another room has news.
+    phone.wait_for(".back #other-news").await?;
+    phone.close().await
 }

@@ -80,6 +80,8 @@ pub struct Chat {
     /// A message whose editing was asked for from elsewhere (Up in the composer): its row
     /// opens its edit box and clears this.
     pub editing: RwSignal<Option<MessageId>>,
+    /// The timer that fades typing indicators, cleared by [`Chat::stop`].
+    ticker: StoredValue<Option<leptos::prelude::IntervalHandle>>,
 }
 
 /// Sends one own message on the socket.
@@ -131,6 +133,7 @@ impl Chat {
             focus: RwSignal::new(None),
             viewing: RwSignal::new(None),
             editing: RwSignal::new(None),
+            ticker: StoredValue::new(None),
         };
         if let Some(token) = session.token() {
             socket::start(token, move |event| chat.on_event(event));
@@ -139,11 +142,18 @@ impl Chat {
         chat.refresh_rooms();
         chat.check_token();
         // Typing indicators fade on their own.
-        let _ = set_interval_with_handle(move || chat.expire_typing(), Duration::from_secs(1));
+        let ticker =
+            set_interval_with_handle(move || chat.expire_typing(), Duration::from_secs(1)).ok();
+        chat.ticker.set_value(ticker);
         chat
     }
 
+    /// Signing out (the shell goes): the socket closes and no timer of this state fires
+    /// again.
     pub fn stop(&self) {
+        if let Some(ticker) = self.ticker.try_update_value(Option::take).flatten() {
+            ticker.clear();
+        }
         socket::stop();
         spawn_local(async {
             let _ = crate::api::clear_files_cookie().await;
@@ -230,8 +240,13 @@ impl Chat {
         spawn_local(async move {
             match api::me(&token).await {
                 Err(e) if e.is_signed_out() => chat.failed(&e),
+                // Unless the user signed out meanwhile: then nothing connects again.
                 _ => set_timeout(
-                    move || socket::start(token, move |event| chat.on_event(event)),
+                    move || {
+                        if chat.session.token().as_deref() == Some(token.as_str()) {
+                            socket::start(token, move |event| chat.on_event(event));
+                        }
+                    },
                     Duration::from_secs(2),
                 ),
             }

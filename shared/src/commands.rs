@@ -54,7 +54,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "sms",
         args: "USERNAME",
-        summary: "send that user a text message",
+        summary: "text that user that someone here is trying to reach them (the words are fixed)",
     },
     CommandSpec {
         name: "who",

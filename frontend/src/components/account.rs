@@ -122,7 +122,7 @@ pub fn AccountPage() -> impl IntoView {
     let note = |signal: RwSignal<Option<(bool, String)>>, id: &'static str| {
         move || {
             signal.get().map(|(ok, text)| {
-                let class = if ok { "notice" } else { "field-error" };
+                let class = if ok { "success" } else { "field-error" };
                 view! { <p class=class id=id role="status">{text}</p> }
             })
         }
@@ -180,9 +180,7 @@ pub fn AccountPage() -> impl IntoView {
                     <input id="avatar-input" type="file" accept="image/png,image/jpeg,image/gif,image/webp"
                         class="visually-hidden" on:change=pick_avatar />
                     <button type="button" class="ghost" id="remove-avatar" on:click=remove_avatar>"Remove"</button>
-                    {move || avatar_note.get().map(|(ok, text)| view! {
-                        <p class=if ok { "note" } else { "note error" } role="status">{text}</p>
-                    })}
+                    {note(avatar_note, "avatar-note")}
                 </div>
                 <form class="account-form" on:submit=save_phone>
                     <h2>"Phone number"</h2>

@@ -30,6 +30,19 @@ pub fn AdminPage() -> impl IntoView {
     };
     fetch(false);
     let toggle = move |user: AdminUser| {
+        // Deactivating signs the person out everywhere: asked first, as deleting is.
+        if user.is_active {
+            let question = format!(
+                "Deactivate {}? They are signed out everywhere and cannot sign in until reactivated.",
+                user.username
+            );
+            let sure = web_sys::window()
+                .and_then(|w| w.confirm_with_message(&question).ok())
+                .unwrap_or(false);
+            if !sure {
+                return;
+            }
+        }
         let token = session.token().unwrap_or_default();
         spawn_local(async move {
             match api::set_active(&token, user.id, !user.is_active).await {
@@ -66,14 +79,18 @@ pub fn AdminPage() -> impl IntoView {
                                 let state = if user.is_active { "active" } else { "deactivated" };
                                 let role = if user.is_admin { "admin" } else { "user" };
                                 let row = user.clone();
+                                // The server refuses an admin's own deactivation: not offered.
+                                let mine = user.id == chat.me_id.get_untracked();
                                 view! {
                                     <tr data-user=name.clone()>
                                         <td>{name.clone()}</td>
                                         <td>{role}</td>
                                         <td class=state>{state}</td>
                                         <td>
-                                            <button type="button" class="ghost"
-                                                on:click=move |_| toggle(row.clone())>{label}</button>
+                                            {(!mine).then(|| view! {
+                                                <button type="button" class="ghost"
+                                                    on:click=move |_| toggle(row.clone())>{label}</button>
+                                            })}
                                         </td>
                                     </tr>
                                 }

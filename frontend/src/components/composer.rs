@@ -343,6 +343,7 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
                 on:input=move |ev| {
                     text.set(event_target_value(&ev));
                     chat.typing(room_id);
+                    keep_end_in_view(chat.following.get_untracked());
                 }
                 on:paste=move |ev: leptos::ev::ClipboardEvent| {
                     let pasted = ev.clipboard_data().and_then(|d| d.files());
@@ -362,6 +363,22 @@ pub fn Composer(room_id: RoomId) -> impl IntoView {
             <button type="submit" class="primary" id="send" disabled=move || !sendable()>"Send"</button>
         </form>
     }
+}
+
+/// The composer grows with its text and the list above shrinks: a reader at the end of the
+/// list is kept there, so that the last message is not hidden behind the composer.
+fn keep_end_in_view(following: bool) {
+    if !following {
+        return;
+    }
+    request_animation_frame(|| {
+        if let Some(list) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.query_selector(".messages").ok().flatten())
+        {
+            list.set_scroll_top(list.scroll_height());
+        }
+    });
 }
 
 #[cfg(test)]

@@ -209,7 +209,7 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
 
     view! {
         <div class="messages" node_ref=list on:scroll=on_scroll tabindex="0"
-            aria-label="Messages">
+            aria-label="Messages" role="log" aria-live="polite" aria-relevant="additions">
             <div class="history-edge">
                 {move || {
                     if hidden_above() > 0 {
@@ -235,7 +235,7 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                     </button>
                 </Show>
             </div>
-            <ol class="message-list" role="log" aria-live="polite" aria-relevant="additions" id="message-list">
+            <ol class="message-list" id="message-list">
                 <For each=move || entries.get()
                     key=|(e, day, continued, new)| (e.row_key(), day.clone(), *continued, *new)
                     let:placed>

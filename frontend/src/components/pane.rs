@@ -77,10 +77,30 @@ pub fn Pane(room_id: RoomId) -> impl IntoView {
             _ => "Several people are typing…".to_owned(),
         }
     };
+    // Unread messages in the other rooms: a dot on the way back (the sidebar is hidden on a
+    // phone while a room is open).
+    let others_unread = move || {
+        chat.rooms.with(|rooms| {
+            rooms
+                .iter()
+                .filter(|r| r.id != room_id)
+                .map(|r| r.unread)
+                .sum::<u32>()
+        })
+    };
+    let back_label = move || match others_unread() {
+        0 => "Back to the rooms".to_owned(),
+        n => format!("Back to the rooms ({n} unread elsewhere)"),
+    };
     view! {
         <section class="room" aria-labelledby="room-title">
             <header class="room-head">
-                <A href="/" attr:class="back" attr:aria-label="Back to the rooms">"‹"</A>
+                <A href="/" attr:class="back" attr:aria-label=back_label>
+                    "‹"
+                    <Show when=move || { others_unread() > 0 }>
+                        <span class="news" id="other-news" aria-hidden="true"></span>
+                    </Show>
+                </A>
                 <h1 id="room-title">{title}</h1>
                 <button type="button" class="ghost" id="show-members"
                     aria-pressed=move || showing_members.get().to_string()
@@ -102,9 +122,14 @@ pub fn Pane(room_id: RoomId) -> impl IntoView {
                         }
                     }>"Delete room"</button>
                 </Show>
-                <p class="online" id="online" aria-label="Online now">
+                // Offline, who is online is not known: said so, and not in green.
+                <p class="online" id="online" aria-label="Online now"
+                    class:stale=move || chat.link.get() != crate::socket::Link::Online>
                     <span class="dot" aria-hidden="true"></span>
                     {move || {
+                        if chat.link.get() != crate::socket::Link::Online {
+                            return "not connected: who is online is unknown".to_owned();
+                        }
                         let names = online();
                         if names.is_empty() { "nobody online".to_owned() } else { names.join(", ") }
                     }}
