@@ -122,6 +122,20 @@ fn stored_files(app: &TestApp) -> usize {
     n
 }
 
+/// alice, bob and alice's room "general", which bob has joined.
+async fn two_members(app: &TestApp) -> (TestUser, TestUser, natter_shared::Room) {
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    let res = app
+        .post(
+            &format!("/api/rooms/{}/join", room.id),
+            &bob.token,
+            json!({}),
+        )
+        .await;
+    assert!(res.status.is_success(), "bob joins: {}", res.body);
+    (alice, bob, room)
+}
+
 async fn post_with_files(
     app: &TestApp,
     user: &TestUser,
@@ -137,13 +151,7 @@ async fn post_with_files(
 #[actix_web::test]
 async fn an_html_file_named_png_is_served_as_a_download_of_text() -> TestResult {
     let app = TestApp::spawn().await;
-    let (alice, bob, room) = app.two_users_in_a_room().await;
-    app.post(
-        &format!("/api/rooms/{}/join", room.id),
-        &bob.token,
-        json!({}),
-    )
-    .await;
+    let (alice, bob, room) = two_members(&app).await;
     let page = b"<html><script>alert(document.cookie)</script></html>".to_vec();
     let file = uploaded(&app, &alice, "cute.png", page.clone()).await;
     assert_eq!(file.name, "cute.png");
@@ -433,13 +441,7 @@ async fn the_quota_counts_a_users_files_and_deleting_frees_them() -> TestResult 
 #[actix_web::test]
 async fn only_your_own_unsent_uploads_can_be_attached() -> TestResult {
     let app = TestApp::spawn().await;
-    let (alice, bob, room) = app.two_users_in_a_room().await;
-    app.post(
-        &format!("/api/rooms/{}/join", room.id),
-        &bob.token,
-        json!({}),
-    )
-    .await;
+    let (alice, bob, room) = two_members(&app).await;
     let mine = uploaded(&app, &alice, "mine.txt", b"alice's".to_vec()).await;
     let res = post_with_files(&app, &bob, room.id, "look", &[&mine]).await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
