@@ -98,10 +98,6 @@ impl Store {
         })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Where the bytes with this digest live.
     pub fn blob(&self, sha256: &str) -> PathBuf {
         let (a, b) = (

@@ -400,13 +400,6 @@ pub struct Attachment {
     pub thumb_url: Option<String>,
 }
 
-impl Attachment {
-    /// Whether the app shows it as a picture.
-    pub fn is_image(&self) -> bool {
-        self.thumb_url.is_some()
-    }
-}
-
 /// One emoji's reactions to a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -69,6 +69,17 @@ struct Received {
     head: Vec<u8>,
 }
 
+impl Received {
+    /// Where the body is, while it is still the temporary file's.
+    fn path(&self) -> ApiResult<PathBuf> {
+        self.temp.path().map(Path::to_path_buf).ok_or_else(gone)
+    }
+}
+
+fn gone() -> ApiError {
+    ApiError::internal(anyhow::anyhow!("the upload's file is gone"))
+}
+
 fn too_large(max: u64) -> ApiError {
     ApiError::new(
         ErrorKind::PayloadTooLarge,
@@ -149,9 +160,7 @@ async fn flush(
     mut buf: Vec<u8>,
     last: bool,
 ) -> ApiResult<Vec<u8>> {
-    let mut f = file
-        .take()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the upload's file is gone")))?;
+    let mut f = file.take().ok_or_else(gone)?;
     let (f, buf) = web::block(move || {
         f.write_all(&buf)?;
         if last {
@@ -200,11 +209,7 @@ async fn keep(
             thumb_type: None,
         });
     };
-    let path = received
-        .temp
-        .path()
-        .map(Path::to_path_buf)
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the upload's file is gone")))?;
+    let path = received.path()?;
     let streamed_sha = received.sha256.clone();
     let outcome = state
         .files
@@ -586,11 +591,7 @@ pub async fn put_avatar(
         return Err(too_large(max));
     }
     let received = receive(&state.files.store, payload, max).await?;
-    let path = received
-        .temp
-        .path()
-        .map(Path::to_path_buf)
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the upload's file is gone")))?;
+    let path = received.path()?;
     let store = state.files.store.clone();
     let sha = state
         .files

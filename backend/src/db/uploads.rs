@@ -109,15 +109,6 @@ pub fn insert(
     })
 }
 
-/// The upload `id`, if it exists.
-pub fn find(conn: &mut DbConnection, id: UploadId) -> QueryResult<Option<UploadRow>> {
-    uploads::table
-        .find(id.0)
-        .select(UploadRow::as_select())
-        .first(conn)
-        .optional()
-}
-
 /// The upload `id` with the room of the message that carries it (none before it is sent).
 pub fn find_with_room(
     conn: &mut DbConnection,
@@ -300,19 +291,4 @@ pub fn avatar_of(conn: &mut DbConnection, key: &str) -> QueryResult<Option<Strin
         .first::<Option<String>>(conn)
         .optional()?
         .flatten())
-}
-
-/// Uploads `created_before` that no message carries: the never-sent ones to remove.
-pub fn unsent_before(
-    conn: &mut DbConnection,
-    created_before: NaiveDateTime,
-    limit: i64,
-) -> QueryResult<Vec<i64>> {
-    uploads::table
-        .filter(uploads::message_id.is_null())
-        .filter(uploads::created_at.lt(created_before))
-        .order(uploads::id)
-        .limit(limit)
-        .select(uploads::id)
-        .load(conn)
 }
