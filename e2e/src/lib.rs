@@ -191,6 +191,17 @@ impl Server {
         Ok(())
     }
 
+    /// The names of the rooms the token's user is a member of (the first page), over REST.
+    pub async fn room_names(&self, token: &str) -> Result<Vec<String>> {
+        let res = reqwest::Client::new()
+            .get(self.url("/api/rooms"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let rooms: Vec<natter_shared::Room> = res.error_for_status()?.json().await?;
+        Ok(rooms.into_iter().map(|r| r.name).collect())
+    }
+
     /// The bodies of a room's latest messages (up to 100), oldest first, over REST.
     pub async fn bodies(&self, token: &str, room: i64) -> Result<Vec<String>> {
         let res = reqwest::Client::new()
@@ -257,6 +268,33 @@ impl Driver {
             tokio::time::sleep(POLL).await;
         }
         Ok(driver)
+    }
+
+    /// Slows `page`'s network down to `latency_ms` each way and `bits_per_second` both
+    /// ways (chromedriver's network conditions), as a slow mobile link would.
+    pub async fn throttle(
+        &self,
+        page: &Browser,
+        latency_ms: u32,
+        bits_per_second: u32,
+    ) -> Result<()> {
+        let session = page.client.session_id().await?.context("no session")?;
+        let bytes = bits_per_second / 8;
+        reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{}/session/{session}/chromium/network_conditions",
+                self.port
+            ))
+            .json(&serde_json::json!({ "network_conditions": {
+                "offline": false,
+                "latency": latency_ms,
+                "download_throughput": bytes,
+                "upload_throughput": bytes,
+            }}))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
     }
 
     /// A new browser window of `width` x `height`, in a profile of its own.
@@ -389,6 +427,49 @@ impl Browser {
     pub async fn click(&self, css: &str) -> Result<()> {
         self.wait_for(css).await?.click().await?;
         Ok(())
+    }
+
+    /// Runs axe-core on the page as it is now; the serious and critical violations, each as
+    /// "rule: what, at where".
+    pub async fn accessibility_problems(&self) -> Result<Vec<String>> {
+        let axe = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/tools/node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&axe)
+            .with_context(|| format!("reading {}: run scripts/setup", axe.display()))?;
+        self.client.execute(&source, vec![]).await?;
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[0];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then(r => done(r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.id + ': ' + v.help + ', at ' +
+                          v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))))
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await?;
+        Ok(serde_json::from_value(found)?)
+    }
+
+    /// Opens the actions menu of the message whose text is `body` and chooses `action`
+    /// (`reply`, `react`, `edit` or `delete`).
+    pub async fn act(&self, body: &str, action: &str) -> Result<()> {
+        self.wait_message(body).await?;
+        let opened = self
+            .client
+            .execute(
+                "const li = [...document.querySelectorAll('#message-list li.message')]
+                     .find(li => li.querySelector('.body')?.textContent === arguments[0]);
+                 const button = li?.querySelector('.menu-button');
+                 button?.click();
+                 return !!button;",
+                vec![serde_json::json!(body)],
+            )
+            .await?;
+        anyhow::ensure!(opened == serde_json::json!(true), "no actions for {body:?}");
+        self.click(&format!(".message-menu button.{action}")).await
     }
 
     pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {

@@ -123,14 +123,7 @@ async fn two_people_chat_live_in_a_room_one_of_them_created() -> Result<()> {
 
     // Bob answers alice's first message; she sees the quote, and choosing it brings the
     // original into view with the focus on it.
-    bob.client
-        .execute(
-            "const li = [...document.querySelectorAll('#message-list li.message')]
-                 .find(li => li.querySelector('.body')?.textContent === 'hello bob');
-             li.querySelector('button.reply').click();",
-            vec![],
-        )
-        .await?;
+    bob.act("hello bob", "reply").await?;
     bob.wait_text("#replying", "hello bob").await?;
     bob.say("answering that").await?;
     alice.wait_text(".message .quote", "hello bob").await?;
@@ -156,14 +149,7 @@ async fn two_people_chat_live_in_a_room_one_of_them_created() -> Result<()> {
 
     // Bob reacts to "hello bob" through the picker; alice sees it at once; bob takes it
     // back with his own chip, and it is gone for her too.
-    bob.client
-        .execute(
-            "const li = [...document.querySelectorAll('#message-list li.message')]
-                 .find(li => li.querySelector('.body')?.textContent === 'hello bob');
-             li.querySelector('button.react').click();",
-            vec![],
-        )
-        .await?;
+    bob.act("hello bob", "react").await?;
     bob.click("button.pick[data-emoji='👍']").await?;
     alice.wait_text(".message .chip", "👍 1").await?;
     bob.wait_text(".message .chip.mine", "👍 1").await?;
@@ -274,8 +260,9 @@ async fn sign_in_mistakes_are_shown_next_to_the_field() -> Result<()> {
 #[actix_web::test]
 async fn a_direct_conversation_reaches_the_other_and_no_one_else() -> Result<()> {
     let server = Server::start().await?;
+    let mut tokens = Vec::new();
     for name in ["alice", "bob", "carol"] {
-        server.sign_up(name, PASSWORD).await?;
+        tokens.push(server.sign_up(name, PASSWORD).await?);
     }
     let driver = Driver::start().await?;
     let (alice, bob, carol) = (
@@ -310,13 +297,24 @@ async fn a_direct_conversation_reaches_the_other_and_no_one_else() -> Result<()>
         carol.texts("#dms li").await?.is_empty(),
         "carol sees no direct rooms"
     );
-    // Deep links open direct conversations by name: Carol's with Bob is a new, empty one.
+    // Deep links open direct conversations by name: Carol's with Bob is a draft, and
+    // visiting it makes nothing that Bob would see.
     carol.goto(&server.url("/dm/bob")).await?;
     carol.wait_text("#room-title", "@ bob").await?;
     carol
-        .wait_text(".history-edge", "start of the room")
+        .wait_text(".history-edge", "start of your conversation with bob")
         .await?;
     ensure!(carol.bodies().await?.is_empty());
+    let rooms = server.room_names(&tokens[1]).await?;
+    ensure!(
+        !rooms.iter().any(|r| r.contains("carol")),
+        "a visit made a conversation: {rooms:?}"
+    );
+    // Her first message makes it, for both.
+    carol.say("hi bob").await?;
+    carol.wait_message("hi bob").await?;
+    bob.wait_text("#dms", "carol").await?;
+    carol.wait_text("#dms", "bob").await?;
     for page in [alice, bob, carol] {
         page.close().await?;
     }
@@ -600,19 +598,19 @@ async fn edits_and_deletions_reach_the_room_and_admins_deactivate_accounts() -> 
     bob.wait_message("a mistake").await?;
 
     // Alice fixes her typo; Bob sees the new text, marked edited.
-    alice.click(".message.own .edit").await?;
+    alice.act("teh first", "edit").await?;
     alice.type_into("#edit-input", "the first").await?;
     alice.click(".edit-form button.primary").await?;
     bob.wait_message("the first").await?;
     bob.wait_text(".message .meta", "(edited)").await?;
 
     // She deletes the other one (confirming the browser's dialog); it leaves Bob's list.
-    let buttons = alice
+    let menus = alice
         .client
-        .find_all(fantoccini::Locator::Css(".message.own .delete"))
+        .find_all(fantoccini::Locator::Css(".message.own .menu-button"))
         .await?;
-    ensure!(buttons.len() == 2, "a delete button on each own message");
-    buttons[1].click().await?;
+    ensure!(menus.len() == 2, "an actions menu on each own message");
+    alice.act("a mistake", "delete").await?;
     alice.client.accept_alert().await?;
     let deadline = Instant::now() + PATIENCE;
     while bob.bodies().await?.contains(&"a mistake".to_owned()) {
@@ -761,7 +759,7 @@ async fn a_private_room_is_seen_by_its_members_alone_and_grows_live() -> Result<
     alice.wait_text("#member-list", "alice").await?;
     alice.click("#add-member").await?;
     // The picker's search field has the cursor at once.
-    wait_focus(&alice, "user-search").await?;
+    wait_focus(&alice, "#user-search").await?;
     alice.type_into("#user-search", "bob").await?;
     alice
         .click("#user-results button.user[data-user='bob']")
@@ -1159,17 +1157,17 @@ async fn an_image_sent_by_one_is_a_thumbnail_for_the_other_that_opens_full_size(
 }
 
 /// The id of the element that has the keyboard focus, once it is `id` (or the last seen).
-async fn wait_focus(page: &Browser, id: &str) -> Result<()> {
+async fn wait_focus(page: &Browser, css: &str) -> Result<()> {
     let deadline = Instant::now() + natter_e2e::PATIENCE;
     loop {
         let focused = page
             .client
             .execute(
-                "return document.activeElement && document.activeElement.id",
-                vec![],
+                "return !!document.activeElement && document.activeElement.matches(arguments[0])",
+                vec![serde_json::json!(css)],
             )
             .await?;
-        if focused == id {
+        if focused == serde_json::json!(true) {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -1180,7 +1178,7 @@ async fn wait_focus(page: &Browser, id: &str) -> Result<()> {
                     vec![],
                 )
                 .await?;
-            anyhow::bail!("the focus is on {element}, not #{id}");
+            anyhow::bail!("the focus is on {element}, not {css}");
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
@@ -1214,10 +1212,10 @@ async fn the_keyboard_reaches_the_composer_skips_the_sidebar_and_edits_the_last_
         "the page has a loading screen before the app"
     );
     // Opening a room puts the cursor in its composer; so does opening another.
-    wait_focus(&alice, "composer-input").await?;
+    wait_focus(&alice, "#composer-input").await?;
     alice.click(".room-link[data-room='other']").await?;
     alice.wait_path("/rooms/other").await?;
-    wait_focus(&alice, "composer-input").await?;
+    wait_focus(&alice, "#composer-input").await?;
 
     // Up in the empty composer edits the last own message, its box focused.
     alice.say("teh plan").await?;
@@ -1229,7 +1227,7 @@ async fn the_keyboard_reaches_the_composer_skips_the_sidebar_and_edits_the_last_
         .await?
         .send_keys(&Key::Up)
         .await?;
-    wait_focus(&alice, "edit-input").await?;
+    wait_focus(&alice, "#edit-input").await?;
     let edit = alice.wait_for("#edit-input").await?;
     edit.clear().await?;
     edit.send_keys("the plan").await?;
@@ -1268,7 +1266,143 @@ async fn the_keyboard_reaches_the_composer_skips_the_sidebar_and_edits_the_last_
         "the focused skip link is on screen: {top}"
     );
     link.send_keys(&Key::Enter).await?;
-    wait_focus(&alice, "main").await?;
+    wait_focus(&alice, "#main").await?;
+
+    // A message's actions wait behind one button: no Edit or Delete until it is opened.
+    ensure!(
+        alice
+            .client
+            .find_all(fantoccini::Locator::Css("#message-list button.edit"))
+            .await?
+            .is_empty(),
+        "no permanent Edit buttons"
+    );
+    alice
+        .client
+        .execute(
+            "document.querySelector('.message.own .menu-button').focus()",
+            vec![],
+        )
+        .await?;
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&Key::Enter)
+        .await?;
+    // The menu takes the focus; Down moves through it; Escape closes it and gives the focus
+    // back to its button.
+    wait_focus(&alice, ".message-menu .reply").await?;
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&Key::Down)
+        .await?;
+    wait_focus(&alice, ".message-menu .react").await?;
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&Key::Up)
+        .await?;
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&Key::Up)
+        .await?;
+    wait_focus(&alice, ".message-menu .delete").await?;
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&Key::Escape)
+        .await?;
+    alice.wait_gone(".message-menu").await?;
+    wait_focus(&alice, ".message.own .menu-button").await?;
+    // Enter on an item does what it says: Edit opens the edit box, focused.
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&Key::Enter)
+        .await?;
+    wait_focus(&alice, ".message-menu .reply").await?;
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&Key::Down)
+        .await?;
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&Key::Down)
+        .await?;
+    wait_focus(&alice, ".message-menu .edit").await?;
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&Key::Enter)
+        .await?;
+    wait_focus(&alice, "#edit-input").await?;
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&Key::Escape)
+        .await?;
+    wait_focus(&alice, "#composer-input").await?;
+
+    // Ctrl+K opens the room switcher: typing narrows, Enter opens the room chosen, and the
+    // cursor is in its composer.
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&format!(
+            "{}k{}",
+            char::from(Key::Control),
+            char::from(Key::Null)
+        ))
+        .await?;
+    wait_focus(&alice, "#switcher-input").await?;
+    alice.client.active_element().await?.send_keys("ke").await?;
+    alice
+        .wait_text("#switcher-list li[aria-selected='true']", "keys")
+        .await?;
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&Key::Enter)
+        .await?;
+    alice.wait_path("/rooms/keys").await?;
+    alice.wait_gone("#switcher").await?;
+    wait_focus(&alice, "#composer-input").await?;
+    // Escape closes it with nothing chosen, the focus back where it was.
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&format!(
+            "{}k{}",
+            char::from(Key::Control),
+            char::from(Key::Null)
+        ))
+        .await?;
+    wait_focus(&alice, "#switcher-input").await?;
+    alice
+        .client
+        .active_element()
+        .await?
+        .send_keys(&Key::Escape)
+        .await?;
+    alice.wait_gone("#switcher").await?;
+    wait_focus(&alice, "#composer-input").await?;
     Ok(())
 }
 
@@ -1331,11 +1465,9 @@ async fn a_long_room_draws_a_window_of_its_messages() -> Result<()> {
         .wait_text(".history-edge", "start of the room")
         .await?;
 
-    // Opened again, the room draws its newest 100, with the rest loaded above.
-    alice.click(".room-link[data-room='short']").await?;
-    alice.wait_path("/rooms/short").await?;
-    alice.click(".room-link[data-room='long']").await?;
-    alice.wait_path("/rooms/long").await?;
+    // Back at the bottom, the list draws its newest 100, with the rest loaded above.
+    let to_bottom = "const m = document.querySelector('.messages'); m.scrollTop = m.scrollHeight";
+    alice.client.execute(to_bottom, vec![]).await?;
     wait_rows(&alice, 100).await?;
     let bodies = alice.bodies().await?;
     ensure!(
@@ -1354,14 +1486,24 @@ async fn a_long_room_draws_a_window_of_its_messages() -> Result<()> {
         .execute("document.querySelector('.messages').scrollTop = 0", vec![])
         .await?;
     wait_rows(&alice, 150).await?;
+    alice.client.execute(to_bottom, vec![]).await?;
+    wait_rows(&alice, 100).await?;
+
+    // A room left keeps only its newest 100 in memory: opened again, the older ones are
+    // read from the server as the reader scrolls up.
+    alice.click(".room-link[data-room='short']").await?;
+    alice.wait_path("/rooms/short").await?;
+    alice.click(".room-link[data-room='long']").await?;
+    alice.wait_path("/rooms/long").await?;
+    wait_rows(&alice, 100).await?;
+    alice
+        .wait_text("#load-older", "Load older messages")
+        .await?;
     alice
         .client
-        .execute(
-            "const m = document.querySelector('.messages'); m.scrollTop = m.scrollHeight",
-            vec![],
-        )
+        .execute("document.querySelector('.messages').scrollTop = 0", vec![])
         .await?;
-    wait_rows(&alice, 100).await?;
+    alice.wait_message("line 150").await?;
     alice.close().await
 }
 
@@ -1380,11 +1522,14 @@ async fn on_a_phone_every_control_is_big_enough_for_a_finger() -> Result<()> {
         .await?;
     phone.say("from the train").await?;
     phone.wait_message("from the train").await?;
-    phone.wait_for(".message.own .edit").await?;
+    phone.act("from the train", "react").await?;
+    phone.click(".message.own .menu-button").await?;
+    phone.wait_for(".message-menu .edit").await?;
     let sizes = phone
         .client
         .execute(
-            "return ['.back', '.message.own .edit', '.message.own .delete', '#send', '.composer .attach']
+            "return ['.back', '.message.own .menu-button', '.message-menu .edit', '.message-menu .delete',
+                     '.picker .pick', '#online-count', '#send', '.composer .attach']
                .map(s => { const r = document.querySelector(s).getBoundingClientRect();
                            return [s, Math.round(r.width), Math.round(r.height)]; })",
             vec![],
@@ -1396,5 +1541,124 @@ async fn on_a_phone_every_control_is_big_enough_for_a_finger() -> Result<()> {
     }
     // The room view says that another room has news.
     phone.wait_for(".back #other-news").await?;
+    // Who is online is a count in the room's one-line head, and opens the whole list.
+    phone.wait_text("#online-count", "1 online").await?;
+    let head = phone
+        .client
+        .execute(
+            "return [...document.querySelector('.room-head').children]
+               .filter(c => c.offsetParent !== null)
+               .map(c => { const r = c.getBoundingClientRect();
+                           return [c.id || c.className, Math.round(r.top), Math.round(r.bottom)]; })",
+            vec![],
+        )
+        .await?;
+    let rows: Vec<(String, i64, i64)> = serde_json::from_value(head.clone())?;
+    let top = rows.iter().map(|r| r.1).min().unwrap_or(0);
+    ensure!(
+        rows.iter().all(|r| r.1 < top + 44),
+        "the room's head is one line: {head}"
+    );
+    phone.click("#online-count").await?;
+    phone.wait_text("#online-list", "alice").await?;
     phone.close().await
+}
+
+#[actix_web::test]
+async fn signing_out_leaves_no_timer_or_socket_callback_behind() -> Result<()> {
+    let server = Server::start().await?;
+    let token = server.sign_up("alice", PASSWORD).await?;
+    let bob = server.sign_up("bob", PASSWORD).await?;
+    let room = server.create_room(&token, "quiet").await?;
+    server.add_member(&token, room, "bob").await?;
+    let driver = Driver::start().await?;
+    let alice = browser(&driver).await?;
+    alice
+        .enter(&server.url("/rooms/quiet"), "alice", PASSWORD, false)
+        .await?;
+    alice.say("before leaving").await?;
+    alice.wait_message("before leaving").await?;
+    // From here on, every error or warning the page reports is kept.
+    alice
+        .client
+        .execute(
+            "window.reported = [];
+             const keep = (...a) => window.reported.push(a.map(String).join(' '));
+             for (const level of ['error', 'warn']) {
+               const original = console[level];
+               console[level] = (...a) => { keep(level, ...a); original.apply(console, a); };
+             }
+             window.addEventListener('error', e => keep('uncaught', e.message));
+             window.addEventListener('unhandledrejection', e => keep('rejected', String(e.reason)));",
+            vec![],
+        )
+        .await?;
+    alice.click("#sign-out").await?;
+    alice.wait_for("#username").await?;
+    // Bob writes as she goes: nothing of hers may take it.
+    Server::post(&server.url(""), &bob, room, "after she left").await?;
+    // The typing indicators' timer ticks every second and a refused socket retries after two:
+    // three seconds in the page see both come and go.
+    alice
+        .client
+        .execute_async("setTimeout(arguments[0], 3000)", vec![])
+        .await?;
+    let reported = alice
+        .client
+        .execute("return window.reported", vec![])
+        .await?;
+    ensure!(
+        reported == serde_json::json!([]),
+        "the console after signing out: {reported}"
+    );
+    ensure!(
+        alice.texts("#message-list .message").await?.is_empty(),
+        "the room is gone with the session"
+    );
+    alice.close().await
+}
+
+/// Fails with axe-core's findings if the page has a serious or critical violation.
+async fn accessible(page: &Browser, what: &str) -> Result<()> {
+    let problems = page.accessibility_problems().await?;
+    ensure!(
+        problems.is_empty(),
+        "{what}: {} serious or critical accessibility problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    Ok(())
+}
+
+#[actix_web::test]
+async fn the_main_pages_pass_axe_core_without_serious_problems() -> Result<()> {
+    let server = Server::start().await?;
+    server.make_admin("root", PASSWORD)?;
+    let token = server.sign_up("alice", PASSWORD).await?;
+    let room = server.create_room(&token, "checked").await?;
+    for body in ["hello **there**", "a [link](https://example.com)", "`code`"] {
+        Server::post(&server.url(""), &token, room, body).await?;
+    }
+    let driver = Driver::start().await?;
+    let page = browser(&driver).await?;
+    page.goto(&server.url("/")).await?;
+    page.wait_for("#username").await?;
+    accessible(&page, "the sign-in page").await?;
+
+    page.enter(&server.url("/rooms/checked"), "root", PASSWORD, false)
+        .await?;
+    page.wait_for("#message-list li.message").await?;
+    accessible(&page, "a room").await?;
+    // With a message's menu open.
+    page.click("#message-list .menu-button").await?;
+    page.wait_for(".message-menu").await?;
+    accessible(&page, "a message's menu").await?;
+    page.click("#account-link").await?;
+    page.wait_path("/account").await?;
+    accessible(&page, "the account page").await?;
+    page.click("#admin-link").await?;
+    page.wait_path("/admin").await?;
+    page.wait_text("#main", "alice").await?;
+    accessible(&page, "the admin page").await?;
+    page.close().await
 }

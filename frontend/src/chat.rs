@@ -5,47 +5,32 @@
 use crate::api::{self, ApiError};
 use crate::session::Session;
 use crate::socket::{self, Event, Link};
+pub use crate::state::RoomView;
+use crate::state::{self, Applied, Reader};
 use crate::timeline::{Outgoing, Timeline};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use natter_shared::limits::DEFAULT_PAGE;
 use natter_shared::ws::{ClientFrame, MemberEvent, ServerFrame};
 use natter_shared::{ErrorKind, Message, MessageId, Notify, ReplyTo, Room, RoomId, UserId};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
-/// How long a "typing" stays shown without another.
-const TYPING_SHOWN_MS: f64 = 4000.0;
 /// How often this client tells the others it is typing, at most.
 const TYPING_EVERY_MS: f64 = 2000.0;
 /// Rooms joined live at once: the open one, those opened last, direct conversations. The
 /// others in the sidebar get no frames (and no unread count) until opened; the server caps
 /// rooms per socket at 100 by default.
 pub const LIVE_ROOMS: usize = 40;
+/// Messages kept in memory for the open room while the reader is at its newest message
+/// (scrolled up, the list grows as they read; back at the bottom it shrinks to this).
+pub const KEPT_OPEN: usize = 1000;
+/// Messages kept in memory for a room that is not open: as many as its list draws first.
+pub const KEPT_CLOSED: usize = 100;
 /// Messages read around a search result when a room is opened at it.
 const AROUND_PAGE: u32 = 50;
 /// Rooms read into the sidebar at most, in pages of [`api::ROOMS_PAGE`].
 pub const SIDEBAR_ROOMS: usize = 1000;
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RoomView {
-    pub timeline: Timeline,
-    pub online: BTreeSet<String>,
-    /// Who is typing, until when (ms since the epoch).
-    pub typing: Vec<(String, f64)>,
-    /// The read marker when the room was opened with unread messages: the "New messages"
-    /// line goes above the first message after it.
-    pub unread_from: Option<MessageId>,
-    /// The last marker this page sent, so that each is sent once.
-    read_sent: Option<MessageId>,
-    pub loading: bool,
-    pub error: Option<String>,
-    typed_at: f64,
-    /// The message the room was opened at (a search result): shown highlighted.
-    pub focus: Option<MessageId>,
-    /// A message to bring into view once the list has drawn it (taken by the list).
-    pub scroll_to: Option<MessageId>,
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Chat {
@@ -56,7 +41,8 @@ pub struct Chat {
     pub rooms: RwSignal<Vec<Room>>,
     /// Whether the room list has been read once (a deep link to a missing room waits for it).
     pub rooms_loaded: RwSignal<bool>,
-    pub views: RwSignal<HashMap<RoomId, RoomView>>,
+    /// One signal per room: a frame for one room wakes only what shows that room.
+    views: StoredValue<HashMap<RoomId, ArcRwSignal<RoomView>>>,
     pub active: RwSignal<Option<RoomId>>,
     pub link: RwSignal<Link>,
     /// A passing problem to show at the top (not tied to one message).
@@ -121,7 +107,7 @@ impl Chat {
             is_admin: RwSignal::new(is_admin),
             rooms: RwSignal::new(Vec::new()),
             rooms_loaded: RwSignal::new(false),
-            views: RwSignal::new(HashMap::new()),
+            views: StoredValue::new(HashMap::new()),
             active: RwSignal::new(None),
             link: RwSignal::new(Link::Connecting),
             banner: RwSignal::new(None),
@@ -141,6 +127,16 @@ impl Chat {
         chat.files_cookie();
         chat.refresh_rooms();
         chat.check_token();
+        // A room left keeps only its newest messages in memory.
+        Effect::new(move |before: Option<Option<RoomId>>| {
+            let now = chat.active.get();
+            if let Some(Some(left)) = before
+                && now != Some(left)
+            {
+                chat.keep_newest(left, KEPT_CLOSED);
+            }
+            now
+        });
         // Typing indicators fade on their own.
         let ticker =
             set_interval_with_handle(move || chat.expire_typing(), Duration::from_secs(1)).ok();
@@ -253,17 +249,139 @@ impl Chat {
         });
     }
 
+    /// The signal of one room's view, made on first use; `None` once the app is closing.
+    fn view_signal(&self, room: RoomId) -> Option<ArcRwSignal<RoomView>> {
+        self.views
+            .try_update_value(|views| views.entry(room).or_default().clone())
+    }
+
+    /// One room's view, for a component to read (and, rarely, write); the signal is the
+    /// component's own handle on the room's state, which outlives it.
+    pub fn view(&self, room: RoomId) -> RwSignal<RoomView> {
+        self.view_signal(room)
+            .map(RwSignal::from)
+            .unwrap_or_else(|| RwSignal::new(RoomView::default()))
+    }
+
+    /// Reads one room's view without tracking; `None` if the page holds nothing of it.
+    pub fn with_view<R>(&self, room: RoomId, f: impl FnOnce(&RoomView) -> R) -> Option<R> {
+        let view = self
+            .views
+            .try_with_value(|views| views.get(&room).cloned())
+            .flatten()?;
+        view.try_with_untracked(f)
+    }
+
+    /// The rooms this page holds a view of, with their signals.
+    fn all_views(&self) -> Vec<(RoomId, ArcRwSignal<RoomView>)> {
+        self.views
+            .try_with_value(|views| views.iter().map(|(id, v)| (*id, v.clone())).collect())
+            .unwrap_or_default()
+    }
+
     /// Changes one room's view; `R::default()` if the app is closing and the state is gone.
     fn view_mut<R: Default>(&self, room: RoomId, f: impl FnOnce(&mut RoomView) -> R) -> R {
-        let mut f = Some(f);
-        let mut out = None;
-        self.views.update(|views| {
-            out = f.take().map(|f| f(views.entry(room).or_default()));
-        });
-        out.unwrap_or_default()
+        self.view_signal(room)
+            .and_then(|view| view.try_update(f))
+            .unwrap_or_default()
+    }
+
+    /// The room whose list holds the pending message `client_id`.
+    fn pending_room(&self, client_id: &str) -> Option<RoomId> {
+        self.all_views().into_iter().find_map(|(id, view)| {
+            view.try_with_untracked(|v| v.timeline.has_pending(client_id))
+                .unwrap_or(false)
+                .then_some(id)
+        })
+    }
+
+    /// Who reads `room` now, for [`state::apply`].
+    fn reader(&self, room: RoomId) -> Reader {
+        Reader {
+            me: self.me.get_untracked(),
+            me_id: self.me_id.get_untracked(),
+            now: now_ms(),
+            reading: self.active.get_untracked() == Some(room)
+                && page_visible()
+                && self.following.get_untracked(),
+        }
     }
 
     fn on_frame(&self, frame: ServerFrame) {
+        let room = state::room_of(&frame).or_else(|| match &frame {
+            ServerFrame::Ack {
+                client_id: Some(client_id),
+                ..
+            }
+            | ServerFrame::Error {
+                client_id: Some(client_id),
+                ..
+            } => self.pending_room(client_id),
+            _ => None,
+        });
+        match (room, frame) {
+            (Some(room), ServerFrame::Message { message }) => self.on_message(room, message),
+            (Some(room), frame) => {
+                let reader = self.reader(room);
+                self.view_mut(room, |v| state::apply(v, frame, &reader));
+            }
+            (None, frame) => self.on_other(frame),
+        }
+    }
+
+    /// A stored message, live or replayed: into its room's list, counted in the room list,
+    /// and shown as a desktop notification when the room's level asks for one.
+    fn on_message(&self, room: RoomId, message: Message) {
+        let reader = self.reader(room);
+        // Out of the reader's sight: not the open room in a visible tab.
+        let shown = self.active.get_untracked() == Some(room) && page_visible();
+        let copy = (!shown).then(|| message.clone());
+        // At most so many messages per room stay in memory; the oldest go, and are read
+        // again if the reader scrolls up to them.
+        let keep = match self.active.get_untracked() == Some(room) {
+            true if reader.reading => Some(KEPT_OPEN),
+            true => None,
+            false => Some(KEPT_CLOSED),
+        };
+        let applied = self.view_mut(room, |v| {
+            let applied = state::apply(v, ServerFrame::Message { message }, &reader);
+            if let Some(keep) = keep {
+                v.timeline.keep_newest(keep);
+            }
+            applied
+        });
+        let Applied::Message {
+            id,
+            fresh,
+            mine,
+            mentioned,
+        } = applied
+        else {
+            return;
+        };
+        if let Some(message) = copy
+            && fresh
+            && !mine
+            && let Some(r) = self.room(room)
+            && r.last_read_id < Some(id)
+            && crate::notify::wanted(level(&r), mentioned)
+        {
+            crate::notify::show(&r, &message);
+        }
+        let mut counted = false;
+        self.rooms.maybe_update(|rooms| {
+            if let Some(r) = rooms.iter_mut().find(|r| r.id == room) {
+                counted = state::count(r, applied, reader.reading);
+            }
+            counted
+        });
+        if counted {
+            self.update_title();
+        }
+    }
+
+    /// Frames about the connection, the room list, or no room this page holds.
+    fn on_other(&self, frame: ServerFrame) {
         match frame {
             ServerFrame::Ready { user } => {
                 self.is_admin.set(user.is_admin);
@@ -271,88 +389,10 @@ impl Chat {
                 self.me.set(user.username);
                 self.on_ready();
             }
-            ServerFrame::Joined { room_id, online } => {
-                self.view_mut(room_id, |v| v.online = online.into_iter().collect());
-            }
-            ServerFrame::Message { message } => {
-                let room = message.room_id;
-                let mine = message.author == self.me.get_untracked();
-                // Before the reader's eyes: the open room in a visible tab; read as it comes
-                // when the list is at its newest message too.
-                let shown = self.active.get_untracked() == Some(room) && page_visible();
-                let seen = shown && self.following.get_untracked();
-                let author = message.author.clone();
-                let (id, mentioned) = (message.id, self.mentions_me(&message));
-                // A desktop notification, as the room's level asks, for a message out of sight.
-                let notice = (!mine && !shown)
-                    .then(|| self.room(room))
-                    .flatten()
-                    .filter(|r| {
-                        r.last_read_id < Some(id) && crate::notify::wanted(level(r), mentioned)
-                    })
-                    .map(|r| (r, message.clone()));
-                let fresh = self.view_mut(room, |v| {
-                    v.typing.retain(|(who, _)| *who != author);
-                    v.timeline.insert_live(message)
-                });
-                // Once only: a message seen before (a replay after a reconnect) is not news.
-                if fresh && let Some((r, message)) = notice {
-                    crate::notify::show(&r, &message);
-                }
-                self.rooms.update(|rooms| {
-                    if let Some(r) = rooms.iter_mut().find(|r| r.id == room) {
-                        r.last_message_id = r.last_message_id.max(Some(id));
-                        if fresh && !mine && !seen && r.last_read_id < Some(id) {
-                            r.unread = r.unread.saturating_add(1);
-                            r.mentions += u32::from(mentioned);
-                        }
-                    }
-                });
-                self.update_title();
-            }
             ServerFrame::Read {
                 room_id,
                 message_id,
             } => self.on_read(room_id, message_id),
-            ServerFrame::Ack {
-                client_id: Some(client_id),
-                message_id,
-            } => self.views.update(|views| {
-                if let Some(v) = views
-                    .values_mut()
-                    .find(|v| v.timeline.has_pending(&client_id))
-                {
-                    v.timeline.ack(&client_id, message_id);
-                }
-            }),
-            ServerFrame::Ack {
-                client_id: None, ..
-            } => {}
-            ServerFrame::Presence {
-                room_id,
-                user,
-                online,
-            } => self.view_mut(room_id, |v| {
-                if online {
-                    v.online.insert(user);
-                } else {
-                    v.online.remove(&user);
-                }
-            }),
-            ServerFrame::Typing { room_id, user } => self.view_mut(room_id, |v| {
-                v.typing.retain(|(who, _)| *who != user);
-                v.typing.push((user, now_ms() + TYPING_SHOWN_MS));
-            }),
-            ServerFrame::Notice {
-                room_id,
-                body,
-                client_id,
-            } => self.view_mut(room_id, |v| {
-                if let Some(client_id) = client_id {
-                    v.timeline.drop_pending(&client_id);
-                }
-                v.timeline.add_note(&body);
-            }),
             ServerFrame::Room { room } => self.add_room(room),
             ServerFrame::RoomDeleted { room_id } => {
                 self.forget_room(room_id, "An admin deleted this room.")
@@ -371,44 +411,15 @@ impl Chat {
                 });
                 self.member_changes.update(|n| *n += 1);
             }
-            ServerFrame::Edited { message } => {
-                let room = message.room_id;
-                self.view_mut(room, |v| {
-                    v.timeline.update(message);
-                });
-            }
-            ServerFrame::Deleted {
-                room_id,
-                message_id,
-            } => self.view_mut(room_id, |v| v.timeline.remove(message_id)),
-            ServerFrame::Reaction {
-                room_id,
-                message_id,
-                emoji,
-                user,
-                added,
-            } => self.view_mut(room_id, |v| {
-                v.timeline.react(message_id, &emoji, &user, added)
-            }),
             ServerFrame::Error {
-                code,
+                code: ErrorKind::RateLimited,
                 message,
-                client_id,
                 ..
-            } => match client_id {
-                Some(client_id) => self.views.update(|views| {
-                    if let Some(v) = views
-                        .values_mut()
-                        .find(|v| v.timeline.has_pending(&client_id))
-                    {
-                        v.timeline.fail(&client_id, &message);
-                    }
-                }),
-                None if code == ErrorKind::RateLimited => {
-                    self.banner.set(Some(format!("Slow down: {message}")))
-                }
-                None => self.banner.set(Some(message)),
-            },
+            } => self.banner.set(Some(format!("Slow down: {message}"))),
+            ServerFrame::Error { message, .. } => self.banner.set(Some(message)),
+            // An ack for a message this page no longer holds, or a frame for a room it
+            // forgot.
+            _ => {}
         }
     }
 
@@ -419,12 +430,11 @@ impl Chat {
         for room in rooms {
             self.join(room);
         }
-        let pending: Vec<(RoomId, Vec<Outgoing>)> = self.views.with_untracked(|views| {
-            views
-                .iter()
-                .map(|(id, v)| (*id, v.timeline.pending()))
-                .collect()
-        });
+        let pending: Vec<(RoomId, Vec<Outgoing>)> = self
+            .all_views()
+            .into_iter()
+            .map(|(id, v)| (id, v.with_untracked(|v| v.timeline.pending())))
+            .collect();
         for (room_id, messages) in pending {
             for message in messages {
                 send_frame(room_id, message);
@@ -436,13 +446,13 @@ impl Chat {
     /// Subscribes to a room; with its history loaded, from the last message seen, so that
     /// nothing between the page and the live stream is missed.
     fn join(&self, room_id: RoomId) {
-        let since = self.views.with_untracked(|views| {
-            views
-                .get(&room_id)
+        let since = self
+            .with_view(room_id, |v| {
                 // A list opened in the middle wants no replay: it reads newer pages itself.
-                .filter(|v| v.timeline.loaded && !v.timeline.detached)
-                .map(|v| v.timeline.last_id().unwrap_or(natter_shared::MessageId(0)))
-        });
+                (v.timeline.loaded && !v.timeline.detached)
+                    .then(|| v.timeline.last_id().unwrap_or(natter_shared::MessageId(0)))
+            })
+            .flatten();
         socket::send(&ClientFrame::Join { room_id, since });
     }
 
@@ -545,7 +555,7 @@ impl Chat {
     fn forget_room(&self, room_id: RoomId, why: &str) {
         self.rooms.update(|rooms| rooms.retain(|r| r.id != room_id));
         self.live.update(|live| live.retain(|r| *r != room_id));
-        self.views.update(|views| {
+        self.views.update_value(|views| {
             views.remove(&room_id);
         });
         if self.active.get_untracked() == Some(room_id) {
@@ -723,10 +733,22 @@ impl Chat {
         self.load_latest(room);
     }
 
+    /// Drops all but the newest `keep` messages of `room` from memory (the reader is at the
+    /// end of its list, or elsewhere).
+    pub fn keep_newest(&self, room: RoomId, keep: usize) {
+        let over = self
+            .with_view(room, |v| v.timeline.entries().len() > keep)
+            .unwrap_or(false);
+        if over {
+            self.view_mut(room, |v| v.timeline.keep_newest(keep));
+        }
+    }
+
     /// Whether `room`'s list stops short of its newest message.
     pub fn detached(&self, room: RoomId) -> bool {
-        self.views
-            .with(|v| v.get(&room).is_some_and(|v| v.timeline.detached))
+        self.view_signal(room)
+            .and_then(|v| v.try_with(|v| v.timeline.detached))
+            .unwrap_or(false)
     }
 
     /// Reads the page before the oldest message shown.
@@ -770,10 +792,7 @@ impl Chat {
         attachments: Vec<natter_shared::Attachment>,
     ) {
         // What is said goes at the end of the room: show the end.
-        if self
-            .views
-            .with_untracked(|v| v.get(&room_id).is_some_and(|v| v.timeline.detached))
-        {
+        if self.detached(room_id) {
             self.jump_to_newest(room_id);
         }
         let client_id = new_client_id();
@@ -798,20 +817,19 @@ impl Chat {
     /// The newest stored message of `room` that the user wrote (and may edit).
     pub fn last_own_message(&self, room: RoomId) -> Option<MessageId> {
         let me = self.me.get_untracked();
-        self.views.with_untracked(|v| {
-            v.get(&room).and_then(|v| {
-                v.timeline
-                    .entries()
-                    .iter()
-                    .rev()
-                    .find(|e| {
-                        e.author == me
-                            && e.kind == natter_shared::MessageKind::User
-                            && e.status == crate::timeline::Status::Stored
-                    })
-                    .and_then(|e| e.id)
-            })
+        self.with_view(room, |v| {
+            v.timeline
+                .entries()
+                .iter()
+                .rev()
+                .find(|e| {
+                    e.author == me
+                        && e.kind == natter_shared::MessageKind::User
+                        && e.status == crate::timeline::Status::Stored
+                })
+                .and_then(|e| e.id)
         })
+        .flatten()
     }
 
     /// Sends a failed message again with the same `client_id`.
@@ -912,31 +930,25 @@ impl Chat {
     /// Tells the room that this user is typing, at most every two seconds.
     pub fn typing(&self, room_id: RoomId) {
         let now = now_ms();
-        let due = self.views.with_untracked(|views| {
-            views
-                .get(&room_id)
-                .is_none_or(|v| now - v.typed_at > TYPING_EVERY_MS)
-        });
-        if due && socket::send(&ClientFrame::Typing { room_id }) {
-            self.views.update_untracked(|views| {
-                views.entry(room_id).or_default().typed_at = now;
-            });
+        let due = self
+            .with_view(room_id, |v| now - v.typed_at > TYPING_EVERY_MS)
+            .unwrap_or(true);
+        if due
+            && socket::send(&ClientFrame::Typing { room_id })
+            && let Some(view) = self.view_signal(room_id)
+        {
+            view.update_untracked(|v| v.typed_at = now);
         }
     }
 
     fn expire_typing(&self) {
         let now = now_ms();
-        let stale = self.views.with_untracked(|views| {
-            views
-                .values()
-                .any(|v| v.typing.iter().any(|(_, until)| *until < now))
-        });
-        if stale {
-            self.views.update(|views| {
-                for v in views.values_mut() {
-                    v.typing.retain(|(_, until)| *until >= now);
-                }
-            });
+        for (_, view) in self.all_views() {
+            if view.with_untracked(|v| v.typing_stale(now)) {
+                view.update(|v| {
+                    v.expire_typing(now);
+                });
+            }
         }
     }
 
@@ -962,16 +974,6 @@ impl Chat {
         }
     }
 
-    /// Whether `message` mentions this user, by name or `@room`, and is not their own.
-    pub fn mentions_me(&self, message: &Message) -> bool {
-        message.author != self.me.get_untracked()
-            && natter_shared::mentions::includes(
-                &message.mentions,
-                message.mentions_room,
-                self.me_id.get_untracked(),
-            )
-    }
-
     /// The reader has seen `room` up to message `id` (on screen, in a visible tab): moves the
     /// marker on the server unless it is there already. Every tab and device of theirs hears
     /// the `read` frame back and clears its badge.
@@ -983,19 +985,16 @@ impl Chat {
             .rooms
             .with_untracked(|rooms| rooms.iter().find(|r| r.id == room).map(|r| r.last_read_id));
         let Some(marker) = marker else { return };
-        let sent = self
-            .views
-            .with_untracked(|v| v.get(&room).and_then(|v| v.read_sent));
+        let sent = self.with_view(room, |v| v.read_sent).flatten();
         if marker >= Some(id) || sent >= Some(id) {
             return;
         }
         if socket::send(&ClientFrame::Read {
             room_id: room,
             message_id: id,
-        }) {
-            self.views.update_untracked(|views| {
-                views.entry(room).or_default().read_sent = Some(id);
-            });
+        }) && let Some(view) = self.view_signal(room)
+        {
+            view.update_untracked(|v| v.read_sent = Some(id));
         }
     }
 
@@ -1003,29 +1002,12 @@ impl Chat {
     /// from the messages this page has, or clear the room when it was read to its end.
     fn on_read(&self, room: RoomId, id: MessageId) {
         let (me, me_id) = (self.me.get_untracked(), self.me_id.get_untracked());
-        let left = self.views.with_untracked(|views| {
-            let timeline = &views.get(&room)?.timeline;
-            // Counting needs every message after the marker on this page.
-            if timeline.first_id().is_none_or(|first| first > id) {
-                return None;
-            }
-            let after = timeline.entries().iter().filter(|e| {
-                e.id.is_some_and(|m| m > id) && e.author != me && e.created_at.is_some()
-            });
-            let (mut unread, mut mentions) = (0, 0);
-            for e in after {
-                unread += 1;
-                mentions += u32::from(e.mentions_me(&me, me_id));
-            }
-            Some((unread, mentions))
-        });
+        let view = self.views.with_value(|views| views.get(&room).cloned());
         self.rooms.update(|rooms| {
             if let Some(r) = rooms.iter_mut().find(|r| r.id == room) {
-                r.last_read_id = r.last_read_id.max(Some(id));
-                if r.last_message_id.is_none_or(|last| last <= id) {
-                    (r.unread, r.mentions) = (0, 0);
-                } else if let Some((unread, mentions)) = left {
-                    (r.unread, r.mentions) = (unread, mentions);
+                match &view {
+                    Some(view) => view.with_untracked(|v| state::read(r, id, Some(v), &me, me_id)),
+                    None => state::read(r, id, None, &me, me_id),
                 }
             }
         });

@@ -1,5 +1,5 @@
 //! The Natter web app: a Leptos single-page app. `api` speaks REST, `socket` the WebSocket,
-//! `timeline` and `chat` hold the state, `components` draw it.
+//! `timeline`, `state` and `chat` hold the state, `components` draw it.
 
 pub mod api;
 pub mod chat;
@@ -8,6 +8,7 @@ pub mod notify;
 pub mod paged;
 pub mod session;
 pub mod socket;
+pub mod state;
 pub mod time;
 pub mod timeline;
 pub mod upload;
@@ -25,4 +26,8 @@ pub fn start() {
         loading.remove();
     }
     leptos::mount::mount_to_body(App);
+    // When the app became usable, for the figures of a first visit (docs/BENCHMARKS.md).
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = performance.mark("natter-mounted");
+    }
 }

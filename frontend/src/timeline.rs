@@ -387,6 +387,18 @@ impl Timeline {
     pub fn has(&self, id: MessageId) -> bool {
         self.entries.iter().any(|e| e.id == Some(id))
     }
+
+    /// Keeps only the newest `keep` entries; the room's start is then no longer in the list,
+    /// and scrolling up reads it again. Returns whether any were dropped.
+    pub fn keep_newest(&mut self, keep: usize) -> bool {
+        let over = self.entries.len().saturating_sub(keep);
+        if over == 0 {
+            return false;
+        }
+        self.entries.drain(..over);
+        self.complete = false;
+        true
+    }
 }
 
 /// What a row is drawn from: when it changes, the row is drawn again.
@@ -438,6 +450,24 @@ mod tests {
 
     fn ids(t: &Timeline) -> Vec<Option<i64>> {
         t.entries().iter().map(|e| e.id.map(|id| id.0)).collect()
+    }
+
+    #[wasm_bindgen_test]
+    fn keeping_the_newest_drops_the_oldest_and_the_start() {
+        let mut t = Timeline::default();
+        t.merge_page(
+            (1..=5).map(|id| message(id, "bob", None)).collect(),
+            25,
+            false,
+        );
+        t.add_pending("ann", "hi", "c1", None, Vec::new());
+        assert!(t.complete);
+        assert!(!t.keep_newest(6));
+        assert!(t.keep_newest(3));
+        assert_eq!(ids(&t), [Some(4), Some(5), None]);
+        assert!(!t.complete, "scrolling up reads the dropped messages again");
+        assert_eq!(t.first_id(), Some(MessageId(4)));
+        assert!(t.has_pending("c1"));
     }
 
     #[wasm_bindgen_test]

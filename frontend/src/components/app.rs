@@ -12,7 +12,7 @@ use crate::components::sidebar::Sidebar;
 use crate::session::{Session, use_session};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::components::{Route, Router, Routes};
+use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::hooks::{use_location, use_params_map};
 use leptos_router::path;
 use natter_shared::{RoomId, RoomKind, RoomName};
@@ -36,8 +36,12 @@ fn Shell() -> impl IntoView {
     let chat = Chat::start(use_session());
     provide_context(chat);
     let back = window_event_listener(leptos::ev::visibilitychange, move |_| chat.back_in_view());
+    let switching = RwSignal::new(false);
     let keys = window_event_listener(leptos::ev::keydown, move |ev| {
-        if crate::components::search::wants_search(&ev) {
+        if crate::components::switcher::wants_switcher(&ev) {
+            ev.prevent_default();
+            switching.update(|open| *open = !*open);
+        } else if crate::components::search::wants_search(&ev) {
             ev.prevent_default();
             crate::components::search::focus_search();
         }
@@ -79,6 +83,7 @@ fn Shell() -> impl IntoView {
                 </Routes>
             </main>
             <crate::components::messages::Viewer />
+            <crate::components::switcher::Switcher open=switching />
         </div>
     }
 }
@@ -235,60 +240,139 @@ fn CreateOffer(name: String) -> impl IntoView {
     }
 }
 
-/// `/dm/USERNAME`: the direct conversation with that user, opened (or made) on the server.
+/// `/dm/USERNAME`: the direct conversation with that user. Visiting makes nothing: until
+/// the first message is sent, the page shows a draft of the conversation, and the other
+/// person's sidebar stays as it was.
 #[component]
 fn DirectByName() -> impl IntoView {
     let chat = use_chat();
     let session = use_session();
     let params = use_params_map();
     let username = Memo::new(move |_| params.read().get("username").unwrap_or_default());
-    let result: RwSignal<Option<Result<RoomId, String>>> = RwSignal::new(None);
-    Effect::new(move |_| {
-        let wanted = username.get();
-        let key = wanted.to_lowercase();
-        let known = chat.rooms.with_untracked(|rooms| {
+    let known: Memo<Option<RoomId>> = Memo::new(move |_| {
+        let key = username.get().to_lowercase();
+        chat.rooms.with(|rooms| {
             rooms
                 .iter()
                 .find(|r| r.kind == RoomKind::Direct && r.name.to_lowercase() == key)
                 .map(|r| r.id)
-        });
-        if let Some(id) = known {
+        })
+    });
+    // For a conversation not made yet: whether that user exists (their name as spelled).
+    let person: RwSignal<Option<Result<String, String>>> = RwSignal::new(None);
+    Effect::new(move |_| {
+        if let Some(id) = known.get() {
             chat.open(id);
-            result.set(Some(Ok(id)));
             return;
         }
-        result.set(None);
+        if !chat.rooms_loaded.get() {
+            return;
+        }
+        chat.active.set(None);
+        let wanted = username.get();
+        person.set(None);
         let token = session.token().unwrap_or_default();
         spawn_local(async move {
-            let answer = api::open_direct(&token, &wanted).await;
+            let key = wanted.to_lowercase();
+            let answer = api::users(&token, &wanted, None).await;
             if username.get_untracked() != wanted {
                 return;
             }
-            match answer {
-                Ok(room) => {
-                    let id = room.id;
-                    chat.add_room(room);
-                    chat.open(id);
-                    result.set(Some(Ok(id)));
-                }
+            person.set(Some(match answer {
+                Ok(page) => page
+                    .users
+                    .into_iter()
+                    .find(|u| u.username.to_lowercase() == key)
+                    .map(|u| u.username)
+                    .ok_or_else(|| format!("There is no user named “{wanted}”.")),
                 Err(e) => {
                     if e.is_signed_out() {
                         chat.failed(&e);
                     }
-                    result.set(Some(Err(e.message)));
+                    Err(e.message)
                 }
-            }
+            }));
         });
     });
-    move || match result.get() {
-        Some(Ok(id)) => view! { <Pane room_id=id /> }.into_any(),
-        Some(Err(message)) => view! {
+    move || match (known.get(), person.get()) {
+        (Some(id), _) => view! { <Pane room_id=id /> }.into_any(),
+        (None, Some(Ok(name))) => view! { <DraftConversation username=name /> }.into_any(),
+        (None, Some(Err(message))) => view! {
             <div class="empty">
                 <h2>"Cannot open this conversation"</h2>
                 <p class="field-error" role="alert">{message}</p>
             </div>
         }
         .into_any(),
-        None => view! { <p class="empty">"Opening the conversation…"</p> }.into_any(),
+        (None, None) => view! { <p class="empty">"Opening the conversation…"</p> }.into_any(),
+    }
+}
+
+/// A direct conversation that does not exist yet: the first message makes it (on the
+/// server, for both people) and is sent in it.
+#[component]
+fn DraftConversation(username: String) -> impl IntoView {
+    let chat = use_chat();
+    let draft = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let input = NodeRef::<leptos::html::Textarea>::new();
+    Effect::new(move |_| {
+        if let Some(el) = input.get() {
+            let _ = el.focus();
+        }
+    });
+    let title = format!("@ {username}");
+    let intro = format!(
+        "This is the start of your conversation with {username}. It begins when you send \
+         the first message; until then {username} sees nothing of it."
+    );
+    let send = move || {
+        let body = draft.get_untracked();
+        if body.trim().is_empty() || busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        let token = chat.token();
+        let username = username.clone();
+        spawn_local(async move {
+            match api::open_direct(&token, &username).await {
+                Ok(room) => {
+                    let id = room.id;
+                    chat.add_room(room);
+                    chat.open(id);
+                    chat.send(id, body, None, Vec::new());
+                }
+                Err(e) if e.is_signed_out() => chat.failed(&e),
+                Err(e) => {
+                    busy.set(false);
+                    error.set(Some(e.message));
+                }
+            }
+        });
+    };
+    let submit = send.clone();
+    view! {
+        <section class="room draft" aria-labelledby="room-title">
+            <header class="room-head">
+                <A href="/" attr:class="back" attr:aria-label="Back to the rooms">"‹"</A>
+                <h1 id="room-title">{title}</h1>
+            </header>
+            <div class="messages">
+                <p class="history-edge">{intro}</p>
+            </div>
+            <form class="composer" on:submit=move |ev| { ev.prevent_default(); submit(); }>
+                <label for="composer-input" class="visually-hidden">"Message"</label>
+                <textarea id="composer-input" node_ref=input rows="1" autocomplete="off"
+                    prop:value=move || draft.get()
+                    on:input=move |ev| draft.set(event_target_value(&ev))
+                    on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                        if ev.key() == "Enter" && !ev.shift_key() { ev.prevent_default(); send(); }
+                    }></textarea>
+                <button type="submit" class="primary" id="send"
+                    disabled=move || busy.get() || draft.with(|d| d.trim().is_empty())>"Send"</button>
+                {move || error.get().map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+            </form>
+        </section>
     }
 }

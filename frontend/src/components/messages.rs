@@ -27,6 +27,7 @@ const WINDOW_STEP: usize = 50;
 #[component]
 pub fn MessageList(room_id: RoomId) -> impl IntoView {
     let chat = use_chat();
+    let view = chat.view(room_id);
     let list = NodeRef::<html::Div>::new();
     let at_bottom = StoredValue::new(true);
     // The scroll height before an older page was added, to keep the reader's place.
@@ -35,13 +36,7 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
     // How many of the newest rows are drawn (see the module's note).
     let drawn = RwSignal::new(WINDOW);
     let all_entries = Memo::new(move |_| {
-        let (entries, from) = chat
-            .views
-            .with(|v| {
-                v.get(&room_id)
-                    .map(|v| (v.timeline.entries().to_vec(), v.unread_from))
-            })
-            .unwrap_or_default();
+        let (entries, from) = view.with(|v| (v.timeline.entries().to_vec(), v.unread_from));
         let me = chat.me.get_untracked();
         let first_new = from.and_then(|from| {
             entries
@@ -56,10 +51,7 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
         let skip = hidden_above();
         all_entries.with(|e| e[skip..].to_vec())
     });
-    let unread_from = move || {
-        chat.views
-            .with(|v| v.get(&room_id).and_then(|v| v.unread_from))
-    };
+    let unread_from = move || view.with(|v| v.unread_from);
     let new_below = move || {
         chat.rooms.with(|rooms| {
             rooms
@@ -78,18 +70,9 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
     };
     let visible = window_event_listener(leptos::ev::visibilitychange, move |_| report_seen());
     on_cleanup(move || visible.remove());
-    let complete = move || {
-        chat.views
-            .with(|v| v.get(&room_id).is_some_and(|v| v.timeline.complete))
-    };
-    let loading = move || {
-        chat.views
-            .with(|v| v.get(&room_id).is_some_and(|v| v.loading))
-    };
-    let error = move || {
-        chat.views
-            .with(|v| v.get(&room_id).and_then(|v| v.error.clone()))
-    };
+    let complete = move || view.with(|v| v.timeline.complete);
+    let loading = move || view.with(|v| v.loading);
+    let error = move || view.with(|v| v.error.clone());
 
     // Older messages: first those loaded and not drawn, then the server's.
     let load_older = move || {
@@ -125,6 +108,8 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
         // screen, and the list stays at its end).
         if gap <= BOTTOM_SLACK && drawn.get_untracked() > WINDOW && anchor.get_value().is_none() {
             drawn.set(WINDOW);
+            // And what was read above leaves memory, down to what an open room keeps.
+            chat.keep_newest(room_id, crate::chat::KEPT_OPEN);
         }
         if gap <= BOTTOM_SLACK && chat.detached(room_id) {
             chat.load_newer(room_id);
@@ -145,9 +130,7 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                 return;
             };
             // A room opened at a message: that message, once its row is there.
-            let wanted = chat
-                .views
-                .with_untracked(|v| v.get(&room_id).and_then(|v| v.scroll_to));
+            let wanted = view.with_untracked(|v| v.scroll_to);
             if let Some(id) = wanted {
                 // Draw down to it first, if it is loaded above the window.
                 let from_end = all_entries.with_untracked(|e| {
@@ -166,11 +149,7 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                     .ok()
                     .flatten();
                 if let Some(row) = row {
-                    chat.views.update_untracked(|v| {
-                        if let Some(v) = v.get_mut(&room_id) {
-                            v.scroll_to = None;
-                        }
-                    });
+                    view.update_untracked(|v| v.scroll_to = None);
                     let centre = web_sys::ScrollIntoViewOptions::new();
                     centre.set_block(web_sys::ScrollLogicalPosition::Center);
                     row.scroll_into_view_with_scroll_into_view_options(&centre);
@@ -179,9 +158,7 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                 }
                 return;
             }
-            let detached = chat
-                .views
-                .with_untracked(|v| v.get(&room_id).is_some_and(|v| v.timeline.detached));
+            let detached = view.with_untracked(|v| v.timeline.detached);
             if let Some(before) = anchor.get_value() {
                 anchor.set_value(None);
                 el.set_scroll_top(el.scroll_top() + el.scroll_height() - before);
@@ -358,9 +335,7 @@ fn MessageItem(
         class.push("mentions-me");
     }
     // The message the room was opened at (a search result).
-    let focus = chat
-        .views
-        .with_untracked(|v| v.get(&room_id).and_then(|v| v.focus));
+    let focus = chat.with_view(room_id, |v| v.focus).flatten();
     if entry.id.is_some() && focus == entry.id {
         class.push("found");
     }
@@ -431,7 +406,7 @@ fn MessageItem(
         }
         editing.set(false);
     };
-    let delete = move |_| {
+    let delete = move || {
         let sure = web_sys::window()
             .and_then(|w| {
                 w.confirm_with_message("Delete this message for everyone?")
@@ -469,7 +444,7 @@ fn MessageItem(
         deleted: false,
     });
     let may_reply = reply_target.is_some() && entry.kind != MessageKind::System;
-    let reply = move |_| {
+    let reply = move || {
         if let Some(target) = reply_target.clone() {
             chat.replying.set(Some((room_id, target)));
             focus_composer();
@@ -519,10 +494,10 @@ fn MessageItem(
     });
     let files = (!entry.attachments.is_empty()).then(|| attachments(entry.attachments.clone()));
     let separator = day.map(|label| {
-        view! { <li class="day" role="separator"><span>{label}</span></li> }
+        view! { <li class="day"><span>{label}</span></li> }
     });
     let new_line = first_new.then(|| {
-        view! { <li class="new-line" id="new-messages" role="separator"><span>"New messages"</span></li> }
+        view! { <li class="new-line" id="new-messages"><span>"New messages"</span></li> }
     });
     view! {
         {separator}
@@ -534,21 +509,14 @@ fn MessageItem(
                 {time}
                 {edited}
                 {status}
-                <span class="actions">
-                    <Show when=move || may_reply>
-                        <button type="button" class="ghost reply" on:click=reply.clone()>"Reply"</button>
-                        <button type="button" class="ghost react"
-                            on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
-                    </Show>
-                    <Show when=move || may_edit && !editing.get()>
-                        <button type="button" class="ghost edit" on:click=move |_| editing.set(true)>
-                            "Edit"
-                        </button>
-                    </Show>
-                    <Show when=may_delete>
-                        <button type="button" class="ghost delete" on:click=delete>"Delete"</button>
-                    </Show>
-                </span>
+                <Show when=move || may_reply || may_edit || may_delete()>
+                    <MessageMenu
+                        reply=may_reply.then_some(reply.clone())
+                        react=may_reply.then_some(move || picking.update(|p| *p = !*p))
+                        edit=may_edit.then_some(move || editing.set(true))
+                        delete=may_delete
+                        on_delete=delete />
+                </Show>
             </div>
             {quote}
             <Show
@@ -578,6 +546,114 @@ fn MessageItem(
             {files}
             {chips}
         </li>
+    }
+}
+
+/// A message's actions (reply, react, edit, delete) behind one button, shown on hover or
+/// focus: one Tab stop per message instead of four. The menu takes the focus as it opens;
+/// Up and Down move through it, Escape closes it and gives the focus back to its button,
+/// and it closes when the focus leaves it.
+#[component]
+fn MessageMenu(
+    reply: Option<impl Fn() + Clone + Send + Sync + 'static>,
+    react: Option<impl Fn() + Clone + Send + Sync + 'static>,
+    edit: Option<impl Fn() + Clone + Send + Sync + 'static>,
+    delete: impl Fn() -> bool + Copy + Send + Sync + 'static,
+    on_delete: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let button = NodeRef::<html::Button>::new();
+    let menu = NodeRef::<html::Div>::new();
+    Effect::new(move |_| {
+        if let Some(menu) = menu.get()
+            && let Some(first) = menu.query_selector("[role='menuitem']").ok().flatten()
+            && let Ok(first) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(first)
+        {
+            let _ = first.focus();
+        }
+    });
+    let close = move |refocus: bool| {
+        open.set(false);
+        if refocus && let Some(button) = button.get_untracked() {
+            let _ = button.focus();
+        }
+    };
+    let keys = move |ev: leptos::ev::KeyboardEvent| {
+        let step = match ev.key().as_str() {
+            "Escape" => {
+                ev.prevent_default();
+                ev.stop_propagation();
+                return close(true);
+            }
+            "ArrowDown" => 1,
+            "ArrowUp" => -1,
+            _ => return,
+        };
+        ev.prevent_default();
+        let Some(menu) = menu.get_untracked() else {
+            return;
+        };
+        let Ok(items) = menu.query_selector_all("[role='menuitem']") else {
+            return;
+        };
+        let items: Vec<web_sys::HtmlElement> = (0..items.length())
+            .filter_map(|i| items.item(i))
+            .filter_map(|n| wasm_bindgen::JsCast::dyn_into(n).ok())
+            .collect();
+        let active = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.active_element());
+        let at = items
+            .iter()
+            .position(|i| {
+                active
+                    .as_ref()
+                    .is_some_and(|a| a == AsRef::<web_sys::Element>::as_ref(i))
+            })
+            .unwrap_or(0) as i32;
+        let len = items.len() as i32;
+        if len > 0
+            && let Some(item) = items.get((at + step).rem_euclid(len) as usize)
+        {
+            let _ = item.focus();
+        }
+    };
+    // The focus went somewhere outside the menu and its button: it closes.
+    let left = move |ev: leptos::ev::FocusEvent| {
+        let inside = ev
+            .related_target()
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Node>(t).ok())
+            .is_some_and(|t| {
+                menu.get_untracked().is_some_and(|m| m.contains(Some(&t)))
+                    || button
+                        .get_untracked()
+                        .is_some_and(|b| AsRef::<web_sys::Node>::as_ref(&b) == &t)
+            });
+        if !inside {
+            close(false);
+        }
+    };
+    let item = move |class: &'static str, label: &'static str, act: Box<dyn Fn() + Send + Sync>| {
+        view! {
+            <button type="button" role="menuitem" class=format!("ghost {class}") tabindex="-1"
+                on:click=move |_| { close(false); act(); }>{label}</button>
+        }
+    };
+    view! {
+        <span class="actions">
+            <button type="button" class="ghost menu-button" node_ref=button aria-label="Message actions"
+                aria-haspopup="menu" aria-expanded=move || open.get().to_string()
+                on:click=move |_| open.update(|o| *o = !*o)>"⋯"</button>
+            <Show when=move || open.get()>
+                <div class="message-menu" role="menu" aria-label="Message actions" node_ref=menu
+                    on:keydown=keys on:focusout=left>
+                    {reply.clone().map(|f| item("reply", "Reply", Box::new(f)))}
+                    {react.clone().map(|f| item("react", "React", Box::new(f)))}
+                    {edit.clone().map(|f| item("edit", "Edit", Box::new(f)))}
+                    {delete().then(|| item("delete", "Delete", Box::new(on_delete.clone())))}
+                </div>
+            </Show>
+        </span>
     }
 }
 

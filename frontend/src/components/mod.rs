@@ -13,4 +13,5 @@ pub mod pane;
 pub mod rich;
 pub mod search;
 pub mod sidebar;
+pub mod switcher;
 pub mod user_picker;

@@ -52,23 +52,13 @@ pub fn Pane(room_id: RoomId) -> impl IntoView {
             chat.leave(room_id, move || navigate("/", Default::default()));
         }
     };
-    let online = move || {
-        chat.views
-            .with(|v| {
-                v.get(&room_id)
-                    .map(|v| v.online.iter().cloned().collect::<Vec<_>>())
-            })
-            .unwrap_or_default()
-    };
-    let typing = move || {
+    // Memos: a message in this room changes its view, but not who is online or typing.
+    let view = chat.view(room_id);
+    let showing_online = RwSignal::new(false);
+    let online = Memo::new(move |_| view.with(|v| v.online.iter().cloned().collect::<Vec<_>>()));
+    let typing = Memo::new(move |_| {
         let me = chat.me.get();
-        let names: Vec<String> = chat
-            .views
-            .with(|v| {
-                v.get(&room_id)
-                    .map(|v| v.typing.iter().map(|t| t.0.clone()).collect())
-            })
-            .unwrap_or_default();
+        let names: Vec<String> = view.with(|v| v.typing.iter().map(|t| t.0.clone()).collect());
         let names: Vec<String> = names.into_iter().filter(|n| *n != me).collect();
         match names.as_slice() {
             [] => String::new(),
@@ -76,7 +66,7 @@ pub fn Pane(room_id: RoomId) -> impl IntoView {
             [one, two] => format!("{one} and {two} are typing…"),
             _ => "Several people are typing…".to_owned(),
         }
-    };
+    });
     // Unread messages in the other rooms: a dot on the way back (the sidebar is hidden on a
     // phone while a room is open).
     let others_unread = move || {
@@ -130,11 +120,28 @@ pub fn Pane(room_id: RoomId) -> impl IntoView {
                         if chat.link.get() != crate::socket::Link::Online {
                             return "not connected: who is online is unknown".to_owned();
                         }
-                        let names = online();
+                        let names = online.get();
                         if names.is_empty() { "nobody online".to_owned() } else { names.join(", ") }
                     }}
                 </p>
+                // On a phone the names make way for a count that opens the whole list.
+                <button type="button" class="ghost online-count" id="online-count"
+                    aria-expanded=move || showing_online.get().to_string() aria-controls="online-list"
+                    on:click=move |_| showing_online.update(|s| *s = !*s)>
+                    {move || match chat.link.get() {
+                        crate::socket::Link::Online => format!("{} online", online.with(Vec::len)),
+                        _ => "Offline".to_owned(),
+                    }}
+                </button>
             </header>
+            <Show when=move || showing_online.get()>
+                <ul class="online-list" id="online-list" aria-label="Online now"
+                    on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                        if ev.key() == "Escape" { showing_online.set(false); }
+                    }>
+                    {move || online.get().into_iter().map(|name| view! { <li>{name}</li> }).collect_view()}
+                </ul>
+            </Show>
             <div class="topic-line">
                 <Show when=move || !editing_topic.get()
                     fallback=move || view! {

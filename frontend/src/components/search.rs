@@ -1,4 +1,4 @@
-//! Search: the box at the top of the sidebar (`/` or Ctrl+K focuses it from anywhere), and
+//! Search: the box at the top of the sidebar (`/` focuses it from anywhere outside a text field), and
 //! `/search?q=…`, the results grouped by room with what matched highlighted, filters for a
 //! room and a person, more on scroll. Choosing a result opens its room at that message.
 
@@ -37,12 +37,9 @@ pub fn SearchBox() -> impl IntoView {
     }
 }
 
-/// Whether a key press should focus the search box: `/` outside a text field, or Ctrl+K
-/// (⌘K) anywhere.
+/// Whether a key press should focus the search box: `/` outside a text field (Ctrl+K opens
+/// the room switcher).
 pub fn wants_search(ev: &web_sys::KeyboardEvent) -> bool {
-    if (ev.ctrl_key() || ev.meta_key()) && ev.key().eq_ignore_ascii_case("k") {
-        return true;
-    }
     let typing = ev
         .target()
         .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())

@@ -1,0 +1,183 @@
+//! Measures the web app in headless Chromium where a user feels it:
+//!
+//! - **a first visit on a slow link** (1.6 Mbit/s, 150 ms each way, set through chromedriver,
+//!   an empty cache): when the loading screen is painted (first contentful paint), when the
+//!   app is usable (it marks `natter-mounted` once the sign-in page is drawn), and the bytes
+//!   that crossed the wire;
+//! - **scrolling up through a room of 5,000 messages** (`FRAMES_MESSAGES` to change), from
+//!   the newest to the first, reading older pages from the server on the way: the longest
+//!   frame (the longest gap between two animation frames) and the longest task;
+//! - **20 messages a second arriving** for ten seconds in the open room (posted by another
+//!   user over REST), the reader at the bottom: the same two figures.
+//!
+//! Run with `scripts/bench frames` (or `cargo run --release -p natter-e2e --bin frames`
+//! after `trunk build --release`; needs chromedriver: scripts/setup installs it).
+
+use anyhow::{Context, Result, bail};
+use natter_e2e::{Browser, Driver, Server};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Starts watching the page's frames: every animation frame's gap to the one before, and
+/// every long task (over 50 ms), kept in `window.natterFrames` until `window.natterFrames.stop` is set.
+/// With `scroll`, each frame also scrolls the list up by a screen's worth of pixels, until
+/// the list shows the start of the room.
+const WATCH: &str = r#"
+const scroll = arguments[0];
+const f = window.natterFrames = { longest: 0, longestTask: 0, count: 0, stop: false, done: false };
+new PerformanceObserver(list => {
+  for (const e of list.getEntries()) f.longestTask = Math.max(f.longestTask, e.duration);
+}).observe({ type: 'longtask' });
+let last = performance.now();
+function tick(now) {
+  f.longest = Math.max(f.longest, now - last);
+  f.count += 1;
+  last = now;
+  if (scroll) {
+    const m = document.querySelector('.messages');
+    m.scrollTop = Math.max(0, m.scrollTop - m.clientHeight);
+    if (document.querySelector('.history-edge')?.textContent.includes('start of the room')) {
+      f.stop = true;
+    }
+  }
+  if (f.stop) { f.done = true; } else { requestAnimationFrame(tick); }
+}
+requestAnimationFrame(tick);
+"#;
+
+/// Waits for the watch to end (the room's start reached, or `stop` set), up to `limit`;
+/// the longest frame and the longest task, in ms, and the frames seen.
+async fn watched(page: &Browser, limit: Duration) -> Result<(f64, f64, u64)> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let f = page
+            .client
+            .execute("return window.natterFrames", vec![])
+            .await?;
+        if f["done"] == serde_json::json!(true) {
+            return Ok((
+                f["longest"].as_f64().unwrap_or(0.0),
+                f["longestTask"].as_f64().unwrap_or(0.0),
+                f["count"].as_u64().unwrap_or(0),
+            ));
+        }
+        if Instant::now() > deadline {
+            bail!("the page did not finish within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "the figures are this program's output")]
+#[actix_web::main]
+async fn main() -> Result<()> {
+    let messages: usize = std::env::var("FRAMES_MESSAGES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5000);
+    let server = Server::start().await?;
+    let driver = Driver::start().await?;
+
+    // The server compresses the app's files in the background after it starts: a first
+    // visit is measured once they are ready.
+    let page = reqwest::get(server.url("/")).await?.text().await?;
+    let wasm = page
+        .split(['"', '\''])
+        .find(|s| s.ends_with(".wasm"))
+        .context("the page names no .wasm")?
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let answer = reqwest::Client::new()
+            .get(server.url(&wasm))
+            .header("accept-encoding", "br")
+            .send()
+            .await?;
+        if answer.headers().get("content-encoding").is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("{wasm} is not served compressed");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // A first visit on a slow link.
+    let page = driver.browser(1280, 800).await?;
+    driver.throttle(&page, 150, 1_600_000).await?;
+    page.goto(&server.url("/")).await?;
+    page.wait_for("#username").await?;
+    let visit = page
+        .client
+        .execute(
+            "return [
+               performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null,
+               performance.getEntriesByName('natter-mounted')[0]?.startTime ?? null,
+               performance.getEntriesByType('resource').reduce((n, r) => n + r.transferSize, 0)
+                 + performance.getEntriesByType('navigation')[0].transferSize]",
+            vec![],
+        )
+        .await?;
+    let ms = |i: usize| visit[i].as_f64().context("the page gave no time");
+    println!(
+        "first visit at 1.6 Mbit/s, 150 ms: loading screen at {:.0} ms, usable at {:.0} ms, {} bytes",
+        ms(0)?,
+        ms(1)?,
+        visit[2].as_u64().unwrap_or(0)
+    );
+    page.close().await?;
+
+    // Scrolling up through a long room.
+    let token = server.sign_up("reader", PASSWORD).await?;
+    let writer = server.sign_up("writer", PASSWORD).await?;
+    let room = server.create_room(&token, "long").await?;
+    server.add_member(&token, room, "writer").await?;
+    let base = server.url("");
+    eprintln!("seeding {messages} messages…");
+    for i in 0..messages {
+        Server::post(
+            &base,
+            &writer,
+            room,
+            &format!("message {i}: **words** about `things`"),
+        )
+        .await?;
+    }
+    let page = driver.browser(1280, 800).await?;
+    page.enter(&server.url("/rooms/long"), "reader", PASSWORD, false)
+        .await?;
+    page.wait_for("#message-list li.message").await?;
+    page.client.execute(WATCH, vec![true.into()]).await?;
+    let started = Instant::now();
+    let (frame, task, frames) =
+        watched(&page, Duration::from_secs((messages as u64 / 10).max(120))).await?;
+    println!(
+        "scrolling up through {messages} messages ({:.0} s, {frames} frames): longest frame {frame:.0} ms, longest task {task:.0} ms",
+        started.elapsed().as_secs_f64()
+    );
+
+    // 20 messages a second for ten seconds, the reader at the bottom.
+    page.client
+        .execute(
+            "const m = document.querySelector('.messages'); m.scrollTop = m.scrollHeight",
+            vec![],
+        )
+        .await?;
+    page.client.execute(WATCH, vec![false.into()]).await?;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    for i in 0..200 {
+        tick.tick().await;
+        Server::post(&base, &writer, room, &format!("live {i}: _fresh_ news")).await?;
+    }
+    page.wait_message("live 199: fresh news").await?;
+    page.client
+        .execute("window.natterFrames.stop = true", vec![])
+        .await?;
+    let (frame, task, frames) = watched(&page, Duration::from_secs(10)).await?;
+    println!(
+        "20 messages a second for 10 s ({frames} frames): longest frame {frame:.0} ms, longest task {task:.0} ms"
+    );
+    page.close().await?;
+    Ok(())
+}
