@@ -4,7 +4,7 @@
 //!   an empty cache): when the loading screen is painted (first contentful paint), when the
 //!   app is usable (it marks `natter-mounted` once the sign-in page is drawn), and the bytes
 //!   that crossed the wire;
-//! - **scrolling up through a room of 5,000 messages** (`FRAMES_MESSAGES` to change), from
+//! - **scrolling up through a room of 1,000 messages** (`FRAMES_MESSAGES` to change), from
 //!   the newest to the first, reading older pages from the server on the way: the longest
 //!   frame (the longest gap between two animation frames) and the longest task;
 //! - **20 messages a second arriving** for ten seconds in the open room (posted by another
@@ -53,9 +53,15 @@ async fn watched(page: &Browser, limit: Duration) -> Result<(f64, f64, u64)> {
     loop {
         let f = page
             .client
-            .execute("return window.natterFrames", vec![])
+            .execute(
+                "return Object.assign({ rows: document.querySelectorAll('#message-list li.message').length },
+                                      window.natterFrames)",
+                vec![],
+            )
             .await?;
+        eprint!("\r{} rows drawn, {} frames", f["rows"], f["count"]);
         if f["done"] == serde_json::json!(true) {
+            eprintln!();
             return Ok((
                 f["longest"].as_f64().unwrap_or(0.0),
                 f["longestTask"].as_f64().unwrap_or(0.0),
@@ -75,7 +81,7 @@ async fn main() -> Result<()> {
     let messages: usize = std::env::var("FRAMES_MESSAGES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(5000);
+        .unwrap_or(1000);
     let server = Server::start().await?;
     let driver = Driver::start().await?;
 
@@ -164,6 +170,24 @@ async fn main() -> Result<()> {
             vec![],
         )
         .await?;
+    // Back at the bottom the list draws its newest 100 again: the arrivals are timed after.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while page
+        .client
+        .execute(
+            "return document.querySelectorAll('#message-list li.message').length",
+            vec![],
+        )
+        .await?
+        .as_u64()
+        .unwrap_or(0)
+        > 100
+    {
+        if Instant::now() > deadline {
+            bail!("the list did not shrink to its newest 100 rows");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     page.client.execute(WATCH, vec![false.into()]).await?;
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     for i in 0..200 {

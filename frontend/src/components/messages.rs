@@ -6,7 +6,9 @@
 //! [`WINDOW_STEP`] as the reader scrolls up through what is loaded (before anything is read
 //! from the server), and shrinking back to the newest [`WINDOW`] when the reader returns to
 //! the bottom. A room holding thousands of loaded messages opens as fast as one with a
-//! hundred, and a live message redraws one row, whatever is loaded.
+//! hundred, and a live message redraws one row, whatever is loaded. What is loaded is bounded
+//! as well (see [`KEPT_OPEN`](crate::chat::KEPT_OPEN) and
+//! [`KEPT_CLOSED`](crate::chat::KEPT_CLOSED)).
 
 use crate::chat::use_chat;
 use crate::time;
@@ -75,17 +77,26 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
     let error = move || view.with(|v| v.error.clone());
 
     // Older messages: first those loaded and not drawn, then the server's.
+    // Whether the page being read was asked for by scrolling to an end of the list.
+    let scrolled_for = StoredValue::new(false);
     let load_older = move || {
+        let hidden = untrack(hidden_above) > 0;
+        // Nothing will come (the start is here, or a page is on its way): no place to keep,
+        // or a stale one would move the list when something else changes it.
+        if !hidden && (untrack(complete) || untrack(loading)) {
+            return;
+        }
         if let Some(el) = list.get_untracked() {
             anchor.set_value(Some(el.scroll_height()));
         }
         // The window grows either way: by a step of what is loaded, or to take in the page
         // the server is asked for, when it comes.
         let loaded = all_entries.with_untracked(Vec::len);
-        if untrack(hidden_above) > 0 {
+        if hidden {
             drawn.update(|d| *d += WINDOW_STEP);
         } else {
             drawn.set(loaded + WINDOW_STEP);
+            scrolled_for.set_value(true);
             chat.load_older(room_id);
         }
     };
@@ -106,12 +117,15 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
         }
         // Back at the bottom: draw the newest window again (the rows dropped are above, off
         // screen, and the list stays at its end).
-        if gap <= BOTTOM_SLACK && drawn.get_untracked() > WINDOW && anchor.get_value().is_none() {
+        // (A place kept for a page that brought nothing new, the room's start, is stale here.)
+        if gap <= BOTTOM_SLACK && drawn.get_untracked() > WINDOW && !loading() {
+            anchor.set_value(None);
             drawn.set(WINDOW);
             // And what was read above leaves memory, down to what an open room keeps.
             chat.keep_newest(room_id, crate::chat::KEPT_OPEN);
         }
-        if gap <= BOTTOM_SLACK && chat.detached(room_id) {
+        if gap <= BOTTOM_SLACK && chat.detached(room_id) && !loading() {
+            scrolled_for.set_value(true);
             chat.load_newer(room_id);
         }
     };
@@ -169,6 +183,32 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
             }
             report_seen();
         });
+    });
+    // (After the effect above, whose frame callback brings a searched message into view.)
+    // A reader who scrolled to the top, or to the bottom of a list opened in the middle, and
+    // is still there when the page they asked for is in (it came without moving them) gets
+    // no further scroll event: the next page is read for them.
+    Effect::new(move |was_loading: Option<bool>| {
+        let now = loading();
+        if was_loading == Some(true) && !now && scrolled_for.get_value() {
+            scrolled_for.set_value(false);
+            request_animation_frame(move || {
+                let Some(el) = list.get_untracked() else {
+                    return;
+                };
+                if loading() {
+                    return;
+                }
+                let gap = el.scroll_height() - el.scroll_top() - el.client_height();
+                if gap <= BOTTOM_SLACK && chat.detached(room_id) {
+                    scrolled_for.set_value(true);
+                    chat.load_newer(room_id);
+                } else if el.scroll_top() <= TOP_SLACK && !complete() {
+                    load_older();
+                }
+            });
+        }
+        now
     });
     let to_bottom = move |_| {
         if let Some(el) = list.get_untracked() {
