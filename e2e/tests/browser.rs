@@ -997,7 +997,7 @@ async fn a_search_result_opens_its_room_at_the_message() -> Result<()> {
         .client
         .execute("document.body.focus()", vec![])
         .await?;
-    alice.client.active_element().await?.send_keys("/").await?;
+    press(&alice, "/").await?;
     let focused = alice
         .client
         .execute("return document.activeElement.id", vec![])
@@ -1035,10 +1035,26 @@ async fn a_search_result_opens_its_room_at_the_message() -> Result<()> {
     // Said meanwhile: it comes when the reader reaches the end.
     Server::post(&base, &token, room, "while you were searching").await?;
 
-    // Scrolling down reads the newer pages until the end, where the room is live again.
-    let deadline = Instant::now() + PATIENCE;
+    // Scrolling down reads the newer pages until the end, where the room is live again
+    // (a page at a time, each after a scroll event: given longer on a loaded machine).
+    let deadline = Instant::now() + PATIENCE * 2;
     while !alice.bodies().await?.iter().any(|b| b == "note 150") {
-        ensure!(Instant::now() < deadline, "never reached the newest");
+        if Instant::now() > deadline {
+            let state = alice
+                .client
+                .execute(
+                    "const m = document.querySelector('.messages');
+                     return [m.scrollTop, m.scrollHeight, m.clientHeight,
+                             document.querySelector('.history-edge')?.textContent,
+                             document.querySelector('.banner')?.textContent ?? null]",
+                    vec![],
+                )
+                .await?;
+            anyhow::bail!(
+                "never reached the newest: {state}; shown {:?}",
+                alice.bodies().await?
+            );
+        }
         alice
             .client
             .execute(
@@ -1147,16 +1163,23 @@ async fn an_image_sent_by_one_is_a_thumbnail_for_the_other_that_opens_full_size(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    bob.client
-        .active_element()
-        .await?
-        .send_keys(&Key::Escape)
-        .await?;
+    press(&bob, &Key::Escape).await?;
     bob.wait_gone("#viewer").await?;
     Ok(())
 }
 
-/// The id of the element that has the keyboard focus, once it is `id` (or the last seen).
+/// Sends `keys` to the element that has the focus.
+async fn press(page: &Browser, keys: &str) -> Result<()> {
+    page.client.active_element().await?.send_keys(keys).await?;
+    Ok(())
+}
+
+/// Ctrl+K, as one chord.
+fn ctrl_k() -> String {
+    format!("{}k{}", char::from(Key::Control), char::from(Key::Null))
+}
+
+/// Waits until the element that has the keyboard focus matches `css`.
 async fn wait_focus(page: &Browser, css: &str) -> Result<()> {
     let deadline = Instant::now() + natter_e2e::PATIENCE;
     loop {
@@ -1221,12 +1244,7 @@ async fn the_keyboard_reaches_the_composer_skips_the_sidebar_and_edits_the_last_
     alice.say("teh plan").await?;
     alice.wait_message("teh plan").await?;
     alice.wait_for(".message.own time").await?;
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&Key::Up)
-        .await?;
+    press(&alice, &Key::Up).await?;
     wait_focus(&alice, "#edit-input").await?;
     let edit = alice.wait_for("#edit-input").await?;
     edit.clear().await?;
@@ -1284,123 +1302,45 @@ async fn the_keyboard_reaches_the_composer_skips_the_sidebar_and_edits_the_last_
             vec![],
         )
         .await?;
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&Key::Enter)
-        .await?;
+    press(&alice, &Key::Enter).await?;
     // The menu takes the focus; Down moves through it; Escape closes it and gives the focus
     // back to its button.
     wait_focus(&alice, ".message-menu .reply").await?;
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&Key::Down)
-        .await?;
+    press(&alice, &Key::Down).await?;
     wait_focus(&alice, ".message-menu .react").await?;
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&Key::Up)
-        .await?;
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&Key::Up)
-        .await?;
+    press(&alice, &Key::Up).await?;
+    press(&alice, &Key::Up).await?;
     wait_focus(&alice, ".message-menu .delete").await?;
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&Key::Escape)
-        .await?;
+    press(&alice, &Key::Escape).await?;
     alice.wait_gone(".message-menu").await?;
     wait_focus(&alice, ".message.own .menu-button").await?;
     // Enter on an item does what it says: Edit opens the edit box, focused.
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&Key::Enter)
-        .await?;
+    press(&alice, &Key::Enter).await?;
     wait_focus(&alice, ".message-menu .reply").await?;
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&Key::Down)
-        .await?;
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&Key::Down)
-        .await?;
+    press(&alice, &Key::Down).await?;
+    press(&alice, &Key::Down).await?;
     wait_focus(&alice, ".message-menu .edit").await?;
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&Key::Enter)
-        .await?;
+    press(&alice, &Key::Enter).await?;
     wait_focus(&alice, "#edit-input").await?;
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&Key::Escape)
-        .await?;
+    press(&alice, &Key::Escape).await?;
     wait_focus(&alice, "#composer-input").await?;
 
     // Ctrl+K opens the room switcher: typing narrows, Enter opens the room chosen, and the
     // cursor is in its composer.
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&format!(
-            "{}k{}",
-            char::from(Key::Control),
-            char::from(Key::Null)
-        ))
-        .await?;
+    press(&alice, &ctrl_k()).await?;
     wait_focus(&alice, "#switcher-input").await?;
-    alice.client.active_element().await?.send_keys("ke").await?;
+    press(&alice, "ke").await?;
     alice
         .wait_text("#switcher-list li[aria-selected='true']", "keys")
         .await?;
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&Key::Enter)
-        .await?;
+    press(&alice, &Key::Enter).await?;
     alice.wait_path("/rooms/keys").await?;
     alice.wait_gone("#switcher").await?;
     wait_focus(&alice, "#composer-input").await?;
     // Escape closes it with nothing chosen, the focus back where it was.
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&format!(
-            "{}k{}",
-            char::from(Key::Control),
-            char::from(Key::Null)
-        ))
-        .await?;
+    press(&alice, &ctrl_k()).await?;
     wait_focus(&alice, "#switcher-input").await?;
-    alice
-        .client
-        .active_element()
-        .await?
-        .send_keys(&Key::Escape)
-        .await?;
+    press(&alice, &Key::Escape).await?;
     alice.wait_gone("#switcher").await?;
     wait_focus(&alice, "#composer-input").await?;
     Ok(())
