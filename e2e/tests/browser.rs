@@ -1387,28 +1387,52 @@ async fn a_long_room_draws_a_window_of_its_messages() -> Result<()> {
         .enter(&server.url("/rooms/long"), "alice", PASSWORD, false)
         .await?;
     alice.wait_message("line 260").await?;
-    // Read all of it in, scrolling up: every row is drawn on the way.
+    let to_top = "document.querySelector('.messages').scrollTop = 0";
+    let to_bottom = "const m = document.querySelector('.messages'); m.scrollTop = m.scrollHeight";
+    // Read all of it in, scrolling up: the list draws at most 200 rows on the way, dropping
+    // the newest as older ones come in above.
     let deadline = Instant::now() + PATIENCE;
-    while rows(&alice).await? < 260 {
-        ensure!(
-            Instant::now() < deadline,
-            "only {} rows",
-            rows(&alice).await?
-        );
-        alice
+    loop {
+        let drawn = rows(&alice).await?;
+        ensure!(drawn <= 200, "{drawn} rows drawn");
+        let edge = alice
             .client
-            .execute("document.querySelector('.messages').scrollTop = 0", vec![])
+            .execute(
+                "return document.querySelector('.history-edge').textContent",
+                vec![],
+            )
             .await?;
+        if edge
+            .as_str()
+            .is_some_and(|t| t.contains("start of the room"))
+        {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "only {drawn} rows, {edge}");
+        alice.client.execute(to_top, vec![]).await?;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    alice
-        .wait_text(".history-edge", "start of the room")
-        .await?;
+    wait_rows(&alice, 200).await?;
+    let bodies = alice.bodies().await?;
+    ensure!(
+        bodies.first().map(String::as_str) == Some("line 1")
+            && bodies.last().map(String::as_str) == Some("line 200"),
+        "the oldest 200: {:?} … {:?}",
+        bodies.first(),
+        bodies.last()
+    );
 
-    // Back at the bottom, the list draws its newest 100, with the rest loaded above.
-    let to_bottom = "const m = document.querySelector('.messages'); m.scrollTop = m.scrollHeight";
+    // Scrolling down slides the rows back in, down to the newest 100 at the end.
+    alice.wait_for("#jump-latest").await?;
     alice.client.execute(to_bottom, vec![]).await?;
-    wait_rows(&alice, 100).await?;
+    alice.wait_message("line 250").await?;
+    ensure!(rows(&alice).await? <= 200, "still at most 200 rows");
+    let deadline = Instant::now() + PATIENCE;
+    while rows(&alice).await? != 100 {
+        ensure!(Instant::now() < deadline, "{} rows", rows(&alice).await?);
+        alice.client.execute(to_bottom, vec![]).await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let bodies = alice.bodies().await?;
     ensure!(
         bodies.first().map(String::as_str) == Some("line 161")
@@ -1417,17 +1441,32 @@ async fn a_long_room_draws_a_window_of_its_messages() -> Result<()> {
         bodies.first(),
         bodies.last()
     );
+    alice.wait_gone("#jump-latest").await?;
     alice
         .wait_text("#load-older", "Show older messages")
         .await?;
-    // Scrolling up draws more of what is loaded; back at the bottom, the window shrinks.
-    alice
-        .client
-        .execute("document.querySelector('.messages').scrollTop = 0", vec![])
-        .await?;
+    // Scrolling up draws more of what is loaded; back at the bottom, the list shrinks.
+    alice.client.execute(to_top, vec![]).await?;
     wait_rows(&alice, 150).await?;
     alice.client.execute(to_bottom, vec![]).await?;
     wait_rows(&alice, 100).await?;
+    // Far up, "Jump to the newest messages" goes straight back.
+    let deadline = Instant::now() + PATIENCE;
+    while alice
+        .client
+        .execute(
+            &format!("{to_top}; return !document.querySelector('#jump-latest')"),
+            vec![],
+        )
+        .await?
+        == serde_json::json!(true)
+    {
+        ensure!(Instant::now() < deadline, "{} rows", rows(&alice).await?);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    alice.click("#jump-latest").await?;
+    wait_rows(&alice, 100).await?;
+    alice.wait_message("line 260").await?;
 
     // A room left keeps only its newest 100 in memory: opened again, the older ones are
     // read from the server as the reader scrolls up.

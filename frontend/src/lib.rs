@@ -1,5 +1,5 @@
 //! The Natter web app: a Leptos single-page app. `api` speaks REST, `socket` the WebSocket,
-//! `timeline`, `state` and `chat` hold the state, `components` draw it.
+//! `timeline`, `state` and `chat` hold the state, `window` picks the rows drawn, `components` draw it.
 
 pub mod api;
 pub mod chat;
@@ -12,6 +12,7 @@ pub mod state;
 pub mod time;
 pub mod timeline;
 pub mod upload;
+pub mod window;
 
 use components::app::App;
 

@@ -217,8 +217,8 @@ pub fn read(room: &mut Room, id: MessageId, view: Option<&RoomView>, me: &str, m
 mod tests {
     use super::*;
     use crate::timeline::Status;
-    use chrono::{TimeZone, Utc};
-    use natter_shared::{MessageKind, RoomKind};
+
+    use natter_shared::RoomKind;
     use wasm_bindgen_test::wasm_bindgen_test;
 
     const ROOM: RoomId = RoomId(7);
@@ -233,24 +233,7 @@ mod tests {
     }
 
     fn message(id: i64, author: &str) -> Message {
-        Message {
-            id: MessageId(id),
-            room_id: ROOM,
-            author: author.into(),
-            kind: MessageKind::User,
-            body: format!("message {id}"),
-            created_at: Utc
-                .timestamp_opt(1_700_000_000 + id, 0)
-                .single()
-                .unwrap_or_default(),
-            client_id: None,
-            edited_at: None,
-            reply_to: None,
-            reactions: Vec::new(),
-            mentions: Vec::new(),
-            mentions_room: false,
-            attachments: Vec::new(),
-        }
+        crate::timeline::fixtures::message(ROOM.0, id, author, None)
     }
 
     fn mentioning(id: i64, author: &str) -> Message {

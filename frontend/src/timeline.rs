@@ -420,17 +420,17 @@ pub struct Outgoing {
     pub attachments: Vec<natter_shared::UploadId>,
 }
 
+/// Messages for the web app's unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-    use natter_shared::RoomId;
-    use wasm_bindgen_test::wasm_bindgen_test;
+pub(crate) mod fixtures {
+    use chrono::{TimeZone, Utc};
+    use natter_shared::{Message, MessageId, MessageKind, RoomId};
 
-    fn message(id: i64, author: &str, client_id: Option<&str>) -> Message {
+    /// A stored plain message `id` in room `room`, sent `id` seconds after a fixed instant.
+    pub fn message(room: i64, id: i64, author: &str, client_id: Option<&str>) -> Message {
         Message {
             id: MessageId(id),
-            room_id: RoomId(1),
+            room_id: RoomId(room),
             author: author.into(),
             kind: MessageKind::User,
             body: format!("message {id}"),
@@ -446,6 +446,16 @@ mod tests {
             mentions_room: false,
             attachments: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn message(id: i64, author: &str, client_id: Option<&str>) -> Message {
+        fixtures::message(1, id, author, client_id)
     }
 
     fn ids(t: &Timeline) -> Vec<Option<i64>> {

@@ -2,57 +2,70 @@
 //! pages load as the reader scrolls up; it follows new messages only when the reader is at
 //! the bottom. Bodies are always text nodes, never HTML.
 //!
-//! Only a window of the loaded messages is drawn: the newest [`WINDOW`] at first, growing by
-//! [`WINDOW_STEP`] as the reader scrolls up through what is loaded (before anything is read
-//! from the server), and shrinking back to the newest [`WINDOW`] when the reader returns to
-//! the bottom. A room holding thousands of loaded messages opens as fast as one with a
-//! hundred, and a live message redraws one row, whatever is loaded. What is loaded is bounded
-//! as well (see [`KEPT_OPEN`](crate::chat::KEPT_OPEN) and
-//! [`KEPT_CLOSED`](crate::chat::KEPT_CLOSED)).
+//! Only a run of the loaded messages is drawn (see [`crate::window`]): the newest at first,
+//! growing as the reader scrolls up through what is loaded (before anything is read from the
+//! server) and, past a few hundred rows, dropping rows below; sliding back as they scroll
+//! down, and the newest again when they reach the end. A room holding thousands of loaded
+//! messages opens and scrolls as fast as one with a hundred, and a live message redraws one
+//! row, whatever is loaded. What is loaded is bounded as well (see
+//! [`KEPT_OPEN`](crate::chat::KEPT_OPEN) and [`KEPT_CLOSED`](crate::chat::KEPT_CLOSED)).
+//!
+//! The list keeps the reader's place itself (the browser's scroll anchoring is off): the
+//! first row on screen and its distance from the list's top are noted on every scroll, and
+//! put back after rows come or go around it.
 
 use crate::chat::use_chat;
 use crate::time;
 use crate::timeline::{Entry, Status};
+use crate::window::Window;
 use leptos::html;
 use leptos::prelude::*;
-use natter_shared::{MessageKind, RoomId};
+use natter_shared::{MessageId, MessageKind, RoomId};
 
 /// Within this many pixels of the bottom counts as "at the bottom".
 const BOTTOM_SLACK: i32 = 48;
 /// Within this many pixels of the top, the older page is read.
 const TOP_SLACK: i32 = 120;
-/// How many of the newest loaded messages are drawn when a room opens.
-pub const WINDOW: usize = 100;
-/// How many more are drawn each time the reader reaches the top of what is drawn.
-const WINDOW_STEP: usize = 50;
 
 #[component]
 pub fn MessageList(room_id: RoomId) -> impl IntoView {
     let chat = use_chat();
     let view = chat.view(room_id);
     let list = NodeRef::<html::Div>::new();
+    // At the end of the room (the newest row drawn and on screen).
     let at_bottom = StoredValue::new(true);
-    // The scroll height before an older page was added, to keep the reader's place.
-    let anchor = StoredValue::new(None::<i32>);
+    // The reader's place: the first row on screen and its offset from the list's top.
+    let anchor = StoredValue::new(None::<(MessageId, f64)>);
+    let window = RwSignal::new(Window::newest());
 
-    // How many of the newest rows are drawn (see the module's note).
-    let drawn = RwSignal::new(WINDOW);
-    let all_entries = Memo::new(move |_| {
-        let (entries, from) = view.with(|v| (v.timeline.entries().to_vec(), v.unread_from));
+    // The first message from someone else after the read marker: the "New messages" line.
+    let first_new = Memo::new(move |_| {
         let me = chat.me.get_untracked();
-        let first_new = from.and_then(|from| {
-            entries
+        view.with(|v| {
+            let from = v.unread_from?;
+            v.timeline
+                .entries()
                 .iter()
                 .find(|e| e.id.is_some_and(|id| id > from) && e.author != me)
                 .and_then(|e| e.id)
-        });
-        placed(entries, first_new)
+        })
     });
-    let hidden_above = move || all_entries.with(|e| e.len().saturating_sub(drawn.get()));
     let entries = Memo::new(move |_| {
-        let skip = hidden_above();
-        all_entries.with(|e| e[skip..].to_vec())
+        let new = first_new.get();
+        view.with(|v| {
+            let all = v.timeline.entries();
+            let drawn = window.with(|w| w.range(all));
+            let before = drawn.start.checked_sub(1).map(|at| &all[at]);
+            placed(before, &all[drawn], new)
+        })
     });
+    let hidden_above = move || view.with(|v| window.with(|w| w.hidden_above(v.timeline.entries())));
+    let hidden_below = move || view.with(|v| window.with(|w| w.hidden_below(v.timeline.entries())));
+    let move_window = move |change: &dyn Fn(&mut Window, &[crate::timeline::Entry])| {
+        let mut w = window.get_untracked();
+        view.with_untracked(|v| change(&mut w, v.timeline.entries()));
+        window.set(w);
+    };
     let unread_from = move || view.with(|v| v.unread_from);
     let new_below = move || {
         chat.rooms.with(|rooms| {
@@ -81,21 +94,14 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
     let scrolled_for = StoredValue::new(false);
     let load_older = move || {
         let hidden = untrack(hidden_above) > 0;
-        // Nothing will come (the start is here, or a page is on its way): no place to keep,
-        // or a stale one would move the list when something else changes it.
+        // Nothing will come: the start is here, or a page is on its way.
         if !hidden && (untrack(complete) || untrack(loading)) {
             return;
         }
-        if let Some(el) = list.get_untracked() {
-            anchor.set_value(Some(el.scroll_height()));
-        }
-        // The window grows either way: by a step of what is loaded, or to take in the page
-        // the server is asked for, when it comes.
-        let loaded = all_entries.with_untracked(Vec::len);
-        if hidden {
-            drawn.update(|d| *d += WINDOW_STEP);
-        } else {
-            drawn.set(loaded + WINDOW_STEP);
+        // The run grows either way: by a step of what is loaded, or to take in the page the
+        // server is asked for, when it comes.
+        move_window(&Window::up);
+        if !hidden {
             scrolled_for.set_value(true);
             chat.load_older(room_id);
         }
@@ -104,10 +110,12 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
         let Some(el) = list.get_untracked() else {
             return;
         };
+        anchor.set_value(first_shown(&el));
         let gap = el.scroll_height() - el.scroll_top() - el.client_height();
-        at_bottom.set_value(gap <= BOTTOM_SLACK);
-        if chat.following.get_untracked() != (gap <= BOTTOM_SLACK) {
-            chat.following.set(gap <= BOTTOM_SLACK);
+        let at_end = gap <= BOTTOM_SLACK && untrack(hidden_below) == 0;
+        at_bottom.set_value(at_end);
+        if chat.following.get_untracked() != at_end {
+            chat.following.set(at_end);
         }
         report_seen();
         if el.scroll_top() <= TOP_SLACK
@@ -115,30 +123,36 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
         {
             load_older();
         }
-        // Back at the bottom: draw the newest window again (the rows dropped are above, off
-        // screen, and the list stays at its end).
-        // (A place kept for a page that brought nothing new, the room's start, is stale here.)
-        if gap <= BOTTOM_SLACK && drawn.get_untracked() > WINDOW && !loading() {
-            anchor.set_value(None);
-            drawn.set(WINDOW);
-            // And what was read above leaves memory, down to what an open room keeps.
+        if gap > BOTTOM_SLACK || loading() {
+            return;
+        }
+        if untrack(hidden_below) > 0 {
+            // At the bottom of the run, with more loaded below: slide down.
+            move_window(&|w, e| {
+                w.down(e);
+            });
+        } else if window.get_untracked() != Window::newest() {
+            // Back at the end: draw the newest rows again (those dropped are above, off
+            // screen, and the list stays at its end); and what was read above leaves memory,
+            // down to what an open room keeps.
+            window.set(Window::newest());
             chat.keep_newest(room_id, crate::chat::KEPT_OPEN);
         }
-        if gap <= BOTTOM_SLACK && chat.detached(room_id) && !loading() {
+        if at_end && chat.detached(room_id) {
             scrolled_for.set_value(true);
             chat.load_newer(room_id);
         }
     };
-    // After the list changes: keep the place when older messages came in above, follow the
-    // end when the reader was there, and otherwise leave the scroll alone.
-    // An own message just sent, or a private note (`/help`), is always brought into view.
+    // After the list changes: follow the end when the reader was there, and otherwise keep
+    // their place. An own message just sent, or a private note (`/help`), is always brought
+    // into view.
     Effect::new(move |_| {
         let own_last = entries.with(|e| {
             e.last().is_some_and(|(last, ..)| {
                 last.status == Status::Note
                     || (last.is_pending() && last.author == chat.me.get_untracked())
             })
-        });
+        }) && untrack(hidden_below) == 0;
         request_animation_frame(move || {
             let Some(el) = list.get_untracked() else {
                 return;
@@ -146,16 +160,14 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
             // A room opened at a message: that message, once its row is there.
             let wanted = view.with_untracked(|v| v.scroll_to);
             if let Some(id) = wanted {
-                // Draw down to it first, if it is loaded above the window.
-                let from_end = all_entries.with_untracked(|e| {
-                    e.iter()
-                        .rposition(|(entry, ..)| entry.id == Some(id))
-                        .map(|at| e.len() - at)
+                // Draw the rows around it first, if it is loaded outside the run.
+                let outside = view.with_untracked(|v| {
+                    let all = v.timeline.entries();
+                    let at = all.iter().rposition(|entry| entry.id == Some(id))?;
+                    (!window.with_untracked(|w| w.shows(all, at))).then_some(at)
                 });
-                if let Some(from_end) = from_end
-                    && from_end + WINDOW_STEP / 2 > drawn.get_untracked()
-                {
-                    drawn.set(from_end + WINDOW_STEP / 2);
+                if let Some(at) = outside {
+                    move_window(&|w, e| w.around(e, at));
                     return;
                 }
                 let row = el
@@ -172,14 +184,31 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                 }
                 return;
             }
+            // Older rows that came in above a run past its length drop rows below: the run
+            // is told, so that a message arriving later does not move it.
+            view.with_untracked(|v| {
+                let mut w = window.get_untracked();
+                if w.fit(v.timeline.entries()) {
+                    window.set(w);
+                }
+            });
             let detached = view.with_untracked(|v| v.timeline.detached);
-            if let Some(before) = anchor.get_value() {
-                anchor.set_value(None);
-                el.set_scroll_top(el.scroll_top() + el.scroll_height() - before);
-            } else if (at_bottom.get_value() && !detached) || own_last {
+            if (at_bottom.get_value() && !detached) || own_last {
                 el.set_scroll_top(el.scroll_height());
                 at_bottom.set_value(true);
                 chat.following.set(true);
+            } else if let Some((id, offset)) = anchor.get_value()
+                && let Some(row) = el
+                    .query_selector(&format!("li[data-id='{id}']"))
+                    .ok()
+                    .flatten()
+            {
+                let now =
+                    row.get_bounding_client_rect().top() - el.get_bounding_client_rect().top();
+                let moved = (now - offset).round() as i32;
+                if moved != 0 {
+                    el.set_scroll_top(el.scroll_top() + moved);
+                }
             }
             report_seen();
         });
@@ -200,7 +229,7 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                     return;
                 }
                 let gap = el.scroll_height() - el.scroll_top() - el.client_height();
-                if gap <= BOTTOM_SLACK && chat.detached(room_id) {
+                if gap <= BOTTOM_SLACK && untrack(hidden_below) == 0 && chat.detached(room_id) {
                     scrolled_for.set_value(true);
                     chat.load_newer(room_id);
                 } else if el.scroll_top() <= TOP_SLACK && !complete() {
@@ -210,16 +239,16 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
         }
         now
     });
+    // The end of the room: the newest rows drawn again, and followed.
     let to_bottom = move |_| {
+        window.set(Window::newest());
+        at_bottom.set_value(true);
         if let Some(el) = list.get_untracked() {
             el.set_scroll_top(el.scroll_height());
         }
     };
     let jump_to_new = move |_| {
-        let target = all_entries
-            .with_untracked(|e| e.iter().find(|(.., new)| *new).and_then(|(e, ..)| e.id))
-            .or_else(unread_from);
-        if let Some(id) = target {
+        if let Some(id) = first_new.get_untracked().or_else(unread_from) {
             chat.reveal(room_id, id);
         }
     };
@@ -260,13 +289,20 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                         first_new=placed.3 />
                 </For>
             </ol>
-            <Show when=move || chat.detached(room_id)>
+            <Show when=move || { chat.detached(room_id) || hidden_below() > 0 }>
                 <button type="button" class="new-below" id="jump-latest"
-                    on:click=move |_| chat.jump_to_newest(room_id)>
+                    on:click=move |ev| if chat.detached(room_id) {
+                        chat.jump_to_newest(room_id)
+                    } else {
+                        to_bottom(ev)
+                    }>
                     "Jump to the newest messages ↓"
                 </button>
             </Show>
-            <Show when=move || { !chat.following.get() && new_below() > 0 && !chat.detached(room_id) }>
+            <Show when=move || {
+                !chat.following.get() && new_below() > 0 && !chat.detached(room_id)
+                    && hidden_below() == 0
+            }>
                 <button type="button" class="new-below" id="new-below" on:click=to_bottom>
                     {move || match new_below() {
                         1 => "1 new message ↓".to_owned(),
@@ -295,20 +331,55 @@ const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "🎉", "😮", "�
 /// Messages of one author this close together share one header.
 const GROUP_WITHIN_SECONDS: i64 = 5 * 60;
 
-/// The id of the newest stored message whose row is on screen in the list `el`.
-fn last_shown(el: &web_sys::HtmlDivElement) -> Option<natter_shared::MessageId> {
-    let bottom = el.get_bounding_client_rect().bottom();
-    let rows = el.query_selector_all("li[data-id]").ok()?;
-    (0..rows.length()).rev().find_map(|i| {
-        let row: web_sys::Element = wasm_bindgen::JsCast::dyn_into(rows.item(i)?).ok()?;
-        if row.get_bounding_client_rect().top() >= bottom {
-            return None;
+/// The rows of stored messages in the list `el`, top to bottom.
+fn rows(el: &web_sys::HtmlDivElement) -> Option<web_sys::NodeList> {
+    el.query_selector_all("li[data-id]").ok()
+}
+
+/// Row `i` of `rows`.
+fn row(rows: &web_sys::NodeList, i: u32) -> Option<web_sys::Element> {
+    wasm_bindgen::JsCast::dyn_into(rows.item(i)?).ok()
+}
+
+/// The message of a row.
+fn row_id(row: &web_sys::Element) -> Option<MessageId> {
+    row.get_attribute("data-id")?.parse().ok().map(MessageId)
+}
+
+/// The first of `rows` for which `below` holds, when it holds for every row after it and
+/// none before it (rows go down the page): a binary search, so a few rows are measured
+/// however many are drawn.
+fn first_below(rows: &web_sys::NodeList, below: impl Fn(&web_sys::DomRect) -> bool) -> u32 {
+    let (mut low, mut high) = (0, rows.length());
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if row(rows, mid).is_some_and(|r| below(&r.get_bounding_client_rect())) {
+            high = mid;
+        } else {
+            low = mid + 1;
         }
-        row.get_attribute("data-id")?
-            .parse()
-            .ok()
-            .map(natter_shared::MessageId)
-    })
+    }
+    low
+}
+
+/// The id of the newest stored message whose row is on screen in the list `el`.
+fn last_shown(el: &web_sys::HtmlDivElement) -> Option<MessageId> {
+    let bottom = el.get_bounding_client_rect().bottom();
+    let rows = rows(el)?;
+    let after = first_below(&rows, |r| r.top() >= bottom);
+    row_id(&row(&rows, after.checked_sub(1)?)?)
+}
+
+/// The first stored message whose row is on screen in the list `el`, and how far its top is
+/// from the list's.
+fn first_shown(el: &web_sys::HtmlDivElement) -> Option<(MessageId, f64)> {
+    let top = el.get_bounding_client_rect().top();
+    let rows = rows(el)?;
+    let first = row(&rows, first_below(&rows, |r| r.bottom() > top))?;
+    Some((
+        row_id(&first)?,
+        first.get_bounding_client_rect().top() - top,
+    ))
 }
 
 /// A row of the list: the entry, the day separator to show above it (the first of each
@@ -316,15 +387,18 @@ fn last_shown(el: &web_sys::HtmlDivElement) -> Option<natter_shared::MessageId> 
 /// five minutes), and whether the "New messages" line goes above it.
 type Placed = (Entry, Option<String>, bool, bool);
 
-fn placed(entries: Vec<Entry>, first_new: Option<natter_shared::MessageId>) -> Vec<Placed> {
-    let mut out: Vec<Placed> = Vec::with_capacity(entries.len());
-    let mut last_day = None;
-    for entry in entries {
+/// The rows of the entries `run`, which follow `before` (when the run does not start at the
+/// first entry loaded).
+fn placed(before: Option<&Entry>, run: &[Entry], first_new: Option<MessageId>) -> Vec<Placed> {
+    let mut out: Vec<Placed> = Vec::with_capacity(run.len());
+    let mut prev = before;
+    let mut last_day = before.map(|e| time::day_key(e.created_at));
+    for entry in run {
         let day = time::day_key(entry.created_at);
         let new_day = last_day != Some(day);
         last_day = Some(day);
         let continued = !new_day
-            && out.last().is_some_and(|(prev, ..)| {
+            && prev.is_some_and(|prev| {
                 let close = match (prev.created_at, entry.created_at) {
                     (Some(a), Some(b)) => (b - a).num_seconds() < GROUP_WITHIN_SECONDS,
                     (Some(_), None) => true,
@@ -338,7 +412,8 @@ fn placed(entries: Vec<Entry>, first_new: Option<natter_shared::MessageId>) -> V
             });
         let label = new_day.then(|| time::day_label(entry.created_at));
         let new = first_new.is_some() && entry.id == first_new;
-        out.push((entry, label, continued, new));
+        out.push((entry.clone(), label, continued, new));
+        prev = Some(entry);
     }
     out
 }
