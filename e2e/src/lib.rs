@@ -297,6 +297,29 @@ impl Driver {
         Ok(())
     }
 
+    /// Runs a Chrome DevTools Protocol command in `page` (through chromedriver) and gives
+    /// its result: for what WebDriver has no command for, such as a CPU profile.
+    pub async fn cdp(
+        &self,
+        page: &Browser,
+        command: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let session = page.client.session_id().await?.context("no session")?;
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{}/session/{session}/goog/cdp/execute",
+                self.port
+            ))
+            .json(&serde_json::json!({ "cmd": command, "params": params }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(answer["value"].clone())
+    }
+
     /// A new browser window of `width` x `height`, in a profile of its own.
     pub async fn browser(&self, width: u32, height: u32) -> Result<Browser> {
         let profile = tempfile::tempdir()?;

@@ -32,10 +32,11 @@ new PerformanceObserver(list => {
 }).observe({ type: 'longtask' });
 let last = performance.now();
 function tick(now) {
-  f.longest = Math.max(f.longest, now - last);
+  const rows = document.querySelectorAll('#message-list li.message').length;
+  if (now - last > f.longest) { f.longest = now - last; f.longestAt = [f.count, rows]; }
   f.count += 1;
   last = now;
-  f.mostRows = Math.max(f.mostRows, document.querySelectorAll('#message-list li.message').length);
+  f.mostRows = Math.max(f.mostRows, rows);
   if (scroll) {
     const m = document.querySelector('.messages');
     m.scrollTop = Math.max(0, m.scrollTop - m.clientHeight);
@@ -63,7 +64,10 @@ async fn watched(page: &Browser, limit: Duration) -> Result<(f64, f64, u64, u64)
             .await?;
         eprint!("\r{} rows drawn, {} frames", f["rows"], f["count"]);
         if f["done"] == serde_json::json!(true) {
-            eprintln!();
+            eprintln!(
+                " (the longest frame: [frame, rows drawn] {})",
+                f["longestAt"]
+            );
             return Ok((
                 f["longest"].as_f64().unwrap_or(0.0),
                 f["longestTask"].as_f64().unwrap_or(0.0),
@@ -75,6 +79,100 @@ async fn watched(page: &Browser, limit: Duration) -> Result<(f64, f64, u64, u64)
             bail!("the page did not finish within {limit:?}");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Prints the functions a CPU profile (the DevTools protocol's `Profiler.Profile`) saw
+/// running most, by their own time.
+#[allow(clippy::print_stdout, reason = "the figures are this program's output")]
+fn busiest(profile: &serde_json::Value) {
+    let (Some(nodes), Some(samples), Some(deltas)) = (
+        profile["nodes"].as_array(),
+        profile["samples"].as_array(),
+        profile["timeDeltas"].as_array(),
+    ) else {
+        return;
+    };
+    let name: std::collections::HashMap<u64, String> = nodes
+        .iter()
+        .map(|n| {
+            let frame = &n["callFrame"];
+            let url = frame["url"].as_str().unwrap_or("");
+            (
+                n["id"].as_u64().unwrap_or(0),
+                format!(
+                    "{} {}",
+                    frame["functionName"].as_str().unwrap_or(""),
+                    url.rsplit('/').next().unwrap_or("")
+                ),
+            )
+        })
+        .collect();
+    let mut own: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    for (sample, delta) in samples.iter().zip(deltas.iter().skip(1)) {
+        let who = name
+            .get(&sample.as_u64().unwrap_or(0))
+            .map_or("?", String::as_str);
+        *own.entry(who).or_default() += delta.as_f64().unwrap_or(0.0) / 1000.0;
+    }
+    let mut top: Vec<_> = own.into_iter().collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (who, ms) in top.into_iter().take(30) {
+        println!("{ms:9.1} ms  {who}");
+    }
+    // The longest stretch without an idle sample, and what ran in it, callers included.
+    let parent: std::collections::HashMap<u64, u64> = nodes
+        .iter()
+        .flat_map(|n| {
+            let id = n["id"].as_u64().unwrap_or(0);
+            n["children"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(move |c| Some((c.as_u64()?, id)))
+        })
+        .collect();
+    let idle = |s: &serde_json::Value| {
+        name.get(&s.as_u64().unwrap_or(0))
+            .is_some_and(|n| n.starts_with("(idle)"))
+    };
+    let (mut best, mut start, mut run) = ((0, 0), 0, 0.0_f64);
+    let mut longest = 0.0_f64;
+    for (i, (sample, delta)) in samples.iter().zip(deltas.iter().skip(1)).enumerate() {
+        if idle(sample) {
+            start = i + 1;
+            run = 0.0;
+        } else {
+            run += delta.as_f64().unwrap_or(0.0) / 1000.0;
+            if run > longest {
+                longest = run;
+                best = (start, i + 1);
+            }
+        }
+    }
+    println!("the longest busy stretch: {longest:.1} ms; in it, with callers:");
+    let mut within: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    for (sample, delta) in samples[best.0..best.1]
+        .iter()
+        .zip(deltas.iter().skip(best.0 + 1))
+    {
+        let mut seen = std::collections::HashSet::new();
+        let mut at = sample.as_u64().unwrap_or(0);
+        loop {
+            let who = name.get(&at).map_or("?", String::as_str);
+            if seen.insert(who) {
+                *within.entry(who).or_default() += delta.as_f64().unwrap_or(0.0) / 1000.0;
+            }
+            match parent.get(&at) {
+                Some(&p) => at = p,
+                None => break,
+            }
+        }
+    }
+    let mut top: Vec<_> = within.into_iter().collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (who, ms) in top.into_iter().take(40) {
+        println!("{ms:9.1} ms  {who}");
     }
 }
 
@@ -157,10 +255,33 @@ async fn main() -> Result<()> {
     page.enter(&server.url("/rooms/long"), "reader", PASSWORD, false)
         .await?;
     page.wait_for("#message-list li.message").await?;
+    // FRAMES_PROFILE=1: a CPU profile of the scrolling, its busiest functions printed.
+    let profile = std::env::var_os("FRAMES_PROFILE").is_some();
+    if profile {
+        driver
+            .cdp(&page, "Profiler.enable", serde_json::json!({}))
+            .await?;
+        driver
+            .cdp(
+                &page,
+                "Profiler.setSamplingInterval",
+                serde_json::json!({ "interval": 200 }),
+            )
+            .await?;
+        driver
+            .cdp(&page, "Profiler.start", serde_json::json!({}))
+            .await?;
+    }
     page.client.execute(WATCH, vec![true.into()]).await?;
     let started = Instant::now();
     let (frame, task, frames, rows) =
         watched(&page, Duration::from_secs((messages as u64 / 10).max(120))).await?;
+    if profile {
+        let taken = driver
+            .cdp(&page, "Profiler.stop", serde_json::json!({}))
+            .await?;
+        busiest(&taken["profile"]);
+    }
     println!(
         "scrolling up through {messages} messages ({:.0} s, {frames} frames, at most {rows} rows drawn): longest frame {frame:.0} ms, longest task {task:.0} ms",
         started.elapsed().as_secs_f64()
@@ -173,13 +294,12 @@ async fn main() -> Result<()> {
         .client
         .execute(
             "const m = document.querySelector('.messages'); m.scrollTop = m.scrollHeight;
-             return document.querySelectorAll('#message-list li.message').length",
+             return document.querySelector('#jump-latest') !== null
+               || document.querySelectorAll('#message-list li.message').length > 100",
             vec![],
         )
         .await?
-        .as_u64()
-        .unwrap_or(0)
-        > 100
+        == serde_json::json!(true)
     {
         if Instant::now() > deadline {
             bail!("the list did not come back to its newest 100 rows");
