@@ -106,6 +106,12 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
             chat.load_older(room_id);
         }
     };
+    // The newest rows drawn again; and what was read above leaves memory, down to what an
+    // open room keeps.
+    let newest = move || {
+        window.set(Window::newest());
+        chat.keep_newest(room_id, crate::chat::KEPT_OPEN);
+    };
     let on_scroll = move |_| {
         let Some(el) = list.get_untracked() else {
             return;
@@ -132,11 +138,9 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                 w.down(e);
             });
         } else if window.get_untracked() != Window::newest() {
-            // Back at the end: draw the newest rows again (those dropped are above, off
-            // screen, and the list stays at its end); and what was read above leaves memory,
-            // down to what an open room keeps.
-            window.set(Window::newest());
-            chat.keep_newest(room_id, crate::chat::KEPT_OPEN);
+            // Back at the end (rows dropped are above, off screen, and the list stays at its
+            // end).
+            newest();
         }
         if at_end && chat.detached(room_id) {
             scrolled_for.set_value(true);
@@ -239,9 +243,9 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
         }
         now
     });
-    // The end of the room: the newest rows drawn again, and followed.
+    // The end of the room, followed.
     let to_bottom = move |_| {
-        window.set(Window::newest());
+        newest();
         at_bottom.set_value(true);
         if let Some(el) = list.get_untracked() {
             el.set_scroll_top(el.scroll_height());
