@@ -115,11 +115,21 @@ pub async fn list(
     let RoomsQuery { limit, after } = query.into_inner();
     let limit = page_limit(limit.unwrap_or(MAX_PAGE))?;
     check_reads(&state, signed.id())?;
+    let hub = state.hub.clone();
     let rooms = state
         .db
         .run(move |conn| {
             let user = signed.check(conn)?;
-            Ok(rooms::page_for(conn, user.id, after.unwrap_or(0), limit)?)
+            let counted = |rooms: &[(RoomId, i64)], cap| {
+                hub.tallies().counts(user.id, &user.username, cap, rooms)
+            };
+            Ok(rooms::page_for(
+                conn,
+                user.id,
+                after.unwrap_or(0),
+                limit,
+                counted,
+            )?)
         })
         .await?;
     Ok(web::Json(rooms))

@@ -270,7 +270,9 @@ const PAGE_SQL: &str = "SELECT r.id, r.kind, r.name, r.topic, r.member_count,
             WHERE n.user_id = ?1 AND n.room_id = m.room_id AND n.message_id > m.last_read_id)
        + (SELECT COUNT(*) FROM messages x
             WHERE x.room_id = m.room_id AND x.mentions_room AND x.id > m.last_read_id
-              AND x.author_id <> ?1 AND x.deleted_at IS NULL) AS mentions
+              AND x.author_id <> ?1 AND x.deleted_at IS NULL
+              AND NOT EXISTS (SELECT 1 FROM mentions n
+                  WHERE n.message_id = x.id AND n.user_id = ?1)) AS mentions
   FROM room_members m JOIN rooms r ON r.id = m.room_id
  WHERE m.user_id = ?1 AND m.room_id > ?2
  ORDER BY m.room_id
@@ -322,23 +324,77 @@ where
 
 impl<Conn> RunQueryDsl<Conn> for PageQuery {}
 
+/// A member's view of a room's newest messages, as room lists show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadCounts {
+    /// The room's newest message (0: none).
+    pub last: i64,
+    /// Messages by others after the marker, deleted ones not counted, up to the cap.
+    pub unread: i64,
+    /// Unread messages by others that mention the member, by name or `@room`.
+    pub mentions: i64,
+}
+
 /// A page of the rooms `user` is a member of, every kind, by id: at most `limit` with ids
-/// above `after`, each with the caller's read state. Two queries, however many rooms: the
-/// memberships with their rooms and counts, then the other members of the conversations
-/// among them.
+/// above `after`, each with the caller's read state. The memberships with their rooms in one
+/// query; each room's newest message and the caller's unread and mention counts from
+/// `counted` (given each room and the caller's marker, and the cap on unread counts; `None`
+/// for a room it cannot count), or, if any is `None`, from one statement that counts the
+/// whole page in the database; then the other members of the conversations among them. No
+/// query per room.
 pub fn page_for(
     conn: &mut DbConnection,
     user: UserId,
     after: i64,
     limit: i64,
+    counted: impl FnOnce(&[(RoomId, i64)], i64) -> Vec<Option<ReadCounts>>,
 ) -> QueryResult<Vec<Room>> {
-    let page = PageQuery {
-        user: user.0,
-        after,
-        limit,
-        cap: i64::from(natter_shared::limits::UNREAD_COUNTED),
+    let cap = i64::from(natter_shared::limits::UNREAD_COUNTED);
+    let plain: Vec<(RoomRow, String, Option<String>, i64)> = room_members::table
+        .inner_join(rooms::table)
+        .filter(room_members::user_id.eq(user.0))
+        .filter(room_members::room_id.gt(after))
+        .order(room_members::room_id)
+        .limit(limit)
+        .select((
+            RoomRow::as_select(),
+            room_members::role,
+            room_members::notify,
+            room_members::last_read_id,
+        ))
+        .load(conn)?;
+    let markers: Vec<(RoomId, i64)> = plain
+        .iter()
+        .map(|(room, .., marker)| (RoomId(room.id), *marker))
+        .collect();
+    let counts = counted(&markers, cap);
+    let mine: Vec<ListedRow> = if counts.iter().all(Option::is_some) {
+        plain
+            .into_iter()
+            .zip(counts.into_iter().flatten())
+            .map(|((room, role, notify, marker), counts)| ListedRow {
+                id: room.id,
+                kind: room.kind,
+                name: room.name,
+                topic: room.topic,
+                member_count: room.member_count,
+                role,
+                notify,
+                last_read_id: marker,
+                last_message_id: counts.last,
+                unread: counts.unread,
+                mentions: counts.mentions,
+            })
+            .collect()
+    } else {
+        let page = PageQuery {
+            user: user.0,
+            after,
+            limit,
+            cap,
+        };
+        crate::each_backend!(conn, |c| page.load(c))?
     };
-    let mine: Vec<ListedRow> = crate::each_backend!(conn, |c| page.load(c))?;
     let conversations: Vec<i64> = mine
         .iter()
         .filter(|row| CONVERSATIONS.contains(&row.kind.as_str()))

@@ -95,6 +95,11 @@ pub trait Publish: Send + Sync + 'static {
     /// This process committed `messages` (in id order) right after message `prev`: for the
     /// other nodes, which publish them in turn.
     fn announce(&self, prev: i64, messages: &[&Message]);
+
+    /// Delivery starts after message `published` (the newest committed when the process
+    /// started): every later message comes through [`Publish::publish`]. Called once, before
+    /// the first of them.
+    fn starting(&self, _published: i64) {}
 }
 
 /// For a process that delivers nothing and has no other nodes to tell.
@@ -198,10 +203,12 @@ impl MessageWriter {
         poll: Option<(Connector, Duration)>,
     ) -> anyhow::Result<Self> {
         let mut conn = connect()?;
+        let published = messages::max_id(&mut conn)?;
+        out.starting(published);
         let tail = Arc::new(Tail {
             out,
             metrics,
-            published: Mutex::new(messages::max_id(&mut conn)?),
+            published: Mutex::new(published),
         });
         let readiness = Arc::new(Readiness::default());
         let closing = Arc::new(AtomicBool::new(false));

@@ -327,6 +327,9 @@ async fn session(
     announce(&mut conn, keys, hub).await?;
     read_others(&mut conn, keys, hub).await?;
     *connected = true;
+    // Edits and deletions made elsewhere while this node could not hear them are not
+    // replayed: room lists count what came before this from the database.
+    hub.tallies().forget();
     hub.metrics().redis_up.set(1);
     tracing::info!(node = %keys.node, "connected to Redis");
     // Whatever other nodes stored while this one could not hear them.

@@ -39,6 +39,8 @@ struct Inner {
     remote: Mutex<HashMap<RoomId, HashMap<UserId, RemoteUser>>>,
     /// Pages of history that sessions catching up share.
     pages: super::pages::Pages,
+    /// What room lists count of each room's newest messages.
+    tallies: super::tallies::Tallies,
 }
 
 struct RemoteUser {
@@ -93,6 +95,7 @@ impl Hub {
                 local: Mutex::new(HashMap::new()),
                 remote: Mutex::new(HashMap::new()),
                 pages: Default::default(),
+                tallies: Default::default(),
             }),
         }
     }
@@ -126,6 +129,7 @@ impl Hub {
     /// Hands a stored message to its room's actor, if anyone is listening there. The writer
     /// calls this after the commit, in commit order, so every room sees its ids rise.
     pub fn publish(&self, message: &Message) {
+        self.inner.tallies.message(message);
         let rooms = lock(&self.inner.rooms);
         if let Some(addr) = rooms.get(&message.room_id) {
             addr.do_send(Publish(message.clone()));
@@ -176,6 +180,15 @@ impl Hub {
     pub fn broadcast_here(&self, room: RoomId, frame: natter_shared::ws::ServerFrame) {
         // An edit or a deletion: pages read before it would show the message as it was.
         self.inner.pages.forget(room);
+        match &frame {
+            natter_shared::ws::ServerFrame::Edited { message } => {
+                self.inner.tallies.edited(message);
+            }
+            natter_shared::ws::ServerFrame::Deleted { message_id, .. } => {
+                self.inner.tallies.deleted(room, *message_id);
+            }
+            _ => {}
+        }
         if let Some(addr) = lock(&self.inner.rooms).get(&room) {
             addr.do_send(Broadcast(frame));
         }
@@ -208,8 +221,14 @@ impl Hub {
         &self.inner.pages
     }
 
+    /// What room lists count of each room's newest messages.
+    pub fn tallies(&self) -> &super::tallies::Tallies {
+        &self.inner.tallies
+    }
+
     pub fn room_deleted_here(&self, room: RoomId, members: Option<&[UserId]>) {
         self.inner.pages.forget(room);
+        self.inner.tallies.room_deleted(room);
         let Some(members) = members else {
             for session in lock(&self.inner.sessions).values() {
                 if session.user.is_some() {
@@ -496,5 +515,9 @@ impl crate::db::writer::Publish for Hub {
 
     fn announce(&self, prev: i64, messages: &[&Message]) {
         self.relay(|| NodeEvent::messages(prev, messages));
+    }
+
+    fn starting(&self, published: i64) {
+        self.inner.tallies.reset(published);
     }
 }

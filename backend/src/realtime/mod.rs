@@ -15,6 +15,7 @@ pub mod ring;
 pub mod room;
 pub mod seam;
 pub mod session;
+pub mod tallies;
 
 use crate::AppState;
 use crate::auth::bearer_token;

@@ -347,3 +347,82 @@ async fn markers_and_settings_have_rate_limits() {
         assert_eq!(res.status, expected, "{}", res.body);
     }
 }
+
+/// Every room of `user`'s list, as `app` answers it.
+async fn room_list(app: &TestApp, user: &TestUser) -> Vec<Room> {
+    let res = app.get("/api/rooms", &user.token).await;
+    assert_eq!(res.status, StatusCode::OK, "rooms: {}", res.body);
+    res.json().expect("rooms")
+}
+
+#[actix_web::test]
+async fn room_lists_counted_in_memory_agree_with_the_database() {
+    // A server counts what was stored since it started in memory; one started on the same
+    // data afterwards counts all of it in the database. Both must answer the same.
+    let app = TestApp::spawn().await;
+    let (alice, bob, room) = app.two_users_in_a_room().await;
+    let carol = app.user("carol").await;
+    join(&app, &bob, room.id).await;
+    join(&app, &carol, room.id).await;
+    let quiet = app.create_room(&carol, "quiet").await;
+    join(&app, &alice, quiet.id).await;
+    let dm: Room = app.open_dm(&alice, "bob").await.json().expect("a dm");
+
+    let first = app.send(&bob, room.id, "hi").await;
+    app.send(&bob, room.id, "@alice look").await;
+    app.send(&carol, room.id, "@room and @alice, once").await;
+    app.send(&alice, room.id, "mine: @room").await;
+    let gone = app.send(&bob, room.id, "@alice soon gone").await;
+    let plain = app.send(&carol, room.id, "plain").await;
+    app.send(&bob, dm.id, "psst @alice").await;
+    app.send(&alice, dm.id, "yes?").await;
+    let res = app
+        .request(
+            Method::PATCH,
+            &format!("/api/rooms/{}/messages/{}", room.id, plain.id),
+            Some(&carol.token),
+            Some(&json!({ "body": "now @bob and @alice" })),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "edit: {}", res.body);
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/api/rooms/{}/messages/{}", room.id, gone.id),
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "delete: {}", res.body);
+    mark_read(&app, &carol, room.id, first.id).await;
+
+    let people = [&alice, &bob, &carol];
+    let mut before = Vec::new();
+    for user in people {
+        before.push(room_list(&app, user).await);
+    }
+    let general = before[0].iter().find(|r| r.id == room.id).expect("general");
+    assert_eq!(
+        (general.unread, general.mentions),
+        (4, 3),
+        "bob's two, carol's two; carol's @room naming alice counts once, the deleted not"
+    );
+    let carols = before[2].iter().find(|r| r.id == room.id).expect("general");
+    assert_eq!(
+        (carols.unread, carols.mentions),
+        (2, 1),
+        "after hi: alice's @room"
+    );
+
+    app.stopper.stop().await;
+    let again = TestApp::spawn_on(app.db.shared(), tempfile::tempdir().unwrap(), |_| {}).await;
+    for (user, before) in people.into_iter().zip(before) {
+        let login: natter_shared::AuthResponse = again
+            .login_as(user.name(), crate::helpers::PASSWORD)
+            .await
+            .json()
+            .expect("a login");
+        let user = TestUser::from_token(&login.token, user);
+        assert_eq!(room_list(&again, &user).await, before, "{}", user.name());
+    }
+}
