@@ -772,14 +772,7 @@ async fn a_read_on_one_node_clears_the_count_seen_through_the_other() -> TestRes
     let said = a.send(&alice, dm.id, "did you see this?").await;
     // b counts what reaches it from a, as its sockets see it: a moment later.
     listed_until(&b, &bob, dm.id, |r| (r.unread, r.mentions) == (2, 1)).await;
-    let res = a
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/rooms/{}/messages/{}", dm.id, gone.id),
-            Some(&alice.token),
-            None,
-        )
-        .await;
+    let res = a.delete_message(&alice, dm.id, gone.id).await;
     assert_eq!(res.status, reqwest::StatusCode::NO_CONTENT, "{}", res.body);
     listed_until(&b, &bob, dm.id, |r| (r.unread, r.mentions) == (1, 0)).await;
 

@@ -406,14 +406,7 @@ async fn the_quota_counts_a_users_files_and_deleting_frees_them() -> TestResult 
         .await
         .json()?;
     // Deleting the message frees its file and the quota.
-    let res = app
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/rooms/{}/messages/{}", room.id, sent.id),
-            Some(&alice.token),
-            None,
-        )
-        .await;
+    let res = app.delete_message(&alice, room.id, sent.id).await;
     assert_eq!(res.status, StatusCode::NO_CONTENT);
     assert_eq!(
         stored_files(&app),

@@ -6,7 +6,7 @@
 
 use natter::config::{DatabaseUrl, RateLimit, Settings};
 use natter::startup::Application;
-use natter_shared::{AuthResponse, ErrorBody, ErrorKind, Message, Room, RoomId};
+use natter_shared::{AuthResponse, ErrorBody, ErrorKind, Message, MessageId, Room, RoomId};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -429,6 +429,28 @@ impl TestApp {
     pub async fn post_message(&self, user: &TestUser, room: RoomId, body: Value) -> Answer {
         self.post(&format!("/api/rooms/{room}/messages"), &user.token, body)
             .await
+    }
+
+    /// `PATCH /api/rooms/{room}/messages/{id} {"body"}` as `user`.
+    pub async fn edit(&self, user: &TestUser, room: RoomId, id: MessageId, body: &str) -> Answer {
+        self.request(
+            Method::PATCH,
+            &format!("/api/rooms/{room}/messages/{id}"),
+            Some(&user.token),
+            Some(&json!({ "body": body })),
+        )
+        .await
+    }
+
+    /// `DELETE /api/rooms/{room}/messages/{id}` as `user`.
+    pub async fn delete_message(&self, user: &TestUser, room: RoomId, id: MessageId) -> Answer {
+        self.request(
+            Method::DELETE,
+            &format!("/api/rooms/{room}/messages/{id}"),
+            Some(&user.token),
+            None,
+        )
+        .await
     }
 
     pub async fn history(&self, user: &TestUser, room: RoomId, query: &str) -> Vec<Message> {

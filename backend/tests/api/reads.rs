@@ -74,14 +74,7 @@ async fn counts_follow_the_marker_which_never_moves_back() {
     app.send(&bob, room.id, "mine are never unread").await;
     let third = app.send(&alice, room.id, "three").await;
     let deleted = app.send(&alice, room.id, "gone soon").await;
-    let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/rooms/{}/messages/{}", room.id, deleted.id),
-            Some(&alice.token),
-            None,
-        )
-        .await;
+    let res = app.delete_message(&alice, room.id, deleted.id).await;
     assert_eq!(res.status, StatusCode::NO_CONTENT);
     let unread = listed(&app, &bob, room.id).await;
     assert_eq!(
@@ -251,24 +244,11 @@ async fn mentions_are_counted_for_members_and_cleared_by_reading() {
 
     // An edit that adds a mention counts; a deleted one does not.
     let plain = app.send(&alice, room.id, "hey").await;
-    let res = app
-        .request(
-            Method::PATCH,
-            &format!("/api/rooms/{}/messages/{}", room.id, plain.id),
-            Some(&alice.token),
-            Some(&json!({ "body": "hey @bob" })),
-        )
-        .await;
+    let res = app.edit(&alice, room.id, plain.id, "hey @bob").await;
     let edited: Message = res.json().unwrap();
     assert_eq!(edited.mentions, vec![bob.auth.user.id]);
     assert_eq!(listed(&app, &bob, room.id).await.mentions, 1);
-    app.request(
-        Method::DELETE,
-        &format!("/api/rooms/{}/messages/{}", room.id, plain.id),
-        Some(&alice.token),
-        None,
-    )
-    .await;
+    app.delete_message(&alice, room.id, plain.id).await;
     assert_eq!(listed(&app, &bob, room.id).await.mentions, 0);
 }
 
@@ -377,22 +357,10 @@ async fn room_lists_counted_in_memory_agree_with_the_database() {
     app.send(&bob, dm.id, "psst @alice").await;
     app.send(&alice, dm.id, "yes?").await;
     let res = app
-        .request(
-            Method::PATCH,
-            &format!("/api/rooms/{}/messages/{}", room.id, plain.id),
-            Some(&carol.token),
-            Some(&json!({ "body": "now @bob and @alice" })),
-        )
+        .edit(&carol, room.id, plain.id, "now @bob and @alice")
         .await;
     assert_eq!(res.status, StatusCode::OK, "edit: {}", res.body);
-    let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/rooms/{}/messages/{}", room.id, gone.id),
-            Some(&bob.token),
-            None,
-        )
-        .await;
+    let res = app.delete_message(&bob, room.id, gone.id).await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "delete: {}", res.body);
     mark_read(&app, &carol, room.id, first.id).await;
 

@@ -4,7 +4,7 @@
 
 use crate::helpers::{TestApp, TestUser};
 use natter_shared::{ErrorKind, Message, MessageId, SearchPage};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -104,12 +104,7 @@ async fn edits_and_deletions_count_at_once() -> TestResult {
     assert_eq!(found(&app, &alice, "reprot").await.len(), 1);
 
     let res = app
-        .request(
-            Method::PATCH,
-            &format!("/api/rooms/{}/messages/{}", room.id, typo.id),
-            Some(&alice.token),
-            Some(&json!({ "body": "the quarterly report is late" })),
-        )
+        .edit(&alice, room.id, typo.id, "the quarterly report is late")
         .await;
     assert_eq!(res.status, StatusCode::OK, "edit: {}", res.body);
     assert!(found(&app, &alice, "reprot").await.is_empty(), "old text");
@@ -118,14 +113,7 @@ async fn edits_and_deletions_count_at_once() -> TestResult {
         ["the quarterly report is late"]
     );
 
-    let res = app
-        .request(
-            Method::DELETE,
-            &format!("/api/rooms/{}/messages/{}", room.id, gone.id),
-            Some(&alice.token),
-            None,
-        )
-        .await;
+    let res = app.delete_message(&alice, room.id, gone.id).await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "delete: {}", res.body);
     assert!(found(&app, &alice, "launch").await.is_empty());
     Ok(())
