@@ -59,11 +59,24 @@ struct RoomTally {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// The newest id published, and the floor of every room without a tally.
+    /// The newest id published.
     seen: i64,
+    /// Where every room starts: the floor of a room without a tally.
     floor: i64,
     rooms: HashMap<RoomId, RoomTally>,
+    /// Entries over every room.
     entries: usize,
+}
+
+impl From<i64> for Inner {
+    /// Nothing kept, everything above `published` to come.
+    fn from(published: i64) -> Self {
+        Self {
+            seen: published,
+            floor: published,
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -78,31 +91,28 @@ impl Tallies {
 
     /// Forgets every room: from here on, messages above `published` (the newest id this
     /// process has delivered, or will deliver next after) are counted in memory. Called when
-    /// delivery starts, and when notices of edits and deletions may have been missed.
+    /// delivery starts.
     pub fn reset(&self, published: i64) {
-        let mut inner = self.lock();
-        *inner = Inner {
-            seen: published,
-            floor: published,
-            ..Inner::default()
-        };
+        *self.lock() = Inner::from(published);
     }
 
-    /// Forgets every room from the newest message seen on: for when edits or deletions may
-    /// have been missed (the link to other nodes was down).
+    /// Forgets every room from the newest message seen on, in one hold of the lock (a
+    /// message published in between would otherwise be above the floor yet forgotten): for
+    /// when edits or deletions may have been missed (the link to other nodes was down).
     pub fn forget(&self) {
-        let seen = self.lock().seen;
-        self.reset(seen);
+        let mut inner = self.lock();
+        *inner = Inner::from(inner.seen);
     }
 
     /// A committed message, in id order.
     pub fn message(&self, message: &Message) {
+        let entry = Entry::of(message);
         let mut inner = self.lock();
         let inner = &mut *inner;
-        if message.id.0 <= inner.seen {
+        if entry.id <= inner.seen {
             return;
         }
-        inner.seen = message.id.0;
+        inner.seen = entry.id;
         let floor = inner.floor;
         let tally = inner
             .rooms
@@ -111,7 +121,7 @@ impl Tallies {
                 floor,
                 entries: VecDeque::new(),
             });
-        tally.entries.push_back(Entry::of(message));
+        tally.entries.push_back(entry);
         inner.entries += 1;
         if tally.entries.len() > KEPT
             && let Some(oldest) = tally.entries.pop_front()
