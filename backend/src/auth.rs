@@ -205,6 +205,11 @@ impl SignedUser {
         self.id
     }
 
+    /// The token version it carries: current only while it equals the user's.
+    pub fn version(&self) -> i32 {
+        self.version
+    }
+
     /// The user, if they exist, are active, and the token's version is current.
     pub fn check(self, conn: &mut DbConnection) -> ApiResult<AuthUser> {
         match users::find_by_id(conn, self.id)? {

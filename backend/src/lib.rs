@@ -15,6 +15,7 @@ pub mod net;
 pub mod posting;
 pub mod reads;
 pub mod realtime;
+pub mod room_lists;
 pub mod search;
 pub mod security;
 pub mod startup;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub markers: reads::Markers,
     /// Uploaded files.
     pub files: files::Files,
+    /// Room lists kept in memory (SQLite only).
+    pub room_lists: room_lists::RoomLists,
 }
 
 impl AppState {

@@ -232,7 +232,12 @@ pub async fn open_state(
         )?;
         let auth = Auth::new(&secret, settings.bcrypt_cost)?;
         let limits = crate::limiter::Limits::new(&settings);
-        let markers = crate::reads::Markers::spawn(db.clone(), hub.clone())?;
+        // Only SQLite has one process changing it; see the room_lists module.
+        let room_lists = crate::room_lists::RoomLists::new(matches!(
+            db.url(),
+            crate::config::DatabaseUrl::Sqlite(_)
+        ));
+        let markers = crate::reads::Markers::spawn(db.clone(), hub.clone(), room_lists.clone())?;
         let upload_dir = settings.upload_dir();
         let files = crate::files::Files::open(&upload_dir).with_context(|| {
             format!(
@@ -252,6 +257,7 @@ pub async fn open_state(
             jobs_wake: Default::default(),
             markers,
             files,
+            room_lists,
         })
     })
     .await

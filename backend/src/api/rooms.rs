@@ -15,6 +15,7 @@ use crate::auth::{AuthUser, Bearer};
 use crate::db::rooms::{self, MEMBER, NAMED, NewRoom, OWNER, PUBLIC};
 use crate::db::{DbConnection, users, write_transaction};
 use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::room_lists::{page_from_database, page_from_memory};
 use actix_web::{HttpResponse, web};
 use chrono::{NaiveDateTime, Utc};
 use natter_shared::limits::{BOT_USERNAME, GROUP_PEOPLE, MAX_PAGE};
@@ -110,27 +111,19 @@ pub async fn list(
     bearer: Bearer,
     query: web::Query<RoomsQuery>,
 ) -> ApiResult<web::Json<Vec<Room>>> {
-    // Like a history page, one trip to the database: the token's user, then the page.
     let signed = state.auth.signed_user(&bearer.0)?;
     let RoomsQuery { limit, after } = query.into_inner();
     let limit = page_limit(limit.unwrap_or(MAX_PAGE))?;
     check_reads(&state, signed.id())?;
-    let hub = state.hub.clone();
+    let (after, limit) = (after.unwrap_or(0), usize::try_from(limit).unwrap_or(0));
+    // From memory while nothing shown has changed; else one trip to the database.
+    if let Some(rooms) = page_from_memory(&state.room_lists, &state.hub, signed, after, limit) {
+        return Ok(web::Json(rooms));
+    }
+    let (hub, lists) = (state.hub.clone(), state.room_lists.clone());
     let rooms = state
         .db
-        .run(move |conn| {
-            let user = signed.check(conn)?;
-            let counted = |rooms: &[(RoomId, i64)], cap| {
-                hub.tallies().counts(user.id, &user.username, cap, rooms)
-            };
-            Ok(rooms::page_for(
-                conn,
-                user.id,
-                after.unwrap_or(0),
-                limit,
-                counted,
-            )?)
-        })
+        .run(move |conn| page_from_database(conn, &lists, &hub, signed, after, limit))
         .await?;
     Ok(web::Json(rooms))
 }
@@ -229,6 +222,7 @@ pub async fn create(
             })
         })
         .await?;
+    state.room_lists.forget_person(user.id);
     tracing::info!(room_id = %room.id, kind = ?room.kind, "room created");
     state.hub.announce_room(Some(user.id), &room);
     Ok(HttpResponse::Created().json(room))
@@ -376,6 +370,7 @@ pub async fn update(
             })
         })
         .await?;
+    state.room_lists.forget_room(room);
     tracing::info!(%room, by = %user.id, "room changed");
     for (member, role) in members {
         let mut theirs = view.clone();
@@ -439,6 +434,7 @@ pub async fn join_room(state: &AppState, user: &AuthUser, room: RoomId) -> ApiRe
         })
         .await?;
     if joined {
+        state.room_lists.forget_membership(room, me);
         tracing::debug!(%room, user = %user.id, "joined");
         state.hub.broadcast(
             room,
@@ -499,6 +495,10 @@ pub async fn leave(
             })
         })
         .await?;
+    state.room_lists.forget_membership(room, me);
+    if let Some(heir) = heir {
+        state.room_lists.forget_person(heir);
+    }
     tracing::debug!(%room, user = %user.id, "left");
     state.hub.member_removed(room, user.id);
     state.hub.broadcast(
@@ -627,6 +627,7 @@ pub async fn add_member(
         .db
         .run(move |conn| write_transaction(conn, |conn| add_in(conn, cap, me, admin, room, &who)))
         .await?;
+    state.room_lists.forget_membership(room, member.user_id);
     tracing::info!(%room, user = %member.user_id, by = %user.id, "member added");
     state.hub.broadcast(
         room,
@@ -722,6 +723,7 @@ pub async fn remove_member(
         .db
         .run(move |conn| write_transaction(conn, |conn| remove_in(conn, me, admin, room, target)))
         .await?;
+    state.room_lists.forget_membership(room, target);
     tracing::info!(%room, user = %target, by = %user.id, "member removed");
     state.hub.member_removed(room, target);
     state.hub.broadcast(
@@ -876,6 +878,12 @@ pub async fn open_direct(
         })
         .await?;
     let room = RoomId(id);
+    if created || !added.is_empty() {
+        state.room_lists.forget_room(room);
+        for (person, _) in &people {
+            state.room_lists.forget_person(*person);
+        }
+    }
     // Everyone sees the conversation named after the others.
     let view_for = |who: UserId| {
         let others: Vec<String> = people
@@ -957,6 +965,8 @@ pub async fn delete(
     let Some((told, files)) = deleted else {
         return Err(ApiError::not_found(format!("room {room}")));
     };
+    // Every member's list changes: rare enough to forget every list.
+    state.room_lists.forget_all();
     tracing::info!(%room, by = %user.id, "room deleted");
     state.hub.room_deleted(room, told);
     state.files.release(&state.db, files).await;

@@ -335,103 +335,165 @@ pub struct ReadCounts {
     pub mentions: i64,
 }
 
-/// A page of the rooms `user` is a member of, every kind, by id: at most `limit` with ids
-/// above `after`, each with the caller's read state. The memberships with their rooms in one
-/// query; each room's newest message and the caller's unread and mention counts from
-/// `counted` (given each room and the caller's marker, and the cap on unread counts; `None`
-/// for a room it cannot count), or, if any is `None`, from one statement that counts the
-/// whole page in the database; then the other members of the conversations among them. No
-/// query per room.
-pub fn page_for(
+/// A membership as room lists show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub room: i64,
+    pub owner: bool,
+    /// The level chosen (`None`: the default of the room's kind).
+    pub notify: Option<Notify>,
+    pub last_read_id: i64,
+}
+
+/// A room as room lists show it: its row and, for a conversation, every member's id and name.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub row: RoomRow,
+    pub members: Vec<(i64, String)>,
+}
+
+/// `user`'s memberships by room id: at most `limit` with room ids above `after`.
+pub fn memberships_of(
     conn: &mut DbConnection,
     user: UserId,
     after: i64,
     limit: i64,
-    counted: impl FnOnce(&[(RoomId, i64)], i64) -> Vec<Option<ReadCounts>>,
-) -> QueryResult<Vec<Room>> {
-    let cap = i64::from(natter_shared::limits::UNREAD_COUNTED);
-    let plain: Vec<(RoomRow, String, Option<String>, i64)> = room_members::table
-        .inner_join(rooms::table)
+) -> QueryResult<Vec<Membership>> {
+    let rows: Vec<(i64, String, Option<String>, i64)> = room_members::table
         .filter(room_members::user_id.eq(user.0))
         .filter(room_members::room_id.gt(after))
         .order(room_members::room_id)
         .limit(limit)
         .select((
-            RoomRow::as_select(),
+            room_members::room_id,
             room_members::role,
             room_members::notify,
             room_members::last_read_id,
         ))
         .load(conn)?;
-    let markers: Vec<(RoomId, i64)> = plain
+    Ok(rows
+        .into_iter()
+        .map(|(room, role, notify, last_read_id)| Membership {
+            room,
+            owner: role == OWNER,
+            notify: notify.as_deref().and_then(Notify::parse),
+            last_read_id,
+        })
+        .collect())
+}
+
+/// The rooms `ids` as room lists show them (those that exist), in two queries however many:
+/// the rooms, then the members of the conversations among them.
+pub fn listed(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<Listed>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<RoomRow> = rooms::table
+        .filter(rooms::id.eq_any(ids))
+        .select(RoomRow::as_select())
+        .load(conn)?;
+    let conversations: Vec<i64> = rows
         .iter()
-        .map(|(room, .., marker)| (RoomId(room.id), *marker))
+        .filter(|row| !row.kind().is_named())
+        .map(|row| row.id)
         .collect();
-    let counts = counted(&markers, cap);
-    let mine: Vec<ListedRow> = if counts.iter().all(Option::is_some) {
-        plain
-            .into_iter()
-            .zip(counts.into_iter().flatten())
-            .map(|((room, role, notify, marker), counts)| ListedRow {
-                id: room.id,
-                kind: room.kind,
-                name: room.name,
-                topic: room.topic,
-                member_count: room.member_count,
-                role,
-                notify,
-                last_read_id: marker,
-                last_message_id: counts.last,
-                unread: counts.unread,
-                mentions: counts.mentions,
-            })
-            .collect()
-    } else {
-        let page = PageQuery {
-            user: user.0,
-            after,
-            limit,
-            cap,
-        };
-        crate::each_backend!(conn, |c| page.load(c))?
+    let mut members = members_of(conn, &conversations)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Listed {
+            members: members.remove(&row.id).unwrap_or_default(),
+            row,
+        })
+        .collect())
+}
+
+/// Every member's id and name of the conversations `ids`, by room.
+fn members_of(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> QueryResult<std::collections::HashMap<i64, Vec<(i64, String)>>> {
+    let mut members: std::collections::HashMap<i64, Vec<(i64, String)>> = Default::default();
+    if !ids.is_empty() {
+        let all: Vec<(i64, i64, String)> = room_members::table
+            .inner_join(users::table)
+            .filter(room_members::room_id.eq_any(ids))
+            .select((room_members::room_id, users::id, users::username))
+            .load(conn)?;
+        for (room, id, name) in all {
+            members.entry(room).or_default().push((id, name));
+        }
+    }
+    Ok(members)
+}
+
+/// One line of `user`'s room list: `room` with their membership and read state.
+pub fn list_line(room: &Listed, user: UserId, mine: &Membership, counts: ReadCounts) -> Room {
+    let others = room
+        .members
+        .iter()
+        .filter(|(id, _)| *id != user.0)
+        .map(|(_, name)| name.clone())
+        .collect();
+    let role = if mine.owner { OWNER } else { MEMBER };
+    let mut line = view(room.row.clone(), Some(role), others);
+    let id = |n: i64| (n > 0).then_some(MessageId(n));
+    let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+    line.last_message_id = id(counts.last);
+    line.last_read_id = id(mine.last_read_id);
+    line.unread = count(counts.unread);
+    line.mentions = count(counts.mentions);
+    line.notify = Some(mine.notify.unwrap_or(Notify::default_for(line.kind)));
+    line
+}
+
+/// A page of the rooms `user` is a member of, every kind, by id (at most `limit` with ids
+/// above `after`), each with the caller's read state counted in the database: one statement
+/// for the page, then the other members of the conversations among them. No query per room.
+/// For readers whose unread messages predate what the hub's tallies hold.
+pub fn counted_page(
+    conn: &mut DbConnection,
+    user: UserId,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<Room>> {
+    let page = PageQuery {
+        user: user.0,
+        after,
+        limit,
+        cap: i64::from(natter_shared::limits::UNREAD_COUNTED),
     };
-    let conversations: Vec<i64> = mine
+    let rows: Vec<ListedRow> = crate::each_backend!(conn, |c| page.load(c))?;
+    let conversations: Vec<i64> = rows
         .iter()
         .filter(|row| CONVERSATIONS.contains(&row.kind.as_str()))
         .map(|row| row.id)
         .collect();
-    let mut others: std::collections::HashMap<i64, Vec<String>> = Default::default();
-    for (room, name) in others_in(conn, user, &conversations)? {
-        others.entry(room).or_default().push(name);
-    }
-    Ok(mine
+    let mut members = members_of(conn, &conversations)?;
+    Ok(rows
         .into_iter()
         .map(|row| {
-            let names = others.remove(&row.id).unwrap_or_default();
-            let id = |n: i64| (n > 0).then_some(MessageId(n));
-            let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
-            let mut room = view(
-                RoomRow {
+            let room = Listed {
+                members: members.remove(&row.id).unwrap_or_default(),
+                row: RoomRow {
                     id: row.id,
                     kind: row.kind,
                     name: row.name,
                     topic: row.topic,
                     member_count: row.member_count,
                 },
-                Some(&row.role),
-                names,
-            );
-            room.last_message_id = id(row.last_message_id);
-            room.last_read_id = id(row.last_read_id);
-            room.unread = count(row.unread);
-            room.mentions = count(row.mentions);
-            room.notify = Some(
-                row.notify
-                    .as_deref()
-                    .and_then(Notify::parse)
-                    .unwrap_or(Notify::default_for(room.kind)),
-            );
-            room
+            };
+            let mine = Membership {
+                room: row.id,
+                owner: row.role == OWNER,
+                notify: row.notify.as_deref().and_then(Notify::parse),
+                last_read_id: row.last_read_id,
+            };
+            let counts = ReadCounts {
+                last: row.last_message_id,
+                unread: row.unread,
+                mentions: row.mentions,
+            };
+            list_line(&room, user, &mine, counts)
         })
         .collect())
 }

@@ -4,7 +4,7 @@
 
 use crate::helpers::{TestApp, TestUser};
 use natter_shared::ws::ServerFrame;
-use natter_shared::{ErrorKind, Message, MessageId, Notify, ReadMarker, Room, RoomId};
+use natter_shared::{ErrorKind, Message, MessageId, Notify, ReadMarker, Role, Room, RoomId};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -393,4 +393,147 @@ async fn room_lists_counted_in_memory_agree_with_the_database() {
         let user = TestUser::from_token(&login.token, user);
         assert_eq!(room_list(&again, &user).await, before, "{}", user.name());
     }
+}
+
+/// The room list of `user`, or `None` if the server refuses their token.
+async fn list_or_refused(app: &TestApp, user: &TestUser) -> Option<Vec<Room>> {
+    let res = app.get("/api/rooms", &user.token).await;
+    if res.status == StatusCode::UNAUTHORIZED {
+        return None;
+    }
+    assert_eq!(res.status, StatusCode::OK, "rooms: {}", res.body);
+    Some(res.json().expect("a room list"))
+}
+
+#[actix_web::test]
+async fn room_lists_follow_every_change_at_once() {
+    // On SQLite the lists are kept in memory: each change below follows a list that kept
+    // what it read, and the next list must show the change.
+    let app = TestApp::spawn().await;
+    let root = app.admin("root").await;
+    let (alice, bob, carol) = (
+        app.user("alice").await,
+        app.user("bob").await,
+        app.user("carol").await,
+    );
+    let team = app.create_room(&alice, "team").await;
+    let find = |rooms: Vec<Room>, id: RoomId| rooms.into_iter().find(|r| r.id == id);
+    let team_of = |rooms: Vec<Room>| find(rooms, team.id);
+    let seen = team_of(room_list(&app, &alice).await).expect("her room");
+    assert_eq!((seen.member_count, seen.role), (1, Some(Role::Owner)));
+
+    assert!(team_of(room_list(&app, &bob).await).is_none());
+    join(&app, &bob, team.id).await;
+    assert_eq!(
+        team_of(room_list(&app, &bob).await)
+            .expect("joined")
+            .member_count,
+        2
+    );
+    assert_eq!(
+        team_of(room_list(&app, &alice).await)
+            .expect("hers")
+            .member_count,
+        2
+    );
+
+    let path = format!("/api/rooms/{}", team.id);
+    let body = json!({ "topic": "plans" });
+    let res = app
+        .request(Method::PATCH, &path, Some(&alice.token), Some(&body))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "topic: {}", res.body);
+    let listed = team_of(room_list(&app, &bob).await).expect("his");
+    assert_eq!(listed.topic.as_deref(), Some("plans"));
+
+    assert!(team_of(room_list(&app, &carol).await).is_none());
+    let members = format!("/api/rooms/{}/members", team.id);
+    let res = app
+        .post(&members, &alice.token, json!({ "username": "carol" }))
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "add: {}", res.body);
+    assert_eq!(
+        team_of(room_list(&app, &carol).await)
+            .expect("added")
+            .member_count,
+        3
+    );
+    let carol_id = carol.auth.user.id;
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("{members}/{carol_id}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "remove: {}", res.body);
+    assert!(team_of(room_list(&app, &carol).await).is_none());
+    assert_eq!(
+        team_of(room_list(&app, &bob).await)
+            .expect("his")
+            .member_count,
+        2
+    );
+
+    let res = set_level(&app, &bob, team.id, "none").await;
+    assert_eq!(res.status, StatusCode::OK, "level: {}", res.body);
+    assert_eq!(
+        team_of(room_list(&app, &bob).await).expect("his").notify,
+        Some(Notify::None)
+    );
+
+    let said = app.send(&alice, team.id, "news").await;
+    assert_eq!(team_of(room_list(&app, &bob).await).expect("his").unread, 1);
+    let res = mark_read(&app, &bob, team.id, said.id).await;
+    assert_eq!(res.status, StatusCode::OK, "read: {}", res.body);
+    let read = team_of(room_list(&app, &bob).await).expect("his");
+    assert_eq!((read.unread, read.last_read_id), (0, Some(said.id)));
+
+    let res = app
+        .post(
+            "/api/dms",
+            &alice.token,
+            json!({ "usernames": ["bob", "carol"] }),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "group: {}", res.body);
+    let group: Room = res.json().expect("a group");
+    let theirs = find(room_list(&app, &carol).await, group.id).expect("in the group");
+    assert_eq!(theirs.members, vec!["alice".to_owned(), "bob".to_owned()]);
+
+    let res = app
+        .post(&format!("{path}/leave"), &alice.token, json!({}))
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "leave: {}", res.body);
+    assert!(team_of(room_list(&app, &alice).await).is_none());
+    let heir = team_of(room_list(&app, &bob).await).expect("his");
+    assert_eq!((heir.role, heir.member_count), (Some(Role::Owner), 1));
+
+    let res = app
+        .request(Method::DELETE, &path, Some(&root.token), None)
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "delete: {}", res.body);
+    assert!(team_of(room_list(&app, &bob).await).is_none());
+
+    let change =
+        json!({ "current_password": crate::helpers::PASSWORD, "new_password": "a new password" });
+    assert!(list_or_refused(&app, &bob).await.is_some());
+    let res = app.post("/api/me/password", &bob.token, change).await;
+    assert_eq!(res.status, StatusCode::OK, "password: {}", res.body);
+    assert!(
+        list_or_refused(&app, &bob).await.is_none(),
+        "the old token is revoked"
+    );
+
+    assert!(list_or_refused(&app, &carol).await.is_some());
+    let res = app
+        .post(
+            &format!("/api/admin/users/{carol_id}/deactivate"),
+            &root.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "deactivate: {}", res.body);
+    assert!(list_or_refused(&app, &carol).await.is_none(), "deactivated");
 }
