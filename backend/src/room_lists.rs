@@ -167,32 +167,18 @@ impl RoomLists {
     /// `user`'s memberships, name or token changed (committed).
     pub fn forget_person(&self, user: UserId) {
         if let Some(mut inner) = self.lock() {
-            inner.clock += 1;
-            let at = inner.clock;
-            let old = inner.people.insert(
-                user,
-                Slot {
-                    forgotten_at: at,
-                    value: None,
-                },
-            );
-            inner.tombstone(old.map(|s| s.value.map(|p| p.rooms.len())));
+            let at = inner.tick();
+            let old = forget_in(&mut inner.people, user, at, |p| p.rooms.len());
+            inner.tombstone(old);
         }
     }
 
     /// `room`'s row or members changed (committed).
     pub fn forget_room(&self, room: RoomId) {
         if let Some(mut inner) = self.lock() {
-            inner.clock += 1;
-            let at = inner.clock;
-            let old = inner.rooms.insert(
-                room,
-                Slot {
-                    forgotten_at: at,
-                    value: None,
-                },
-            );
-            inner.tombstone(old.map(|s| s.value.map(|_| 0)));
+            let at = inner.tick();
+            let old = forget_in(&mut inner.rooms, room, at, |_| 0);
+            inner.tombstone(old);
         }
     }
 
@@ -214,8 +200,7 @@ impl RoomLists {
         let Some(mut inner) = self.lock() else {
             return;
         };
-        inner.clock += 1;
-        let at = inner.clock;
+        let at = inner.tick();
         if let Some(slot) = inner.people.get_mut(&user) {
             if let Some(person) = &mut slot.value
                 && let Some(m) = Arc::make_mut(person).rooms.get_mut(&room.0)
@@ -324,7 +309,28 @@ fn lines<R: std::borrow::Borrow<Listed>>(
         .collect()
 }
 
+/// Marks `key` forgotten at `at`; what its slot held, as [`Inner::tombstone`] takes it
+/// (`size`: how many memberships an entry holds).
+fn forget_in<K: std::hash::Hash + Eq, T>(
+    map: &mut HashMap<K, Slot<T>>,
+    key: K,
+    at: u64,
+    size: impl Fn(&T) -> usize,
+) -> Option<Option<usize>> {
+    let slot = Slot {
+        forgotten_at: at,
+        value: None,
+    };
+    map.insert(key, slot).map(|s| s.value.map(|v| size(&v)))
+}
+
 impl Inner {
+    /// The clock moved on: a change.
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
     /// Whether an entry last forgotten at `forgotten_at` may be kept from a read after
     /// `ticket`.
     fn fresh(&self, ticket: Ticket, forgotten_at: Option<u64>) -> bool {
@@ -332,8 +338,7 @@ impl Inner {
     }
 
     fn clear(&mut self) {
-        self.clock += 1;
-        self.cleared_at = self.clock;
+        self.cleared_at = self.tick();
         self.people.clear();
         self.rooms.clear();
         self.memberships = 0;

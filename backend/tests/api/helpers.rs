@@ -420,6 +420,12 @@ impl TestApp {
             .await
     }
 
+    /// `POST /api/dms {"usernames"}`: the group conversation of `user` and `others`.
+    pub async fn open_group(&self, user: &TestUser, others: &[&str]) -> Answer {
+        self.post("/api/dms", &user.token, json!({ "usernames": others }))
+            .await
+    }
+
     pub async fn send(&self, user: &TestUser, room: RoomId, body: &str) -> Message {
         let res = self.post_message(user, room, json!({ "body": body })).await;
         assert_eq!(res.status, StatusCode::CREATED, "post: {}", res.body);

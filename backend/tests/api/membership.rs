@@ -247,13 +247,7 @@ async fn a_group_conversation_is_the_same_for_the_same_people() -> TestResult {
     let dave = app.user("dave").await;
     assert_eq!(bob.name(), "bob");
 
-    let first = app
-        .post(
-            "/api/dms",
-            &alice.token,
-            json!({ "usernames": ["bob", "carol"] }),
-        )
-        .await;
+    let first = app.open_group(&alice, &["bob", "carol"]).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     let group: Room = first.json()?;
     assert_eq!(group.kind, RoomKind::Group);

@@ -490,13 +490,7 @@ async fn room_lists_follow_every_change_at_once() {
     let read = team_of(room_list(&app, &bob).await).expect("his");
     assert_eq!((read.unread, read.last_read_id), (0, Some(said.id)));
 
-    let res = app
-        .post(
-            "/api/dms",
-            &alice.token,
-            json!({ "usernames": ["bob", "carol"] }),
-        )
-        .await;
+    let res = app.open_group(&alice, &["bob", "carol"]).await;
     assert_eq!(res.status, StatusCode::CREATED, "group: {}", res.body);
     let group: Room = res.json().expect("a group");
     let theirs = find(room_list(&app, &carol).await, group.id).expect("in the group");
