@@ -249,43 +249,26 @@ pub fn page_from_database(
 ) -> ApiResult<Vec<Room>> {
     let ticket = lists.ticket();
     let user = signed.check(conn)?;
-    let page = i64::try_from(limit).unwrap_or(i64::MAX);
-    let all = if lists.is_on() {
-        rooms::memberships_of(conn, user.id, 0, MAX_PER_USER as i64 + 1)?
-    } else {
-        Vec::new()
-    };
-    let mine = if lists.is_on() && all.len() <= MAX_PER_USER {
-        let mine = all
-            .iter()
-            .filter(|m| m.room > after)
-            .take(limit)
-            .cloned()
-            .collect();
-        let person = Person {
-            username: user.username.clone(),
-            token_version: user.token_version,
-            rooms: all.into_iter().map(|m| (m.room, m)).collect(),
-        };
-        lists.keep_person(ticket, user.id, person);
-        mine
-    } else {
-        rooms::memberships_of(conn, user.id, after, page)?
-    };
-    let ids: Vec<i64> = mine.iter().map(|m| m.room).collect();
-    let mut found: HashMap<i64, Listed> = rooms::listed(conn, &ids)?
-        .into_iter()
-        .map(|room| (room.row.id, room))
-        .collect();
-    lists.keep_rooms(ticket, found.values().cloned());
-    let listed: Option<Vec<Listed>> = ids.iter().map(|id| found.remove(id)).collect();
-    let mine: Vec<&Membership> = mine.iter().collect();
-    if let Some(page) =
-        listed.and_then(|listed| lines(hub, user.id, &user.username, &mine, &listed))
-    {
-        return Ok(page);
+    if lists.is_on() {
+        let all = rooms::memberships_of(conn, user.id, MAX_PER_USER as i64 + 1)?;
+        if all.len() <= MAX_PER_USER {
+            let person = Person {
+                username: user.username.clone(),
+                token_version: user.token_version,
+                rooms: all.into_iter().map(|m| (m.room, m)).collect(),
+            };
+            lists.keep_person(ticket, user.id, person);
+        }
     }
-    Ok(rooms::counted_page(conn, user.id, after, page)?)
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let page = rooms::page_of(conn, user.id, after, limit)?;
+    lists.keep_rooms(ticket, page.iter().map(|(_, room)| room.clone()));
+    let (mine, listed): (Vec<&Membership>, Vec<&Listed>) =
+        page.iter().map(|(mine, room)| (mine, room)).unzip();
+    if let Some(lines) = lines(hub, user.id, &user.username, &mine, &listed) {
+        return Ok(lines);
+    }
+    Ok(rooms::counted_page(conn, user.id, after, limit)?)
 }
 
 /// The lines of a room list, counted by the tallies: `None` if they cannot count one.

@@ -166,16 +166,18 @@ fn others_in(
     conn: &mut DbConnection,
     user: UserId,
     ids: &[i64],
-) -> QueryResult<Vec<(i64, String)>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    room_members::table
-        .inner_join(users::table)
-        .filter(room_members::room_id.eq_any(ids))
-        .filter(room_members::user_id.ne(user.0))
-        .select((room_members::room_id, users::username))
-        .load(conn)
+) -> QueryResult<std::collections::HashMap<i64, Vec<String>>> {
+    Ok(members_of(conn, ids)?
+        .into_iter()
+        .map(|(room, people)| {
+            let names = people
+                .into_iter()
+                .filter(|(id, _)| *id != user.0)
+                .map(|(_, name)| name)
+                .collect();
+            (room, names)
+        })
+        .collect())
 }
 
 /// The room `id` as `user` sees it, if they may see it. Anything else is `None`, so that
@@ -191,9 +193,8 @@ pub fn visible(conn: &mut DbConnection, id: RoomId, user: UserId) -> QueryResult
         Vec::new()
     } else {
         others_in(conn, user, &[row.id])?
-            .into_iter()
-            .map(|(_, name)| name)
-            .collect()
+            .remove(&row.id)
+            .unwrap_or_default()
     };
     Ok(Some(view(row, mine.as_deref(), others)))
 }
@@ -216,11 +217,7 @@ pub fn of_member(conn: &mut DbConnection, user: UserId, ids: &[i64]) -> QueryRes
     Ok(rows
         .into_iter()
         .map(|(row, role)| {
-            let theirs = others
-                .iter_mut()
-                .filter(|(room, _)| *room == row.id)
-                .map(|(_, name)| std::mem::take(name))
-                .collect();
+            let theirs = others.remove(&row.id).unwrap_or_default();
             view(row, Some(&role), theirs)
         })
         .collect())
@@ -352,16 +349,25 @@ pub struct Listed {
     pub members: Vec<(i64, String)>,
 }
 
-/// `user`'s memberships by room id: at most `limit` with room ids above `after`.
+impl Membership {
+    fn of(room: i64, role: &str, notify: Option<&str>, last_read_id: i64) -> Self {
+        Self {
+            room,
+            owner: role == OWNER,
+            notify: notify.and_then(Notify::parse),
+            last_read_id,
+        }
+    }
+}
+
+/// `user`'s memberships by room id, the first `limit`.
 pub fn memberships_of(
     conn: &mut DbConnection,
     user: UserId,
-    after: i64,
     limit: i64,
 ) -> QueryResult<Vec<Membership>> {
     let rows: Vec<(i64, String, Option<String>, i64)> = room_members::table
         .filter(room_members::user_id.eq(user.0))
-        .filter(room_members::room_id.gt(after))
         .order(room_members::room_id)
         .limit(limit)
         .select((
@@ -373,36 +379,47 @@ pub fn memberships_of(
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(room, role, notify, last_read_id)| Membership {
-            room,
-            owner: role == OWNER,
-            notify: notify.as_deref().and_then(Notify::parse),
-            last_read_id,
-        })
+        .map(|(room, role, notify, marker)| Membership::of(room, &role, notify.as_deref(), marker))
         .collect())
 }
 
-/// The rooms `ids` as room lists show them (those that exist), in two queries however many:
-/// the rooms, then the members of the conversations among them.
-pub fn listed(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<Listed>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<RoomRow> = rooms::table
-        .filter(rooms::id.eq_any(ids))
-        .select(RoomRow::as_select())
+/// A page of `user`'s memberships (at most `limit` with room ids above `after`) with their
+/// rooms as room lists show them: the memberships joined to their rooms in one query, then
+/// the members of the conversations among them. No query per room.
+pub fn page_of(
+    conn: &mut DbConnection,
+    user: UserId,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<(Membership, Listed)>> {
+    let rows: Vec<(RoomRow, String, Option<String>, i64)> = room_members::table
+        .inner_join(rooms::table)
+        .filter(room_members::user_id.eq(user.0))
+        .filter(room_members::room_id.gt(after))
+        .order(room_members::room_id)
+        .limit(limit)
+        .select((
+            RoomRow::as_select(),
+            room_members::role,
+            room_members::notify,
+            room_members::last_read_id,
+        ))
         .load(conn)?;
     let conversations: Vec<i64> = rows
         .iter()
-        .filter(|row| !row.kind().is_named())
-        .map(|row| row.id)
+        .filter(|(row, ..)| !row.kind().is_named())
+        .map(|(row, ..)| row.id)
         .collect();
     let mut members = members_of(conn, &conversations)?;
     Ok(rows
         .into_iter()
-        .map(|row| Listed {
-            members: members.remove(&row.id).unwrap_or_default(),
-            row,
+        .map(|(row, role, notify, marker)| {
+            let mine = Membership::of(row.id, &role, notify.as_deref(), marker);
+            let room = Listed {
+                members: members.remove(&row.id).unwrap_or_default(),
+                row,
+            };
+            (mine, room)
         })
         .collect())
 }
@@ -482,12 +499,7 @@ pub fn counted_page(
                     member_count: row.member_count,
                 },
             };
-            let mine = Membership {
-                room: row.id,
-                owner: row.role == OWNER,
-                notify: row.notify.as_deref().and_then(Notify::parse),
-                last_read_id: row.last_read_id,
-            };
+            let mine = Membership::of(row.id, &row.role, row.notify.as_deref(), row.last_read_id);
             let counts = ReadCounts {
                 last: row.last_message_id,
                 unread: row.unread,
