@@ -26,11 +26,26 @@ pub fn run_id() -> String {
 
 /// Signs up `n` users and returns their tokens (for the reference server, empty tokens).
 pub async fn users(target: &Target, prefix: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    accounts(target, "/api/auth/signup", prefix, n).await
+}
+
+/// Logs in as `n` users an earlier run signed up with `prefix`, and returns their tokens.
+pub async fn log_in(target: &Target, prefix: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    accounts(target, "/api/auth/login", prefix, n).await
+}
+
+/// Users `prefix0` to `prefix{n-1}` through `path` (signing up or logging in).
+async fn accounts(
+    target: &Target,
+    path: &str,
+    prefix: &str,
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
     if target.flavor == Flavor::Reference {
         return Ok(vec![String::new(); n]);
     }
     let http = reqwest::Client::new();
-    let url = target.http("/api/auth/signup");
+    let url = target.http(path);
     let tokens: Vec<anyhow::Result<String>> = stream::iter(0..n)
         .map(|i| {
             let (http, url) = (http.clone(), url.clone());
@@ -49,7 +64,7 @@ pub async fn users(target: &Target, prefix: &str, n: usize) -> anyhow::Result<Ve
                 }
                 if !res.status().is_success() {
                     bail!(
-                        "signup answered {}: {}",
+                        "{path} answered {}: {}",
                         res.status(),
                         res.text().await.unwrap_or_default()
                     );
@@ -61,7 +76,7 @@ pub async fn users(target: &Target, prefix: &str, n: usize) -> anyhow::Result<Ve
         .collect()
         .await;
     tokens.into_iter().collect::<anyhow::Result<Vec<_>>>().context(
-        "signing up load users failed: is the server running with NATTER_RATE_LIMIT=0 and a low NATTER_BCRYPT_COST?",
+        "signing up or logging in load users failed: is the server running with NATTER_RATE_LIMIT=0 and a low NATTER_BCRYPT_COST?",
     )
 }
 

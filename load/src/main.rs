@@ -125,6 +125,13 @@ enum Scenario {
         /// A shell command run once the messages are stored, before the searches.
         #[arg(long)]
         before_search: Option<String>,
+        /// Name the senders this and a number (by default, a name for the run).
+        #[arg(long)]
+        users: Option<String>,
+        /// Do not store: an earlier run with the same `--users` stored the messages on this
+        /// server's database; log in as its senders and search.
+        #[arg(long, requires = "users")]
+        reuse: bool,
     },
     /// Run the reference broadcast server.
     Reference {
@@ -275,6 +282,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             connections,
             seconds,
             before_search,
+            users,
+            reuse,
         } => {
             let plan = scenarios::SearchPlan {
                 messages,
@@ -282,6 +291,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 connections,
                 seconds,
                 before_search,
+                users,
+                reuse,
             };
             scenarios::search(&target, &plan, cli.sources, pid).await?
         }
