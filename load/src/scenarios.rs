@@ -899,7 +899,7 @@ pub async fn search(
     let tokens = match users {
         Some(prefix) if reuse => {
             eprintln!(
-                "[S8] searching the messages {prefix}0 to {prefix}{} stored",
+                "[S8] searching what {prefix}0 to {prefix}{} stored in an earlier run",
                 senders - 1
             );
             client::log_in(target, prefix, senders).await?
