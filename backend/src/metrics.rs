@@ -24,6 +24,8 @@ pub struct Metrics {
     pub slow_sessions_dropped: IntCounter,
     /// Sessions that fell behind their room's ring and read the database to catch up.
     pub session_catchups: IntCounter,
+    /// History pages answered from the newest messages kept in memory.
+    pub history_from_memory: IntCounter,
     /// Batches refused because the cluster's write lock was not free in time (Postgres).
     pub write_lock_timeouts: IntCounter,
     pub jobs_failed: IntCounterVec,
@@ -66,6 +68,10 @@ impl Metrics {
         let session_catchups = counter(
             "session_catchups_total",
             "Times a session fell behind its room's buffer and caught up from the database.",
+        )?;
+        let history_from_memory = counter(
+            "history_pages_from_memory_total",
+            "History pages answered from the newest messages kept in memory, without the database.",
         )?;
         let write_lock_timeouts = counter(
             "write_lock_timeouts_total",
@@ -114,6 +120,7 @@ impl Metrics {
             deliveries,
             slow_sessions_dropped,
             session_catchups,
+            history_from_memory,
             write_lock_timeouts,
             jobs_failed,
             requests,

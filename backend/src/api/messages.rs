@@ -2,10 +2,11 @@
 
 use super::{check_reads, page_limit};
 use crate::AppState;
-use crate::auth::{AuthUser, Bearer};
+use crate::auth::{AuthUser, Bearer, SignedUser};
 use crate::bot::Outcome;
 use crate::db::{messages, rooms};
 use crate::error::{ApiError, ApiResult};
+use crate::realtime::recent;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use natter_shared::limits::DEFAULT_PAGE;
@@ -27,8 +28,9 @@ pub struct HistoryQuery {
 /// The newest `limit` messages (25 by default) with ids below `before`, oldest first; or,
 /// with `after`, the oldest with ids above it (reading down from a message opened in the
 /// middle of the history); or, with `around`, the page centred on that message (for
-/// opening history at a search result or a replied-to message). The hottest read: the token's user, the room's visibility and
-/// the page come from one trip to the database.
+/// opening history at a search result or a replied-to message). The hottest read: a
+/// member's page among the room's newest messages comes from memory when the server keeps
+/// the user and the room (`realtime::recent`); anything else is one trip to the database.
 #[utoipa::path(
     get,
     operation_id = "messages_list",
@@ -51,7 +53,7 @@ pub async fn list(
     bearer: Bearer,
     path: web::Path<i64>,
     query: web::Query<HistoryQuery>,
-) -> ApiResult<web::Json<Vec<Message>>> {
+) -> ApiResult<HttpResponse> {
     let signed = state.auth.signed_user(&bearer.0)?;
     let room = RoomId(path.into_inner());
     let HistoryQuery {
@@ -68,28 +70,83 @@ pub async fn list(
         ));
     }
     check_reads(&state, signed.id())?;
+    let limit = usize::try_from(limit).unwrap_or(recent::KEPT);
+    let newest = around.is_none() && after.is_none();
+    let before = before.map(MessageId);
+    // A member's page among a room's newest messages: from memory alone.
+    if newest && let Some(json) = newest_from_memory(&state, signed, room, before, limit) {
+        state.metrics.history_from_memory.inc();
+        return Ok(json_page(json));
+    }
+    let (hub, metrics) = (state.hub.clone(), state.metrics.clone());
     let page = state
         .db
         .run(move |conn| {
+            let recent = hub.recent();
             let user = signed.check(conn)?;
             if !rooms::can_see(conn, room, user.id)? {
                 return Err(ApiError::not_found(format!("room {room}")));
             }
+            let db_limit = i64::try_from(limit).unwrap_or(i64::MAX);
             match (around, after) {
-                (Some(id), _) => messages::around(conn, room, MessageId(id), limit)?
+                (Some(id), _) => messages::around(conn, room, MessageId(id), db_limit)?
                     .ok_or_else(|| ApiError::not_found(format!("message {id} in room {room}"))),
                 (None, Some(id)) => Ok(messages::after(
                     conn,
                     Some(room),
                     MessageId(id),
                     None,
-                    limit,
+                    db_limit,
                 )?),
-                (None, None) => Ok(messages::page(conn, room, before.map(MessageId), limit)?),
+                (None, None) => {
+                    if let Some(page) = recent.page(room, before, limit) {
+                        metrics.history_from_memory.inc();
+                        return Ok(page.iter().map(|m| Message::clone(m)).collect());
+                    }
+                    if before.is_some() {
+                        return Ok(messages::page(conn, room, before, db_limit)?);
+                    }
+                    // The newest page: read as many as are kept, and keep them. The ticket
+                    // comes before the read (see `recent`).
+                    let ticket = recent.ticket(room);
+                    let kept = i64::try_from(recent::KEPT).unwrap_or(i64::MAX);
+                    let mut page = messages::page(conn, room, None, db_limit.max(kept))?;
+                    recent.keep(ticket, room, &page);
+                    Ok(page.split_off(page.len().saturating_sub(limit)))
+                }
             }
         })
         .await?;
-    Ok(web::Json(page))
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// The page of `room` below `before` (or the newest) from memory, as JSON, when the token's
+/// user, their membership and the page are all kept; `None` sends the request to the
+/// database.
+fn newest_from_memory(
+    state: &AppState,
+    signed: SignedUser,
+    room: RoomId,
+    before: Option<MessageId>,
+    limit: usize,
+) -> Option<web::Bytes> {
+    let person = state.room_lists.person(signed.id())?;
+    if person.token_version != signed.version() || !person.rooms.contains_key(&room.0) {
+        // A stale token (refused by the database), or a public room the user reads
+        // without being a member: the database decides.
+        return None;
+    }
+    let recent = state.hub.recent();
+    match before {
+        None => recent.newest_json(room, limit),
+        Some(_) => recent::page_json(&recent.page(room, before, limit)?),
+    }
+}
+
+fn json_page(json: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(json)
 }
 
 /// Stores a message; with a `client_id` seen before from this user, answers with that message.

@@ -291,6 +291,7 @@ async fn run(
                     backoff = Duration::from_millis(100);
                 }
                 hub.metrics().redis_up.set(0);
+                hub.recent().pause(true);
                 tracing::warn!(error = %e, retry_in = ?backoff, "Redis is unreachable; serving this node's sockets alone until it is back");
             }
         }
@@ -330,6 +331,7 @@ async fn session(
     // Edits and deletions made elsewhere while this node could not hear them are not
     // replayed: room lists count what came before this from the database.
     hub.tallies().forget();
+    hub.recent().pause(false);
     hub.metrics().redis_up.set(1);
     tracing::info!(node = %keys.node, "connected to Redis");
     // Whatever other nodes stored while this one could not hear them.

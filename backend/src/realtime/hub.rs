@@ -41,6 +41,8 @@ struct Inner {
     pages: super::pages::Pages,
     /// What room lists count of each room's newest messages.
     tallies: super::tallies::Tallies,
+    /// The newest messages of rooms read lately, for history pages.
+    recent: super::recent::Recent,
 }
 
 struct RemoteUser {
@@ -96,6 +98,7 @@ impl Hub {
                 remote: Mutex::new(HashMap::new()),
                 pages: Default::default(),
                 tallies: Default::default(),
+                recent: Default::default(),
             }),
         }
     }
@@ -130,6 +133,7 @@ impl Hub {
     /// calls this after the commit, in commit order, so every room sees its ids rise.
     pub fn publish(&self, message: &Message) {
         self.inner.tallies.message(message);
+        self.inner.recent.message(message);
         let rooms = lock(&self.inner.rooms);
         if let Some(addr) = rooms.get(&message.room_id) {
             addr.do_send(Publish(message.clone()));
@@ -146,6 +150,8 @@ impl Hub {
 
     /// Sends on from now on every event that starts here to the other nodes.
     pub fn connect(&self, link: Link) {
+        // Until the link is up, edits made elsewhere go unheard.
+        self.inner.recent.pause(true);
         let _ = self.inner.link.set(link);
     }
 
@@ -178,8 +184,10 @@ impl Hub {
     }
 
     pub fn broadcast_here(&self, room: RoomId, frame: natter_shared::ws::ServerFrame) {
-        // An edit or a deletion: pages read before it would show the message as it was.
+        // An edit, a deletion, a reaction: pages read before it would show the message as
+        // it was.
         self.inner.pages.forget(room);
+        self.inner.recent.forget(room);
         match &frame {
             natter_shared::ws::ServerFrame::Edited { message } => {
                 self.inner.tallies.edited(message);
@@ -226,8 +234,14 @@ impl Hub {
         &self.inner.tallies
     }
 
+    /// The newest messages of rooms read lately.
+    pub fn recent(&self) -> &super::recent::Recent {
+        &self.inner.recent
+    }
+
     pub fn room_deleted_here(&self, room: RoomId, members: Option<&[UserId]>) {
         self.inner.pages.forget(room);
+        self.inner.recent.forget(room);
         self.inner.tallies.room_deleted(room);
         let Some(members) = members else {
             for session in lock(&self.inner.sessions).values() {
@@ -519,5 +533,6 @@ impl crate::db::writer::Publish for Hub {
 
     fn starting(&self, published: i64) {
         self.inner.tallies.reset(published);
+        self.inner.recent.forget_all();
     }
 }

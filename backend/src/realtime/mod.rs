@@ -11,6 +11,7 @@
 pub mod cluster;
 pub mod hub;
 pub mod pages;
+pub mod recent;
 pub mod ring;
 pub mod room;
 pub mod seam;

@@ -250,6 +250,92 @@ async fn replies_and_reactions_cross_nodes() -> TestResult {
     Ok(())
 }
 
+/// Waits on `ws` for the first frame `pred` takes.
+async fn frame(ws: &mut WsClient, what: &str, pred: impl Fn(&ServerFrame) -> bool) {
+    ws.until(what, pred).await;
+}
+
+#[actix_web::test]
+async fn history_from_memory_agrees_with_the_database_on_both_nodes() -> TestResult {
+    use crate::recent::assert_pages_agree;
+    let cluster = Cluster::new();
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let alice = a.user("alice").await;
+    let bob = b.user("bob").await;
+    let room = a.create_room(&alice, "general").await;
+    let join = format!("/api/rooms/{}/join", room.id);
+    b.request(reqwest::Method::POST, &join, Some(&bob.token), None)
+        .await;
+    for i in 0..40 {
+        match i % 2 {
+            0 => a.send(&alice, room.id, &format!("from a {i}")).await,
+            _ => b.send(&bob, room.id, &format!("from b {i}")).await,
+        };
+    }
+    let mut on_a = a.ws(&alice).await;
+    on_a.join(room.id, None).await;
+    let mut on_b = b.ws(&bob).await;
+    on_b.join(room.id, None).await;
+    assert_pages_agree(&a, &alice, room.id).await;
+    assert_pages_agree(&b, &bob, room.id).await;
+
+    // Stored on a, shown on b once b has it; edited on b, shown on a once a hears of it.
+    let fresh = a.send(&alice, room.id, "fresh").await;
+    frame(
+        &mut on_b,
+        "the message",
+        |f| matches!(f, ServerFrame::Message { message } if message.id == fresh.id),
+    )
+    .await;
+    let newest = assert_pages_agree(&b, &bob, room.id).await;
+    assert_eq!(newest.last().map(|m| m.id), Some(fresh.id));
+    let older = b.send(&bob, room.id, "to be edited").await;
+    frame(
+        &mut on_a,
+        "the message",
+        |f| matches!(f, ServerFrame::Message { message } if message.id == older.id),
+    )
+    .await;
+    assert_pages_agree(&a, &alice, room.id).await;
+    let res = b.edit(&bob, room.id, older.id, "edited on b").await;
+    assert_eq!(res.status, reqwest::StatusCode::OK, "{}", res.body);
+    frame(&mut on_a, "the edit", |f| {
+        matches!(f, ServerFrame::Edited { .. })
+    })
+    .await;
+    let newest = assert_pages_agree(&a, &alice, room.id).await;
+    assert!(newest.iter().any(|m| m.body == "edited on b"));
+
+    // A reaction on b and a deletion on a, each seen on the other node.
+    let path = format!(
+        "/api/rooms/{}/messages/{}/reactions/%F0%9F%91%8D",
+        room.id, fresh.id
+    );
+    let res = b
+        .request(reqwest::Method::PUT, &path, Some(&bob.token), None)
+        .await;
+    assert_eq!(res.status, reqwest::StatusCode::NO_CONTENT);
+    frame(&mut on_a, "the reaction", |f| {
+        matches!(f, ServerFrame::Reaction { .. })
+    })
+    .await;
+    let newest = assert_pages_agree(&a, &alice, room.id).await;
+    assert!(
+        newest
+            .iter()
+            .any(|m| m.id == fresh.id && !m.reactions.is_empty())
+    );
+    a.delete_message(&alice, room.id, fresh.id).await;
+    frame(&mut on_b, "the deletion", |f| {
+        matches!(f, ServerFrame::Deleted { .. })
+    })
+    .await;
+    let newest = assert_pages_agree(&b, &bob, room.id).await;
+    assert!(!newest.iter().any(|m| m.id == fresh.id));
+    Ok(())
+}
+
 #[actix_web::test]
 async fn a_removal_on_one_node_cuts_the_member_off_on_the_other() -> TestResult {
     let cluster = Cluster::new();

@@ -23,6 +23,7 @@ mod membership;
 mod messages;
 mod outages;
 mod reads;
+mod recent;
 mod rooms;
 mod search;
 mod users;
