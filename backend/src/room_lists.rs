@@ -17,7 +17,7 @@
 //! that database, and a change made on another node does not pass through this one's
 //! handlers.
 
-use crate::auth::SignedUser;
+use crate::auth::{AuthUser, SignedUser};
 use crate::db::DbConnection;
 use crate::db::rooms::{self, Listed, Membership};
 use crate::error::ApiResult;
@@ -249,17 +249,7 @@ pub fn page_from_database(
 ) -> ApiResult<Vec<Room>> {
     let ticket = lists.ticket();
     let user = signed.check(conn)?;
-    if lists.is_on() {
-        let all = rooms::memberships_of(conn, user.id, MAX_PER_USER as i64 + 1)?;
-        if all.len() <= MAX_PER_USER {
-            let person = Person {
-                username: user.username.clone(),
-                token_version: user.token_version,
-                rooms: all.into_iter().map(|m| (m.room, m)).collect(),
-            };
-            lists.keep_person(ticket, user.id, person);
-        }
-    }
+    keep_person_read(conn, lists, ticket, &user)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let page = rooms::page_of(conn, user.id, after, limit)?;
     lists.keep_rooms(ticket, page.iter().map(|(_, room)| room.clone()));
@@ -269,6 +259,29 @@ pub fn page_from_database(
         return Ok(lines);
     }
     Ok(rooms::counted_page(conn, user.id, after, limit)?)
+}
+
+/// Reads and keeps `user`'s memberships (when keeping is on), `ticket` taken before `user`
+/// was read. A user with more than [`MAX_PER_USER`] is not kept.
+pub fn keep_person_read(
+    conn: &mut DbConnection,
+    lists: &RoomLists,
+    ticket: Ticket,
+    user: &AuthUser,
+) -> ApiResult<()> {
+    if !lists.is_on() {
+        return Ok(());
+    }
+    let all = rooms::memberships_of(conn, user.id, MAX_PER_USER as i64 + 1)?;
+    if all.len() <= MAX_PER_USER {
+        let person = Person {
+            username: user.username.clone(),
+            token_version: user.token_version,
+            rooms: all.into_iter().map(|m| (m.room, m)).collect(),
+        };
+        lists.keep_person(ticket, user.id, person);
+    }
+    Ok(())
 }
 
 /// The lines of a room list, counted by the tallies: `None` if they cannot count one.

@@ -7,6 +7,7 @@ use crate::bot::Outcome;
 use crate::db::{messages, rooms};
 use crate::error::{ApiError, ApiResult};
 use crate::realtime::recent;
+use crate::room_lists::keep_person_read;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use natter_shared::limits::DEFAULT_PAGE;
@@ -78,46 +79,61 @@ pub async fn list(
         state.metrics.history_from_memory.inc();
         return Ok(json_page(json));
     }
-    let (hub, metrics) = (state.hub.clone(), state.metrics.clone());
-    let page = state
+    let (hub, metrics, lists) = (
+        state.hub.clone(),
+        state.metrics.clone(),
+        state.room_lists.clone(),
+    );
+    let json = state
         .db
         .run(move |conn| {
             let recent = hub.recent();
+            let lists_ticket = lists.ticket();
             let user = signed.check(conn)?;
             if !rooms::can_see(conn, room, user.id)? {
                 return Err(ApiError::not_found(format!("room {room}")));
             }
             let db_limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            match (around, after) {
+            let page = match (around, after) {
                 (Some(id), _) => messages::around(conn, room, MessageId(id), db_limit)?
-                    .ok_or_else(|| ApiError::not_found(format!("message {id} in room {room}"))),
-                (None, Some(id)) => Ok(messages::after(
-                    conn,
-                    Some(room),
-                    MessageId(id),
-                    None,
-                    db_limit,
-                )?),
+                    .ok_or_else(|| ApiError::not_found(format!("message {id} in room {room}")))?,
+                (None, Some(id)) => {
+                    messages::after(conn, Some(room), MessageId(id), None, db_limit)?
+                }
                 (None, None) => {
-                    if let Some(page) = recent.page(room, before, limit) {
+                    if lists.is_on() && lists.person(user.id).is_none() {
+                        // So that this user's next pages come from memory alone.
+                        keep_person_read(conn, &lists, lists_ticket, &user)?;
+                    }
+                    let kept = match before {
+                        None => recent.newest_json(room, limit),
+                        Some(_) => recent
+                            .page(room, before, limit)
+                            .and_then(|page| recent::page_json(&page)),
+                    };
+                    if let Some(json) = kept {
                         metrics.history_from_memory.inc();
-                        return Ok(page.iter().map(|m| Message::clone(m)).collect());
+                        return Ok(json);
                     }
                     if before.is_some() {
-                        return Ok(messages::page(conn, room, before, db_limit)?);
+                        messages::page(conn, room, before, db_limit)?
+                    } else {
+                        // The newest page: read as many as are kept, and keep them. The
+                        // ticket comes before the read (see `recent`).
+                        let ticket = recent.ticket(room);
+                        let kept = i64::try_from(recent::KEPT).unwrap_or(i64::MAX);
+                        let mut page = messages::page(conn, room, None, db_limit.max(kept))?;
+                        recent.keep(ticket, room, &page);
+                        page.split_off(page.len().saturating_sub(limit))
                     }
-                    // The newest page: read as many as are kept, and keep them. The ticket
-                    // comes before the read (see `recent`).
-                    let ticket = recent.ticket(room);
-                    let kept = i64::try_from(recent::KEPT).unwrap_or(i64::MAX);
-                    let mut page = messages::page(conn, room, None, db_limit.max(kept))?;
-                    recent.keep(ticket, room, &page);
-                    Ok(page.split_off(page.len().saturating_sub(limit)))
                 }
-            }
+            };
+            serde_json::to_vec(&page)
+                .map(web::Bytes::from)
+                .map_err(ApiError::internal)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(json_page(json))
 }
 
 /// The page of `room` below `before` (or the newest) from memory, as JSON, when the token's

@@ -33,6 +33,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .app_data(json_config())
             .app_data(query_config())
             .app_data(path_config())
+            // The most-requested route first: resources are tried in order, and each with a
+            // `{}` in its pattern costs a regex match.
+            .service(
+                web::resource("/rooms/{id}/messages")
+                    .get(messages::list)
+                    .post(messages::post),
+            )
             .configure(docs::routes)
             .service(web::resource("/auth/signup").post(auth::signup))
             .service(web::resource("/auth/login").post(auth::login))
@@ -87,11 +94,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .service(web::resource("/dms").post(rooms::open_direct))
             .service(web::resource("/search").get(search::search))
-            .service(
-                web::resource("/rooms/{id}/messages")
-                    .get(messages::list)
-                    .post(messages::post),
-            )
             .default_service(web::to(unknown_route)),
     );
 }
