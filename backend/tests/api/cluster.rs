@@ -4,12 +4,12 @@
 //! key prefix per test; or a Redis the test starts on a port of its own, to kill it.
 
 use crate::cli::serve_with;
-use crate::helpers::{POSTGRES_JWT_SECRET, TestApp, TestDb, TestResult};
+use crate::helpers::{POSTGRES_JWT_SECRET, TestApp, TestDb, TestResult, TestUser};
 use crate::jobs::{REQUESTED, all_jobs, bot_says, notice, verified_phone, webhook};
 use crate::ws_client::{WAIT, WsClient};
 use natter::config::{RateLimit, SmsProviderKind};
 use natter_shared::ws::ServerFrame;
-use natter_shared::{Message, MessageId};
+use natter_shared::{Message, MessageId, Room};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
@@ -50,6 +50,17 @@ impl Cluster {
     /// A node: an in-process server on the shared database and Redis.
     async fn node(&self) -> TestApp {
         self.node_with(|_| {}).await
+    }
+
+    /// Two nodes, alice signed up on the first and bob on the second, and a public room
+    /// "general" that alice made.
+    async fn two_nodes_and_a_room(&self) -> (TestApp, TestApp, TestUser, TestUser, Room) {
+        let a = self.node().await;
+        let b = self.node().await;
+        let alice = a.user("alice").await;
+        let bob = b.user("bob").await;
+        let room = a.create_room(&alice, "general").await;
+        (a, b, alice, bob, room)
     }
 
     /// Nodes here read the database for other nodes' messages only when Redis tells them
@@ -205,11 +216,7 @@ async fn killed_database_connections_on_two_nodes_lose_nothing() -> TestResult {
 #[actix_web::test]
 async fn replies_and_reactions_cross_nodes() -> TestResult {
     let cluster = Cluster::new();
-    let a = cluster.node().await;
-    let b = cluster.node().await;
-    let alice = a.user("alice").await;
-    let bob = b.user("bob").await;
-    let room = a.create_room(&alice, "general").await;
+    let (a, b, alice, bob, room) = cluster.two_nodes_and_a_room().await;
     let mut on_a = a.ws(&alice).await;
     on_a.join(room.id, None).await;
     let original = b.send(&bob, room.id, "a question").await;
@@ -259,11 +266,7 @@ async fn frame(ws: &mut WsClient, what: &str, pred: impl Fn(&ServerFrame) -> boo
 async fn history_from_memory_agrees_with_the_database_on_both_nodes() -> TestResult {
     use crate::recent::assert_pages_agree;
     let cluster = Cluster::new();
-    let a = cluster.node().await;
-    let b = cluster.node().await;
-    let alice = a.user("alice").await;
-    let bob = b.user("bob").await;
-    let room = a.create_room(&alice, "general").await;
+    let (a, b, alice, bob, room) = cluster.two_nodes_and_a_room().await;
     let join = format!("/api/rooms/{}/join", room.id);
     b.request(reqwest::Method::POST, &join, Some(&bob.token), None)
         .await;
@@ -343,14 +346,7 @@ async fn a_removal_on_one_node_cuts_the_member_off_on_the_other() -> TestResult 
     let b = cluster.node().await;
     let alice = a.user("alice").await;
     let bob = b.user("bob").await;
-    let res = a
-        .post(
-            "/api/rooms",
-            &alice.token,
-            serde_json::json!({ "name": "plans", "private": true }),
-        )
-        .await;
-    let room: natter_shared::Room = res.json()?;
+    let room = a.create_private_room(&alice, "plans").await;
     // Added on a: bob's socket on b hears of the room at once.
     let mut on_b = b.ws(&bob).await.with_membership();
     let path = format!("/api/rooms/{}/members", room.id);

@@ -211,15 +211,7 @@ async fn a_file_exists_only_for_its_uploader_and_then_its_room() -> TestResult {
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let carol = app.user("carol").await;
-    let res = app
-        .post(
-            "/api/rooms",
-            &alice.token,
-            json!({ "name": "plans", "private": true }),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
-    let room: natter_shared::Room = res.json()?;
+    let room = app.create_private_room(&alice, "plans").await;
     let res = app
         .post(
             &format!("/api/rooms/{}/members", room.id),

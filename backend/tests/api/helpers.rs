@@ -415,6 +415,19 @@ impl TestApp {
         res.json().expect("a room")
     }
 
+    /// A private room `name` that `owner` made (and is the only member of).
+    pub async fn create_private_room(&self, owner: &TestUser, name: &str) -> Room {
+        let res = self
+            .post(
+                "/api/rooms",
+                &owner.token,
+                json!({ "name": name, "private": true }),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "create room: {}", res.body);
+        res.json().expect("a room")
+    }
+
     pub async fn open_dm(&self, user: &TestUser, peer: &str) -> Answer {
         self.post("/api/dms", &user.token, json!({ "username": peer }))
             .await

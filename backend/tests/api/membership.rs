@@ -8,15 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn private_room(app: &TestApp, owner: &TestUser, name: &str) -> Room {
-    let res = app
-        .post(
-            "/api/rooms",
-            &owner.token,
-            json!({ "name": name, "private": true }),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
-    res.json().unwrap_or_else(|e| panic!("a room: {e}"))
+    app.create_private_room(owner, name).await
 }
 
 async fn add(app: &TestApp, by: &TestUser, room: &Room, username: &str) -> crate::helpers::Answer {

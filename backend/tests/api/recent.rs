@@ -110,14 +110,7 @@ async fn a_member_removed_or_signed_out_gets_nothing_from_memory() -> TestResult
     let app = TestApp::spawn().await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
-    let res = app
-        .post(
-            "/api/rooms",
-            &alice.token,
-            json!({ "name": "secret", "private": true }),
-        )
-        .await;
-    let room: natter_shared::Room = res.json()?;
+    let room = app.create_private_room(&alice, "secret").await;
     let res = app
         .post(
             &format!("/api/rooms/{}/members", room.id),

@@ -126,14 +126,7 @@ async fn only_the_callers_rooms_are_searched() -> TestResult {
     let bob = app.user("bob").await;
     let carol = app.user("carol").await;
     let eve = app.user("eve").await;
-    let res = app
-        .post(
-            "/api/rooms",
-            &alice.token,
-            json!({ "name": "secret", "private": true }),
-        )
-        .await;
-    let private: natter_shared::Room = res.json()?;
+    let private = app.create_private_room(&alice, "secret").await;
     app.send(&alice, private.id, "zebra in the private room")
         .await;
     let res = app.open_dm(&alice, "bob").await;
