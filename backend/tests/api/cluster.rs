@@ -349,14 +349,7 @@ async fn a_removal_on_one_node_cuts_the_member_off_on_the_other() -> TestResult 
     let room = a.create_private_room(&alice, "plans").await;
     // Added on a: bob's socket on b hears of the room at once.
     let mut on_b = b.ws(&bob).await.with_membership();
-    let path = format!("/api/rooms/{}/members", room.id);
-    let res = a
-        .post(
-            &path,
-            &alice.token,
-            serde_json::json!({ "username": "bob" }),
-        )
-        .await;
+    let res = a.add_member(&alice, room.id, "bob").await;
     assert_eq!(res.status, reqwest::StatusCode::CREATED);
     on_b.until("room", |f| matches!(f, ServerFrame::Room { .. }))
         .await;
@@ -367,7 +360,7 @@ async fn a_removal_on_one_node_cuts_the_member_off_on_the_other() -> TestResult 
     let res = a
         .request(
             reqwest::Method::DELETE,
-            &format!("{path}/{}", bob.auth.user.id),
+            &format!("/api/rooms/{}/members/{}", room.id, bob.auth.user.id),
             Some(&alice.token),
             None,
         )

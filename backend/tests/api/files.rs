@@ -212,13 +212,7 @@ async fn a_file_exists_only_for_its_uploader_and_then_its_room() -> TestResult {
     let bob = app.user("bob").await;
     let carol = app.user("carol").await;
     let room = app.create_private_room(&alice, "plans").await;
-    let res = app
-        .post(
-            &format!("/api/rooms/{}/members", room.id),
-            &alice.token,
-            json!({ "username": "bob" }),
-        )
-        .await;
+    let res = app.add_member(&alice, room.id, "bob").await;
     assert!(res.status.is_success(), "{}", res.body);
     let photo = uploaded(&app, &alice, "p.png", image_bytes(40, 30, ImageFormat::Png)).await;
     let thumb = photo.thumb_url.clone().ok_or("an image has a thumbnail")?;

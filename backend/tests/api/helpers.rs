@@ -428,6 +428,16 @@ impl TestApp {
         res.json().expect("a room")
     }
 
+    /// `by` adds `username` to `room`.
+    pub async fn add_member(&self, by: &TestUser, room: RoomId, username: &str) -> Answer {
+        self.post(
+            &format!("/api/rooms/{room}/members"),
+            &by.token,
+            json!({ "username": username }),
+        )
+        .await
+    }
+
     pub async fn open_dm(&self, user: &TestUser, peer: &str) -> Answer {
         self.post("/api/dms", &user.token, json!({ "username": peer }))
             .await

@@ -12,12 +12,7 @@ async fn private_room(app: &TestApp, owner: &TestUser, name: &str) -> Room {
 }
 
 async fn add(app: &TestApp, by: &TestUser, room: &Room, username: &str) -> crate::helpers::Answer {
-    app.post(
-        &format!("/api/rooms/{}/members", room.id),
-        &by.token,
-        json!({ "username": username }),
-    )
-    .await
+    app.add_member(by, room.id, username).await
 }
 
 async fn send(

@@ -111,13 +111,7 @@ async fn a_member_removed_or_signed_out_gets_nothing_from_memory() -> TestResult
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let room = app.create_private_room(&alice, "secret").await;
-    let res = app
-        .post(
-            &format!("/api/rooms/{}/members", room.id),
-            &alice.token,
-            json!({ "username": "bob" }),
-        )
-        .await;
+    let res = app.add_member(&alice, room.id, "bob").await;
     assert!(res.status.is_success(), "{}", res.body);
     app.send(&alice, room.id, "for members").await;
     // bob's page is now kept, and so is bob.
