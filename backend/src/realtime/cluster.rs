@@ -290,8 +290,8 @@ async fn run(
                 if connected {
                     backoff = Duration::from_millis(100);
                 }
-                hub.metrics().redis_up.set(0);
                 hub.recent().pause(true);
+                hub.metrics().redis_up.set(0);
                 tracing::warn!(error = %e, retry_in = ?backoff, "Redis is unreachable; serving this node's sockets alone until it is back");
             }
         }

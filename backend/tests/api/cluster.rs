@@ -688,6 +688,42 @@ async fn losing_redis_loses_nothing_and_delivery_resumes() -> TestResult {
     Ok(())
 }
 
+#[actix_web::test]
+async fn while_redis_is_away_history_comes_from_the_database() -> TestResult {
+    let mut own = OwnRedis::start()?;
+    let cluster = Cluster::on_redis(own.url());
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    redis_up(&a, true).await;
+    redis_up(&b, true).await;
+    let alice = a.user("alice").await;
+    let room = a.create_room(&alice, "general").await;
+    let first = a.send(&alice, room.id, "as first written").await;
+    // b keeps the room's newest page.
+    crate::recent::assert_pages_agree(&b, &alice, room.id).await;
+
+    own.kill()?;
+    redis_up(&a, false).await;
+    redis_up(&b, false).await;
+    // An edit on a that b cannot hear of: b reads the page from the database, not memory.
+    let res = a.edit(&alice, room.id, first.id, "edited while away").await;
+    assert_eq!(res.status, reqwest::StatusCode::OK, "{}", res.body);
+    let page = b.history(&alice, room.id, "").await;
+    assert_eq!(
+        page.last().map(|m| m.body.as_str()),
+        Some("edited while away")
+    );
+
+    own.restart()?;
+    redis_up(&b, true).await;
+    let newest = crate::recent::assert_pages_agree(&b, &alice, room.id).await;
+    assert_eq!(
+        newest.last().map(|m| m.body.as_str()),
+        Some("edited while away")
+    );
+    Ok(())
+}
+
 /// nginx with the `scale` profile's own configuration (deploy/nginx.conf), its two
 /// upstream nodes pointed at `ports` and listening on a port of its own.
 struct Nginx {
