@@ -631,14 +631,52 @@ async fn redis_up(node: &TestApp, up: bool) {
     }
 }
 
+/// Two nodes on a Redis of the test's own, both connected to it, for tests that take it
+/// away and bring it back. Fields drop in order: the nodes before their database and Redis.
+struct Outage {
+    a: TestApp,
+    b: TestApp,
+    _cluster: Cluster,
+    redis: OwnRedis,
+}
+
+impl Outage {
+    async fn start() -> TestResult<Self> {
+        let redis = OwnRedis::start()?;
+        let cluster = Cluster::on_redis(redis.url());
+        let a = cluster.node().await;
+        let b = cluster.node().await;
+        redis_up(&a, true).await;
+        redis_up(&b, true).await;
+        Ok(Self {
+            a,
+            b,
+            _cluster: cluster,
+            redis,
+        })
+    }
+
+    /// Kills Redis and waits until both nodes report it down.
+    async fn redis_away(&mut self) -> TestResult {
+        self.redis.kill()?;
+        redis_up(&self.a, false).await;
+        redis_up(&self.b, false).await;
+        Ok(())
+    }
+
+    /// Starts Redis again and waits until both nodes report it up.
+    async fn redis_back(&mut self) -> TestResult {
+        self.redis.restart()?;
+        redis_up(&self.a, true).await;
+        redis_up(&self.b, true).await;
+        Ok(())
+    }
+}
+
 #[actix_web::test]
 async fn losing_redis_loses_nothing_and_delivery_resumes() -> TestResult {
-    let mut own = OwnRedis::start()?;
-    let cluster = Cluster::on_redis(own.url());
-    let a = cluster.node().await;
-    let b = cluster.node().await;
-    redis_up(&a, true).await;
-    redis_up(&b, true).await;
+    let mut outage = Outage::start().await?;
+    let (a, b) = (&outage.a, &outage.b);
     let alice = a.user("alice").await;
     let bob = a.user("bob").await;
     let carol = a.user("carol").await;
@@ -651,9 +689,8 @@ async fn losing_redis_loses_nothing_and_delivery_resumes() -> TestResult {
     assert_eq!(next_message(&mut bob_b).await, m1);
     assert_eq!(next_message(&mut carol_b).await, m1);
 
-    own.kill()?;
-    redis_up(&a, false).await;
-    redis_up(&b, false).await;
+    outage.redis_away().await?;
+    let a = &outage.a;
     // Each node still serves its own sockets: alice hears her own message at once.
     let mut alice_a = a.ws(&alice).await;
     alice_a.join(room.id, Some(m1.id)).await;
@@ -664,9 +701,8 @@ async fn losing_redis_loses_nothing_and_delivery_resumes() -> TestResult {
     let m3 = a.send(&alice, room.id, "while carol is away").await;
     assert_eq!(next_message(&mut alice_a).await, m3);
 
-    own.restart()?;
-    redis_up(&a, true).await;
-    redis_up(&b, true).await;
+    outage.redis_back().await?;
+    let (a, b) = (&outage.a, &outage.b);
     // Node B reads what it missed from the database as it reconnects: bob, connected all
     // along, gets it in order, once.
     assert_eq!(messages(&mut bob_b, 2).await, [m2.clone(), m3.clone()]);
@@ -690,21 +726,16 @@ async fn losing_redis_loses_nothing_and_delivery_resumes() -> TestResult {
 
 #[actix_web::test]
 async fn while_redis_is_away_history_comes_from_the_database() -> TestResult {
-    let mut own = OwnRedis::start()?;
-    let cluster = Cluster::on_redis(own.url());
-    let a = cluster.node().await;
-    let b = cluster.node().await;
-    redis_up(&a, true).await;
-    redis_up(&b, true).await;
+    let mut outage = Outage::start().await?;
+    let (a, b) = (&outage.a, &outage.b);
     let alice = a.user("alice").await;
     let room = a.create_room(&alice, "general").await;
     let first = a.send(&alice, room.id, "as first written").await;
     // b keeps the room's newest page.
-    crate::recent::assert_pages_agree(&b, &alice, room.id).await;
+    crate::recent::assert_pages_agree(b, &alice, room.id).await;
 
-    own.kill()?;
-    redis_up(&a, false).await;
-    redis_up(&b, false).await;
+    outage.redis_away().await?;
+    let (a, b) = (&outage.a, &outage.b);
     // An edit on a that b cannot hear of: b reads the page from the database, not memory.
     let res = a.edit(&alice, room.id, first.id, "edited while away").await;
     assert_eq!(res.status, reqwest::StatusCode::OK, "{}", res.body);
@@ -714,9 +745,9 @@ async fn while_redis_is_away_history_comes_from_the_database() -> TestResult {
         Some("edited while away")
     );
 
-    own.restart()?;
-    redis_up(&b, true).await;
-    let newest = crate::recent::assert_pages_agree(&b, &alice, room.id).await;
+    outage.redis_back().await?;
+    let b = &outage.b;
+    let newest = crate::recent::assert_pages_agree(b, &alice, room.id).await;
     assert_eq!(
         newest.last().map(|m| m.body.as_str()),
         Some("edited while away")
