@@ -91,6 +91,16 @@ pub struct Settings {
     #[arg(long, env = "NATTER_WORKERS", default_value_t = 0, global = true)]
     pub workers: usize,
 
+    /// Database calls at once, each on a pooled connection of its own; 0 means twice the
+    /// cores, from 4 to 16. Calls past it wait their turn in the order they came.
+    #[arg(
+        long,
+        env = "NATTER_DB_CONNECTIONS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub db_connections: u32,
+
     /// Origins (besides the server's own) whose pages may open a WebSocket, comma-separated,
     /// e.g. `http://127.0.0.1:8081` for `trunk serve`.
     #[arg(

@@ -183,7 +183,7 @@ pub async fn open_storage(
 ) -> anyhow::Result<Storage> {
     let settings = settings.clone();
     web::block(move || {
-        let db = Database::open(&settings.database_url)?;
+        let db = Database::open_with(&settings.database_url, settings.db_connections)?;
         let poll = match deliver {
             true => Some((
                 db.connector(),

@@ -49,9 +49,18 @@ macro_rules! each_backend {
 }
 pub use each_backend;
 
-/// How long a connection waits for another writer's lock before giving up.
+/// How long a connection waits for another writer's lock before giving up, and a handler
+/// for its turn at a connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-const POOL_SIZE: u32 = 16;
+
+/// How many database calls run at once when the setting leaves it to the machine: twice its
+/// cores, from 4 to 16. A call is mostly CPU, the server's and (on one machine) the
+/// database's: more at once than the cores can run only makes each wait longer, and time
+/// sliced among many, the slowest wait longest.
+pub fn default_connections() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    u32::try_from(cores * 2).map_or(16, |n| n.clamp(4, 16))
+}
 
 /// Settings every SQLite connection gets, pooled or not. `synchronous = FULL` makes a commit
 /// durable before it returns: an acknowledged message survives a power cut, not only a crash.
@@ -192,6 +201,8 @@ impl diesel::r2d2::HandleError<diesel::r2d2::Error> for PoolErrors {
 #[derive(Clone)]
 pub struct Database {
     pool: DbPool,
+    /// Turns at the pool's connections for [`Database::run`], given in the order asked for.
+    turns: std::sync::Arc<tokio::sync::Semaphore>,
     url: DatabaseUrl,
     guard: FileGuard,
 }
@@ -329,8 +340,19 @@ fn rekey(
 }
 
 impl Database {
-    /// Opens (creating the file and its folder) and migrates the database. Blocks.
+    /// Opens (creating the file and its folder) and migrates the database, with
+    /// [`default_connections`]. Blocks.
     pub fn open(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        Self::open_with(url, 0)
+    }
+
+    /// Opens and migrates the database, with at most `connections` pooled connections (0:
+    /// [`default_connections`]), which is how many database calls run at once. Blocks.
+    pub fn open_with(url: &DatabaseUrl, connections: u32) -> anyhow::Result<Self> {
+        let connections = match connections {
+            0 => default_connections(),
+            n => n,
+        };
         if let DatabaseUrl::Sqlite(path) = url
             && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         {
@@ -372,7 +394,7 @@ impl Database {
             tracing::info!(rekeyed, "names given their look-alike keys");
         }
         let pool = Pool::builder()
-            .max_size(POOL_SIZE)
+            .max_size(connections)
             .connection_timeout(BUSY_TIMEOUT)
             .error_handler(Box::new(PoolErrors))
             .build(Manager { url: url.clone() })
@@ -383,6 +405,7 @@ impl Database {
         };
         Ok(Self {
             pool,
+            turns: std::sync::Arc::new(tokio::sync::Semaphore::new(connections as usize)),
             url: url.clone(),
             guard,
         })
@@ -423,15 +446,24 @@ impl Database {
         std::sync::Arc::new(move || connect(&url))
     }
 
-    /// Runs `f` with a pooled connection on the blocking pool.
+    /// Runs `f` with a pooled connection on the blocking pool, once a connection is free:
+    /// calls wait for one here, in the order they came (the pool itself lets a newcomer take
+    /// a connection before a caller that was woken for it), and not on a blocking thread.
+    /// A call that waits longer than 5 s is answered 503 `busy`.
     pub async fn run<T, F>(&self, f: F) -> ApiResult<T>
     where
         F: FnOnce(&mut DbConnection) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        let turn = tokio::time::timeout(BUSY_TIMEOUT, self.turns.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::busy("database work", Duration::from_secs(1)))?
+            .map_err(ApiError::internal)?;
         let pool = self.pool.clone();
         let guard = self.guard.clone();
+        // The turn is handed back when `f` is done, even if the request was dropped meanwhile.
         actix_web::web::block(move || {
+            let _turn = turn;
             guard.check()?;
             let mut conn = pool.get()?;
             f(&mut conn)
@@ -462,4 +494,46 @@ fn connect(url: &DatabaseUrl) -> anyhow::Result<DbConnection> {
     let mut conn = establish(url).with_context(|| format!("cannot open the database {url}"))?;
     configure(&mut conn).with_context(|| format!("cannot configure {url}"))?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    /// More calls than connections: never more at once than the connections, every call
+    /// done, and the turns given in the order the calls asked (give or take the calls that
+    /// start together).
+    #[actix_web::test]
+    async fn calls_past_the_connections_wait_their_turn_in_order() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = DatabaseUrl::Sqlite(dir.path().join("natter.db"));
+        let db = Database::open_with(&url, 2).expect("the database opens");
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let calls = (0..12).map(|i| {
+            let (running, most, started) = (running.clone(), most.clone(), started.clone());
+            db.run(move |conn| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                started.lock().expect("not poisoned").push(i);
+                // Work that holds the connection for a while, as a slow query would.
+                diesel::sql_query("SELECT 1").execute(conn)?;
+                std::thread::sleep(Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(i)
+            })
+        });
+        let done: Vec<usize> = futures::future::try_join_all(calls)
+            .await
+            .expect("every call is done");
+        assert_eq!(done, (0..12).collect::<Vec<_>>());
+        assert_eq!(most.load(Ordering::SeqCst), 2, "two connections, two at once");
+        let started = started.lock().expect("not poisoned").clone();
+        for (at, call) in started.iter().enumerate() {
+            assert!(call.abs_diff(at) <= 1, "turns out of order: {started:?}");
+        }
+    }
 }
