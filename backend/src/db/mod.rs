@@ -530,7 +530,11 @@ mod tests {
             .await
             .expect("every call is done");
         assert_eq!(done, (0..12).collect::<Vec<_>>());
-        assert_eq!(most.load(Ordering::SeqCst), 2, "two connections, two at once");
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            2,
+            "two connections, two at once"
+        );
         let started = started.lock().expect("not poisoned").clone();
         for (at, call) in started.iter().enumerate() {
             assert!(call.abs_diff(at) <= 1, "turns out of order: {started:?}");
