@@ -974,3 +974,43 @@ async fn a_file_uploaded_through_one_node_is_served_by_the_other() -> TestResult
     assert_eq!(res.bytes().await?.as_ref(), b"shared folder");
     Ok(())
 }
+
+/// Search reads the shared database: what one node stores, edits or deletes, the other
+/// finds (or no longer finds) at once, and only for the room's members.
+#[actix_web::test]
+async fn what_one_node_stores_edits_or_deletes_the_other_searches() -> TestResult {
+    use crate::search::found;
+    let cluster = Cluster::new();
+    let a = cluster.node().await;
+    let b = cluster.node().await;
+    let alice = a.user("alice").await;
+    let bob = b.user("bob").await;
+    let carol = b.user("carol").await;
+    let plans = a.create_private_room(&alice, "plans").await;
+    let res = a.add_member(&alice, plans.id, "bob").await;
+    assert!(res.status.is_success(), "{}", res.body);
+
+    let said = a
+        .send(&alice, plans.id, "the zanzibar launch is on friday")
+        .await;
+    assert_eq!(found(&b, &bob, "zanzibar").await, vec![said.body.clone()]);
+    assert!(
+        found(&b, &carol, "zanzibar").await.is_empty(),
+        "carol is no member"
+    );
+
+    let res = b
+        .edit(&alice, plans.id, said.id, "the mombasa launch is on friday")
+        .await;
+    assert_eq!(res.status, reqwest::StatusCode::OK, "{}", res.body);
+    assert!(
+        found(&a, &bob, "zanzibar").await.is_empty(),
+        "the old text is gone"
+    );
+    assert_eq!(found(&a, &bob, "mombasa").await.len(), 1);
+
+    let res = b.delete_message(&alice, plans.id, said.id).await;
+    assert!(res.status.is_success(), "{}", res.body);
+    assert!(found(&a, &bob, "mombasa").await.is_empty(), "deleted");
+    Ok(())
+}

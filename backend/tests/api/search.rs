@@ -15,7 +15,7 @@ async fn search(app: &TestApp, user: &TestUser, query: &str) -> crate::helpers::
 }
 
 /// The bodies found for `q`, newest first.
-async fn found(app: &TestApp, user: &TestUser, q: &str) -> Vec<String> {
+pub async fn found(app: &TestApp, user: &TestUser, q: &str) -> Vec<String> {
     let res = search(app, user, &format!("q={}", encode(q))).await;
     assert_eq!(res.status, StatusCode::OK, "search {q:?}: {}", res.body);
     let page: SearchPage = res.json().expect("a search page");
