@@ -346,8 +346,9 @@ impl Database {
         Self::open_with(url, 0)
     }
 
-    /// Opens and migrates the database, with at most `connections` pooled connections (0:
-    /// [`default_connections`]), which is how many database calls run at once. Blocks.
+    /// Opens and migrates the database, with `connections` turns (0:
+    /// [`default_connections`]): how many handlers' database calls run at once, each on a
+    /// pooled connection of its own. Blocks.
     pub fn open_with(url: &DatabaseUrl, connections: u32) -> anyhow::Result<Self> {
         let connections = match connections {
             0 => default_connections(),
@@ -393,8 +394,10 @@ impl Database {
         if rekeyed > 0 {
             tracing::info!(rekeyed, "names given their look-alike keys");
         }
+        // One connection more than turns: for the work that is no handler's (read markers,
+        // startup, commands), so that it never takes a connection a turn was given for.
         let pool = Pool::builder()
-            .max_size(connections)
+            .max_size(connections + 1)
             .connection_timeout(BUSY_TIMEOUT)
             .error_handler(Box::new(PoolErrors))
             .build(Manager { url: url.clone() })
@@ -472,7 +475,8 @@ impl Database {
         .map_err(ApiError::from)?
     }
 
-    /// Runs `f` with a pooled connection, here and now. For commands and startup, not handlers.
+    /// Runs `f` with a pooled connection, here and now, without a turn. For commands, startup
+    /// and the server's own background work, not handlers.
     pub fn run_blocking<T>(
         &self,
         f: impl FnOnce(&mut DbConnection) -> ApiResult<T>,
