@@ -544,4 +544,50 @@ mod tests {
             assert!(call.abs_diff(at) <= 1, "turns out of order: {started:?}");
         }
     }
+
+    /// A call that finds every turn taken for longer than the wait is answered `busy` (503,
+    /// with a time to try again), does nothing, and leaves the turns as they were.
+    #[actix_web::test]
+    async fn a_call_that_waits_too_long_for_a_turn_is_busy() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = DatabaseUrl::Sqlite(dir.path().join("natter.db"));
+        let db = Database::open_with(&url, 1).expect("the database opens");
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (taken, is_taken) = tokio::sync::oneshot::channel::<()>();
+        // The one turn, held until the second call has its answer.
+        let first = db.clone();
+        let holder = actix_web::rt::spawn(async move {
+            first
+                .run(move |_| {
+                    let _ = taken.send(());
+                    let _ = held.recv();
+                    Ok(())
+                })
+                .await
+        });
+        is_taken.await.expect("the first call runs");
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counted = ran.clone();
+        let second = db.run(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        });
+        let second = tokio::time::timeout(BUSY_TIMEOUT * 4, second)
+            .await
+            .expect("answered after the wait, not held for ever");
+        let refused = second.expect_err("no turn came in time");
+        assert_eq!(refused.body().error, natter_shared::ErrorKind::Busy);
+        assert!(refused.retry_after().is_some(), "a time to try again");
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            0,
+            "the refused call did nothing"
+        );
+        release.send(()).expect("the holder waits");
+        holder
+            .await
+            .expect("the holder finishes")
+            .expect("the holder's call is done");
+        db.run(|_| Ok(())).await.expect("the turn is free again");
+    }
 }
