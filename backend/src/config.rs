@@ -91,8 +91,8 @@ pub struct Settings {
     #[arg(long, env = "NATTER_WORKERS", default_value_t = 0, global = true)]
     pub workers: usize,
 
-    /// Database calls at once, each on a pooled connection of its own; 0 means twice the
-    /// cores, from 4 to 16. Calls past it wait their turn in the order they came.
+    /// Database calls at once, each on a pooled connection of its own; 0 means 16. On one
+    /// machine with Postgres, twice the cores gives searches a shorter tail (BENCHMARKS, S8). Calls past it wait their turn in the order they came.
     #[arg(
         long,
         env = "NATTER_DB_CONNECTIONS",

@@ -53,13 +53,13 @@ pub use each_backend;
 /// for its turn at a connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How many database calls run at once when the setting leaves it to the machine: twice its
-/// cores, from 4 to 16. A call is mostly CPU, the server's and (on one machine) the
-/// database's: more at once than the cores can run only makes each wait longer, and time
-/// sliced among many, the slowest wait longest.
+/// How many database calls run at once when the setting leaves it open. On one machine
+/// with the database, twice its cores gives searches a shorter tail (docs/BENCHMARKS.md, S8),
+/// but a call that waits for SQLite's write lock holds its turn meanwhile, and with that few
+/// turns a burst's joins were kept waiting past the 5 s a turn may take: so the default stays
+/// the pool size of before, and fewer is a setting.
 pub fn default_connections() -> u32 {
-    let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    u32::try_from(cores * 2).map_or(16, |n| n.clamp(4, 16))
+    16
 }
 
 /// Settings every SQLite connection gets, pooled or not. `synchronous = FULL` makes a commit
