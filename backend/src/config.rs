@@ -91,8 +91,8 @@ pub struct Settings {
     #[arg(long, env = "NATTER_WORKERS", default_value_t = 0, global = true)]
     pub workers: usize,
 
-    /// Database calls at once, each on a pooled connection of its own; 0 means 16. On one
-    /// machine with Postgres, twice the cores gives searches a shorter tail (BENCHMARKS, S8). Calls past it wait their turn in the order they came.
+    /// Database calls at once, each on a pooled connection of its own; 0 means 16. Calls
+    /// past it wait their turn in the order they came.
     #[arg(
         long,
         env = "NATTER_DB_CONNECTIONS",
@@ -100,6 +100,11 @@ pub struct Settings {
         global = true
     )]
     pub db_connections: u32,
+
+    /// How many of those calls may be searches at once; 0 means twice the cores (at least 2,
+    /// at most `--db-connections`). Searches past it wait their turn (BENCHMARKS, S8).
+    #[arg(long, env = "NATTER_DB_SEARCHES", default_value_t = 0, global = true)]
+    pub db_searches: u32,
 
     /// Origins (besides the server's own) whose pages may open a WebSocket, comma-separated,
     /// e.g. `http://127.0.0.1:8081` for `trunk serve`.

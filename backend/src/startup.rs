@@ -3,8 +3,8 @@
 
 use crate::auth::{Auth, load_or_create_secret};
 use crate::config::Settings;
-use crate::db::Database;
 use crate::db::writer::{MessageWriter, Publish};
+use crate::db::{Concurrency, Database};
 use crate::error::ApiError;
 use crate::realtime::{self, Hub};
 use crate::telemetry::RequestSpans;
@@ -183,7 +183,13 @@ pub async fn open_storage(
 ) -> anyhow::Result<Storage> {
     let settings = settings.clone();
     web::block(move || {
-        let db = Database::open_with(&settings.database_url, settings.db_connections)?;
+        let db = Database::open_with(
+            &settings.database_url,
+            Concurrency {
+                connections: settings.db_connections,
+                searches: settings.db_searches,
+            },
+        )?;
         let poll = match deliver {
             true => Some((
                 db.connector(),

@@ -102,7 +102,7 @@ pub async fn search(
         .map_err(|wait| ApiError::throttled("searches", wait))?;
     let page = state
         .db
-        .run(move |conn| {
+        .run_search(move |conn| {
             let user = signed.check(conn)?;
             if let Some(room) = filters.room {
                 match rooms::with_role(conn, room, user.id)? {

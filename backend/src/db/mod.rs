@@ -53,13 +53,57 @@ pub use each_backend;
 /// for its turn at a connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How many database calls run at once when the setting leaves it open. On one machine
-/// with the database, twice its cores gives searches a shorter tail (docs/BENCHMARKS.md, S8),
-/// but a call that waits for SQLite's write lock holds its turn meanwhile, and with that few
-/// turns a burst's joins were kept waiting past the 5 s a turn may take: so the default stays
-/// the pool size of before, and fewer is a setting.
+/// How many database calls run at once when the setting leaves it open: the pool size of
+/// before turns. Fewer gave searches a shorter tail, but a call waiting for SQLite's write
+/// lock holds its turn meanwhile, and with four turns a burst's joins waited past the 5 s a
+/// turn may take; searches have turns of their own instead ([`default_searches`]).
 pub fn default_connections() -> u32 {
     16
+}
+
+/// How many of those calls may be searches at once when the setting leaves it open: twice
+/// the cores, at least 2 and at most `connections`. A search is the one call that reads
+/// thousands of rows; with the database on the same machine, more at once only share the
+/// cores more thinly and stretch the slowest (docs/BENCHMARKS.md, S8).
+pub fn default_searches(connections: u32) -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    u32::try_from(cores * 2)
+        .unwrap_or(u32::MAX)
+        .clamp(2, connections.max(2))
+}
+
+/// How much database work runs at once (0 in either: its default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Concurrency {
+    /// Handlers' database calls at once, each on a pooled connection of its own.
+    pub connections: u32,
+    /// How many of those may be searches.
+    pub searches: u32,
+}
+
+/// Turns at something scarce, given first come first served. A caller that waits longer
+/// than [`BUSY_TIMEOUT`] is answered 503 `busy` with a time to try again.
+#[derive(Clone)]
+struct Turns {
+    semaphore: std::sync::Arc<tokio::sync::Semaphore>,
+    what: &'static str,
+}
+
+impl Turns {
+    fn new(count: u32, what: &'static str) -> Self {
+        Self {
+            semaphore: std::sync::Arc::new(tokio::sync::Semaphore::new(count as usize)),
+            what,
+        }
+    }
+
+    /// Waits for a turn; it is handed back when the permit is dropped.
+    async fn take(&self) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+        tokio::time::timeout(BUSY_TIMEOUT, self.semaphore.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::busy(self.what, Duration::from_secs(1)))?
+            .map_err(ApiError::internal)
+    }
 }
 
 /// Settings every SQLite connection gets, pooled or not. `synchronous = FULL` makes a commit
@@ -202,7 +246,9 @@ impl diesel::r2d2::HandleError<diesel::r2d2::Error> for PoolErrors {
 pub struct Database {
     pool: DbPool,
     /// Turns at the pool's connections for [`Database::run`], given in the order asked for.
-    turns: std::sync::Arc<tokio::sync::Semaphore>,
+    turns: Turns,
+    /// Turns for [`Database::run_search`], taken before a turn at a connection.
+    searches: Turns,
     url: DatabaseUrl,
     guard: FileGuard,
 }
@@ -340,19 +386,22 @@ fn rekey(
 }
 
 impl Database {
-    /// Opens (creating the file and its folder) and migrates the database, with
-    /// [`default_connections`]. Blocks.
+    /// Opens (creating the file and its folder) and migrates the database, with the default
+    /// [`Concurrency`]. Blocks.
     pub fn open(url: &DatabaseUrl) -> anyhow::Result<Self> {
-        Self::open_with(url, 0)
+        Self::open_with(url, Concurrency::default())
     }
 
-    /// Opens and migrates the database, with `connections` turns (0:
-    /// [`default_connections`]): how many handlers' database calls run at once, each on a
-    /// pooled connection of its own. Blocks.
-    pub fn open_with(url: &DatabaseUrl, connections: u32) -> anyhow::Result<Self> {
-        let connections = match connections {
+    /// Opens and migrates the database, with as many turns as `at_once` says (0:
+    /// [`default_connections`], [`default_searches`]). Blocks.
+    pub fn open_with(url: &DatabaseUrl, at_once: Concurrency) -> anyhow::Result<Self> {
+        let connections = match at_once.connections {
             0 => default_connections(),
             n => n,
+        };
+        let searches = match at_once.searches {
+            0 => default_searches(connections),
+            n => n.min(connections),
         };
         if let DatabaseUrl::Sqlite(path) = url
             && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
@@ -408,7 +457,8 @@ impl Database {
         };
         Ok(Self {
             pool,
-            turns: std::sync::Arc::new(tokio::sync::Semaphore::new(connections as usize)),
+            turns: Turns::new(connections, "database work"),
+            searches: Turns::new(searches, "searches"),
             url: url.clone(),
             guard,
         })
@@ -458,10 +508,7 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let turn = tokio::time::timeout(BUSY_TIMEOUT, self.turns.clone().acquire_owned())
-            .await
-            .map_err(|_| ApiError::busy("database work", Duration::from_secs(1)))?
-            .map_err(ApiError::internal)?;
+        let turn = self.turns.take().await?;
         let pool = self.pool.clone();
         let guard = self.guard.clone();
         // The turn is handed back when `f` is done, even if the request was dropped meanwhile.
@@ -473,6 +520,21 @@ impl Database {
         })
         .await
         .map_err(ApiError::from)?
+    }
+
+    /// [`Database::run`] for a search: it waits first for one of the turns searches have of
+    /// their own, and holds it until the search is done.
+    pub async fn run_search<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut DbConnection) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let search = self.searches.take().await?;
+        self.run(move |conn| {
+            let _search = search;
+            f(conn)
+        })
+        .await
     }
 
     /// Runs `f` with a pooled connection, here and now, without a turn. For commands, startup
@@ -513,7 +575,14 @@ mod tests {
     async fn calls_past_the_connections_wait_their_turn_in_order() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let url = DatabaseUrl::Sqlite(dir.path().join("natter.db"));
-        let db = Database::open_with(&url, 2).expect("the database opens");
+        let db = Database::open_with(
+            &url,
+            Concurrency {
+                connections: 2,
+                searches: 0,
+            },
+        )
+        .expect("the database opens");
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let started = Arc::new(Mutex::new(Vec::new()));
@@ -545,13 +614,80 @@ mod tests {
         }
     }
 
+    /// Searches past their own turns wait, in order, while the other calls go on: a hostile
+    /// run of searches cannot take every connection.
+    #[actix_web::test]
+    async fn searches_past_their_turns_wait_while_other_calls_go_on() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = DatabaseUrl::Sqlite(dir.path().join("natter.db"));
+        let at_once = Concurrency {
+            connections: 2,
+            searches: 1,
+        };
+        let db = Database::open_with(&url, at_once).expect("the database opens");
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (taken, is_taken) = tokio::sync::oneshot::channel::<()>();
+        let first = db.clone();
+        let holder = actix_web::rt::spawn(async move {
+            first
+                .run_search(move |_| {
+                    let _ = taken.send(());
+                    let _ = held.recv();
+                    Ok("first")
+                })
+                .await
+        });
+        is_taken.await.expect("the first search runs");
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counted = ran.clone();
+        let mut second = Box::pin(db.run_search(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok("second")
+        }));
+        assert!(
+            futures::poll!(&mut second).is_pending(),
+            "the second search waits in line"
+        );
+        // The other connection is free, and a call that is no search takes it at once.
+        let other = tokio::time::timeout(
+            BUSY_TIMEOUT,
+            db.run(|conn| {
+                diesel::sql_query("SELECT 1").execute(conn)?;
+                Ok("other")
+            }),
+        )
+        .await
+        .expect("not kept waiting by the searches")
+        .expect("the call is done");
+        assert_eq!(other, "other");
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            0,
+            "the second search waits for the first"
+        );
+        release.send(()).expect("the first search waits");
+        let first = holder.await.expect("the first search finishes");
+        let second = tokio::time::timeout(BUSY_TIMEOUT, second)
+            .await
+            .expect("the second search has its turn");
+        assert_eq!((first.ok(), second.ok()), (Some("first"), Some("second")));
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+    }
+
     /// A call that finds every turn taken for longer than the wait is answered `busy` (503,
     /// with a time to try again), does nothing, and leaves the turns as they were.
     #[actix_web::test]
     async fn a_call_that_waits_too_long_for_a_turn_is_busy() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let url = DatabaseUrl::Sqlite(dir.path().join("natter.db"));
-        let db = Database::open_with(&url, 1).expect("the database opens");
+        let db = Database::open_with(
+            &url,
+            Concurrency {
+                connections: 1,
+                searches: 0,
+            },
+        )
+        .expect("the database opens");
         let (release, held) = std::sync::mpsc::channel::<()>();
         let (taken, is_taken) = tokio::sync::oneshot::channel::<()>();
         // The one turn, held until the second call has its answer.
