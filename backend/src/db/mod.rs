@@ -568,21 +568,52 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
+    /// A database in a temporary folder, with `connections` and `searches` turns.
+    fn opened(connections: u32, searches: u32) -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = DatabaseUrl::Sqlite(dir.path().join("natter.db"));
+        let at_once = Concurrency {
+            connections,
+            searches,
+        };
+        let db = Database::open_with(&url, at_once).expect("the database opens");
+        (dir, db)
+    }
+
+    /// A call (a search when `search`) that holds its turn until the sender is used or
+    /// dropped, once it runs: the sender, and the call's answer to come.
+    async fn held_turn(
+        db: &Database,
+        search: bool,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<ApiResult<&'static str>>,
+    ) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (taken, is_taken) = tokio::sync::oneshot::channel::<()>();
+        let db = db.clone();
+        let holder = actix_web::rt::spawn(async move {
+            let hold = move |_: &mut DbConnection| {
+                let _ = taken.send(());
+                let _ = held.recv();
+                Ok("first")
+            };
+            if search {
+                db.run_search(hold).await
+            } else {
+                db.run(hold).await
+            }
+        });
+        is_taken.await.expect("the holding call runs");
+        (release, holder)
+    }
+
     /// More calls than connections: never more at once than the connections, every call
     /// done, and the turns given in the order the calls asked (give or take the calls that
     /// start together).
     #[actix_web::test]
     async fn calls_past_the_connections_wait_their_turn_in_order() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let url = DatabaseUrl::Sqlite(dir.path().join("natter.db"));
-        let db = Database::open_with(
-            &url,
-            Concurrency {
-                connections: 2,
-                searches: 0,
-            },
-        )
-        .expect("the database opens");
+        let (_dir, db) = opened(2, 0);
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let started = Arc::new(Mutex::new(Vec::new()));
@@ -618,26 +649,8 @@ mod tests {
     /// run of searches cannot take every connection.
     #[actix_web::test]
     async fn searches_past_their_turns_wait_while_other_calls_go_on() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let url = DatabaseUrl::Sqlite(dir.path().join("natter.db"));
-        let at_once = Concurrency {
-            connections: 2,
-            searches: 1,
-        };
-        let db = Database::open_with(&url, at_once).expect("the database opens");
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (taken, is_taken) = tokio::sync::oneshot::channel::<()>();
-        let first = db.clone();
-        let holder = actix_web::rt::spawn(async move {
-            first
-                .run_search(move |_| {
-                    let _ = taken.send(());
-                    let _ = held.recv();
-                    Ok("first")
-                })
-                .await
-        });
-        is_taken.await.expect("the first search runs");
+        let (_dir, db) = opened(2, 1);
+        let (release, holder) = held_turn(&db, true).await;
         let ran = Arc::new(AtomicUsize::new(0));
         let counted = ran.clone();
         let mut second = Box::pin(db.run_search(move |_| {
@@ -678,30 +691,9 @@ mod tests {
     /// with a time to try again), does nothing, and leaves the turns as they were.
     #[actix_web::test]
     async fn a_call_that_waits_too_long_for_a_turn_is_busy() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let url = DatabaseUrl::Sqlite(dir.path().join("natter.db"));
-        let db = Database::open_with(
-            &url,
-            Concurrency {
-                connections: 1,
-                searches: 0,
-            },
-        )
-        .expect("the database opens");
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let (taken, is_taken) = tokio::sync::oneshot::channel::<()>();
+        let (_dir, db) = opened(1, 0);
         // The one turn, held until the second call has its answer.
-        let first = db.clone();
-        let holder = actix_web::rt::spawn(async move {
-            first
-                .run(move |_| {
-                    let _ = taken.send(());
-                    let _ = held.recv();
-                    Ok(())
-                })
-                .await
-        });
-        is_taken.await.expect("the first call runs");
+        let (release, holder) = held_turn(&db, false).await;
         let ran = Arc::new(AtomicUsize::new(0));
         let counted = ran.clone();
         let second = db.run(move |_| {
