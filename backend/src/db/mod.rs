@@ -54,9 +54,9 @@ pub use each_backend;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many database calls run at once when the setting leaves it open: the pool size of
-/// before turns. Fewer gave searches a shorter tail, but a call waiting for SQLite's write
-/// lock holds its turn meanwhile, and with four turns a burst's joins waited past the 5 s a
-/// turn may take; searches have turns of their own instead ([`default_searches`]).
+/// before turns. Four gave searches a shorter tail, but a burst's joins then waited past the
+/// 5 s a turn may take (docs/BENCHMARKS.md, S8); searches have turns of their own instead
+/// ([`default_searches`]).
 pub fn default_connections() -> u32 {
     16
 }
@@ -69,7 +69,8 @@ pub fn default_searches(connections: u32) -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     u32::try_from(cores * 2)
         .unwrap_or(u32::MAX)
-        .clamp(2, connections.max(2))
+        .max(2)
+        .min(connections)
 }
 
 /// How much database work runs at once (0 in either: its default).
