@@ -566,7 +566,12 @@ async fn a_refused_message_can_be_retried_and_is_stored_once() -> Result<()> {
             .find(fantoccini::Locator::Css(".message.failed .retry"))
             .await
         {
-            button.click().await?;
+            match button.click().await {
+                // The row was drawn again between finding its button and clicking it (a
+                // retry answered meanwhile): look again.
+                Err(e) if e.is_stale_element_reference() => {}
+                clicked => clicked?,
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
