@@ -26,6 +26,8 @@ pub struct Metrics {
     pub session_catchups: IntCounter,
     /// History pages answered from the newest messages kept in memory.
     pub history_from_memory: IntCounter,
+    /// Room lists answered from memory (`room_lists`), without the database.
+    pub lists_from_memory: IntCounter,
     /// Batches refused because the cluster's write lock was not free in time (Postgres).
     pub write_lock_timeouts: IntCounter,
     pub jobs_failed: IntCounterVec,
@@ -72,6 +74,10 @@ impl Metrics {
         let history_from_memory = counter(
             "history_pages_from_memory_total",
             "History pages answered from the newest messages kept in memory, without the database.",
+        )?;
+        let lists_from_memory = counter(
+            "room_lists_from_memory_total",
+            "Room lists (GET /api/rooms) answered from memory, without the database.",
         )?;
         let write_lock_timeouts = counter(
             "write_lock_timeouts_total",
@@ -121,6 +127,7 @@ impl Metrics {
             slow_sessions_dropped,
             session_catchups,
             history_from_memory,
+            lists_from_memory,
             write_lock_timeouts,
             jobs_failed,
             requests,

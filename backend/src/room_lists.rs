@@ -13,19 +13,26 @@
 //! kept only if nothing forgot that user or room after the ticket: a reader that saw the
 //! database before a commit cannot store what the commit changed.
 //!
-//! On Postgres it is off (every list is read from the database): several nodes may share
-//! that database, and a change made on another node does not pass through this one's
-//! handlers.
+//! On Postgres several nodes may share the database, and a change made on another node does
+//! not pass through this one's handlers: there the lists are kept only with Redis
+//! (`REDIS_URL`), and every change a handler forgets is told to the other nodes, which
+//! forget it too (a moved read marker travels as the `Read` notice the hub sends anyway).
+//! What a node could have missed is forgotten whole: while its own link to Redis is down it
+//! keeps nothing (paused), and it forgets everything when the link comes back, when another
+//! node (re)joins (it may have changed something while its notices could not go out) and when
+//! another node is taken for dead (it may have died between a commit and its notice). Without
+//! Redis, on Postgres, the lists stay off and are read from the database every time.
 
 use crate::auth::{AuthUser, SignedUser};
 use crate::db::DbConnection;
 use crate::db::rooms::{self, Listed, Membership};
 use crate::error::ApiResult;
 use crate::realtime::Hub;
+use crate::realtime::cluster::{Link, NodeEvent};
 use natter_shared::{Room, RoomId, UserId};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// The most memberships kept over all users; past it everything is forgotten.
 const MAX_MEMBERSHIPS: usize = 1 << 19;
@@ -62,34 +69,79 @@ struct Inner {
     rooms: HashMap<RoomId, Slot<Listed>>,
     memberships: usize,
     forgotten: usize,
+    /// Keeps and answers nothing: changes made on other nodes may go unheard.
+    paused: bool,
 }
 
 /// When a reader started reading the database: see [`RoomLists::ticket`].
 #[derive(Debug, Clone, Copy)]
 pub struct Ticket(u64);
 
-/// The handle the server holds (cheap to clone); off on Postgres.
+struct Shared {
+    inner: Mutex<Inner>,
+    /// The way to the other nodes, once this one joined them.
+    link: OnceLock<Link>,
+}
+
+/// The handle the server holds (cheap to clone); off on Postgres without Redis.
 #[derive(Clone, Default)]
 pub struct RoomLists {
-    inner: Option<Arc<Mutex<Inner>>>,
+    shared: Option<Arc<Shared>>,
 }
 
 impl RoomLists {
-    /// On when this process alone changes the database (SQLite).
+    /// On when every change to the database is heard here: this process alone changes it
+    /// (SQLite), or every node tells the others (Postgres with Redis; see
+    /// [`RoomLists::connect`]).
     pub fn new(on: bool) -> Self {
         Self {
-            inner: on.then(Default::default),
+            shared: on.then(|| {
+                Arc::new(Shared {
+                    inner: Mutex::default(),
+                    link: OnceLock::new(),
+                })
+            }),
         }
     }
 
+    /// Whether it keeps anything now (on, and not paused).
     pub fn is_on(&self) -> bool {
-        self.inner.is_some()
+        self.lock().is_some()
     }
 
+    /// The state, when on and not paused.
     fn lock(&self) -> Option<MutexGuard<'_, Inner>> {
-        self.inner
+        self.lock_even_paused().filter(|inner| !inner.paused)
+    }
+
+    fn lock_even_paused(&self) -> Option<MutexGuard<'_, Inner>> {
+        self.shared
             .as_ref()
-            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
+            .map(|s| s.inner.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// From now on every change forgotten here is told to the other nodes through `link`.
+    /// Paused until [`RoomLists::pause`] says otherwise: the link is not up yet.
+    pub fn connect(&self, link: Link) {
+        if let Some(shared) = &self.shared {
+            let _ = shared.link.set(link);
+        }
+        self.pause(true);
+    }
+
+    /// Forgets everything; with `paused`, keeps and answers nothing until called again
+    /// without: for while this node cannot hear the others.
+    pub fn pause(&self, paused: bool) {
+        if let Some(mut inner) = self.lock_even_paused() {
+            inner.clear();
+            inner.paused = paused;
+        }
+    }
+
+    fn relay(&self, notice: impl FnOnce() -> NodeEvent) {
+        if let Some(link) = self.shared.as_ref().and_then(|s| s.link.get()) {
+            link.send(notice());
+        }
     }
 
     /// Taken before reading what [`RoomLists::keep_person`] or [`RoomLists::keep_rooms`]
@@ -164,38 +216,65 @@ impl RoomLists {
         }
     }
 
-    /// `user`'s memberships, name or token changed (committed).
+    /// `user`'s memberships, name or token changed (committed), here and on every node.
     pub fn forget_person(&self, user: UserId) {
-        if let Some(mut inner) = self.lock() {
-            let at = inner.tick();
+        self.forget(Some(user), None);
+    }
+
+    /// `room`'s row or members changed (committed), here and on every node.
+    pub fn forget_room(&self, room: RoomId) {
+        self.forget(None, Some(room));
+    }
+
+    /// `user` joined or left `room`, or their role there changed (committed), here and on
+    /// every node.
+    pub fn forget_membership(&self, room: RoomId, user: UserId) {
+        self.forget(Some(user), Some(room));
+    }
+
+    fn forget(&self, person: Option<UserId>, room: Option<RoomId>) {
+        if self.shared.is_none() {
+            return;
+        }
+        self.forget_here(person, room);
+        self.relay(|| NodeEvent::ListsChanged { person, room });
+    }
+
+    /// Forgets `person` and `room`, here only: what another node told.
+    pub fn forget_here(&self, person: Option<UserId>, room: Option<RoomId>) {
+        let Some(mut inner) = self.lock() else {
+            return;
+        };
+        let at = inner.tick();
+        if let Some(user) = person {
             let old = forget_in(&mut inner.people, user, at, |p| p.rooms.len());
             inner.tombstone(old);
         }
-    }
-
-    /// `room`'s row or members changed (committed).
-    pub fn forget_room(&self, room: RoomId) {
-        if let Some(mut inner) = self.lock() {
-            let at = inner.tick();
+        if let Some(room) = room {
             let old = forget_in(&mut inner.rooms, room, at, |_| 0);
             inner.tombstone(old);
         }
     }
 
-    /// `user` joined or left `room`, or their role there changed (committed).
-    pub fn forget_membership(&self, room: RoomId, user: UserId) {
-        self.forget_person(user);
-        self.forget_room(room);
+    /// Forgets everything, here and on every node: for changes that touch many users at
+    /// once (a room deleted).
+    pub fn forget_all(&self) {
+        if self.shared.is_none() {
+            return;
+        }
+        self.forget_all_here();
+        self.relay(|| NodeEvent::ListsCleared);
     }
 
-    /// Forgets everything: for changes that touch many users at once (a room deleted).
-    pub fn forget_all(&self) {
+    /// Forgets everything, here only.
+    pub fn forget_all_here(&self) {
         if let Some(mut inner) = self.lock() {
             inner.clear();
         }
     }
 
-    /// `user`'s read marker of `room` moved forward to `message` (committed).
+    /// `user`'s read marker of `room` moved forward to `message` (committed), here only: the
+    /// hub tells the other nodes (`Read`), which call this for it.
     pub fn marker_moved(&self, user: UserId, room: RoomId, message: i64) {
         let Some(mut inner) = self.lock() else {
             return;
@@ -466,6 +545,37 @@ mod tests {
         assert!(d.person(ANN).is_none());
         d.keep_person(before, UserId(2), person(&[(1, 0)]));
         assert!(d.person(UserId(2)).is_none());
+    }
+
+    #[test]
+    fn while_paused_nothing_is_kept_or_answered_and_earlier_readers_keep_nothing() {
+        let d = RoomLists::new(true);
+        d.keep_person(d.ticket(), ANN, person(&[(1, 0)]));
+        let before = d.ticket();
+        d.pause(true);
+        assert!(!d.is_on());
+        assert!(d.person(ANN).is_none(), "forgotten when paused");
+        d.keep_person(d.ticket(), ANN, person(&[(1, 0)]));
+        d.keep_rooms(d.ticket(), [room(1)]);
+        d.pause(false);
+        assert!(d.person(ANN).is_none() && d.rooms([1].into_iter()).is_none());
+        d.keep_person(before, ANN, person(&[(1, 0)]));
+        assert!(d.person(ANN).is_none(), "read before the pause");
+        d.keep_person(d.ticket(), ANN, person(&[(1, 0)]));
+        assert!(d.person(ANN).is_some());
+    }
+
+    #[test]
+    fn forgetting_here_forgets_what_another_node_names() {
+        let d = RoomLists::new(true);
+        d.keep_person(d.ticket(), ANN, person(&[(1, 0)]));
+        d.keep_rooms(d.ticket(), [room(1), room(2)]);
+        d.forget_here(Some(ANN), Some(RoomId(1)));
+        assert!(d.person(ANN).is_none());
+        assert!(d.rooms([1].into_iter()).is_none());
+        assert!(d.rooms([2].into_iter()).is_some());
+        d.forget_all_here();
+        assert!(d.rooms([2].into_iter()).is_none());
     }
 
     #[test]

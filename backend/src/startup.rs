@@ -2,11 +2,12 @@
 //! tests) and wires state, routes and middleware.
 
 use crate::auth::{Auth, load_or_create_secret};
-use crate::config::Settings;
+use crate::config::{DatabaseUrl, Settings};
 use crate::db::writer::{MessageWriter, Publish};
 use crate::db::{Concurrency, Database};
 use crate::error::ApiError;
 use crate::realtime::{self, Hub};
+use crate::room_lists::RoomLists;
 use crate::telemetry::RequestSpans;
 use crate::worker::Worker;
 use crate::{AppState, api, security, web_app};
@@ -80,7 +81,12 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         raise_open_files_limit();
         let metrics = Arc::new(crate::metrics::Metrics::new()?);
-        let hub = Hub::new(settings.room_buffer as usize, metrics.clone());
+        // Room lists are kept where every change is heard: see the room_lists module.
+        let lists = RoomLists::new(match settings.database_url {
+            DatabaseUrl::Sqlite(_) => true,
+            DatabaseUrl::Postgres(_) => settings.redis_url.is_some(),
+        });
+        let hub = Hub::new(settings.room_buffer as usize, metrics.clone(), lists);
         let state = web::Data::new(open_state(settings, hub.clone(), metrics).await?);
         join_cluster(&state)?;
         let listener = TcpListener::bind(state.settings.addr)
@@ -238,11 +244,7 @@ pub async fn open_state(
         )?;
         let auth = Auth::new(&secret, settings.bcrypt_cost)?;
         let limits = crate::limiter::Limits::new(&settings);
-        // Only SQLite has one process changing it; see the room_lists module.
-        let room_lists = crate::room_lists::RoomLists::new(matches!(
-            db.url(),
-            crate::config::DatabaseUrl::Sqlite(_)
-        ));
+        let room_lists = hub.lists().clone();
         let markers = crate::reads::Markers::spawn(db.clone(), hub.clone(), room_lists.clone())?;
         let upload_dir = settings.upload_dir();
         let files = crate::files::Files::open(&upload_dir).with_context(|| {

@@ -118,6 +118,7 @@ pub async fn list(
     let (after, limit) = (after.unwrap_or(0), usize::try_from(limit).unwrap_or(0));
     // From memory while nothing shown has changed; else one trip to the database.
     if let Some(rooms) = page_from_memory(&state.room_lists, &state.hub, signed, after, limit) {
+        state.metrics.lists_from_memory.inc();
         return Ok(web::Json(rooms));
     }
     let (hub, lists) = (state.hub.clone(), state.room_lists.clone());

@@ -81,6 +81,14 @@ pub enum NodeEvent {
         room: RoomId,
         message: MessageId,
     },
+    /// A user's memberships, name or token, or a room's row or members, changed: forget
+    /// them in the room lists (`crate::room_lists`).
+    ListsChanged {
+        person: Option<UserId>,
+        room: Option<RoomId>,
+    },
+    /// A change that touched many users at once: forget every room list.
+    ListsCleared,
     /// The user's tokens were revoked: close their sockets.
     Revoked { user: UserId, reason: String },
     /// The sending node (re)connected: who is online on it now, replacing what the others
@@ -291,6 +299,7 @@ async fn run(
                     backoff = Duration::from_millis(100);
                 }
                 hub.recent().pause(true);
+                hub.lists().pause(true);
                 hub.metrics().redis_up.set(0);
                 tracing::warn!(error = %e, retry_in = ?backoff, "Redis is unreachable; serving this node's sockets alone until it is back");
             }
@@ -332,6 +341,7 @@ async fn session(
     // replayed: room lists count what came before this from the database.
     hub.tallies().forget();
     hub.recent().pause(false);
+    hub.lists().pause(false);
     hub.metrics().redis_up.set(1);
     tracing::info!(node = %keys.node, "connected to Redis");
     // Whatever other nodes stored while this one could not hear them.
@@ -541,6 +551,8 @@ async fn forget(
     if hub.drop_node(node) {
         tracing::info!(%node, "a node stopped beating: its users are offline");
     }
+    // It may have died between a commit and its notice.
+    hub.lists().forget_all_here();
     let mut pipe = redis::pipe();
     pipe.del(keys.presence(node))
         .ignore()
@@ -576,14 +588,23 @@ fn deliver(hub: &Hub, feed: &Feed, node: String, notice: NodeEvent) {
             user,
             room,
             message,
-        } => hub.read_marker_here(user, room, message),
+        } => {
+            hub.lists().marker_moved(user, room, message.0);
+            hub.read_marker_here(user, room, message);
+        }
+        NodeEvent::ListsChanged { person, room } => hub.lists().forget_here(person, room),
+        NodeEvent::ListsCleared => hub.lists().forget_all_here(),
         NodeEvent::NodeJoined { online } => {
+            // Changes it made while its notices could not go out were not heard here.
+            hub.lists().forget_all_here();
             hub.replace_node(&node, online);
         }
         NodeEvent::NodeLeft => {
             hub.drop_node(&node);
         }
         NodeEvent::NodeForgotten { forgotten } => {
+            // It may have died between a commit and its notice.
+            hub.lists().forget_all_here();
             hub.drop_node(&forgotten);
         }
     }
@@ -650,6 +671,11 @@ mod tests {
                 room,
                 message: MessageId(9),
             },
+            NodeEvent::ListsChanged {
+                person: Some(user),
+                room: None,
+            },
+            NodeEvent::ListsCleared,
             NodeEvent::Revoked {
                 user,
                 reason: "gone".into(),

@@ -33,6 +33,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// The way to the other nodes, once connected.
     link: OnceLock<Link>,
+    /// Room lists and memberships from memory (the handlers share this handle).
+    lists: crate::room_lists::RoomLists,
     /// Who is online in which room on this node (a user with any session there), by name.
     local: Mutex<HashMap<(RoomId, UserId), String>>,
     /// Who is online in which room on other nodes, and on which.
@@ -83,7 +85,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Hub {
     /// Starts the hub's thread, where room actors run. Needs a running actix `System`.
-    pub fn new(room_buffer: usize, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        room_buffer: usize,
+        metrics: Arc<Metrics>,
+        lists: crate::room_lists::RoomLists,
+    ) -> Self {
         let arbiter = Arbiter::new().handle();
         Self {
             inner: Arc::new(Inner {
@@ -94,6 +100,7 @@ impl Hub {
                 room_buffer,
                 metrics,
                 link: OnceLock::new(),
+                lists,
                 local: Mutex::new(HashMap::new()),
                 remote: Mutex::new(HashMap::new()),
                 pages: Default::default(),
@@ -152,6 +159,7 @@ impl Hub {
     pub fn connect(&self, link: Link) {
         // Until the link is up, edits made elsewhere go unheard.
         self.inner.recent.pause(true);
+        self.inner.lists.connect(link.clone());
         let _ = self.inner.link.set(link);
     }
 
@@ -237,6 +245,11 @@ impl Hub {
     /// The newest messages of rooms read lately.
     pub fn recent(&self) -> &super::recent::Recent {
         &self.inner.recent
+    }
+
+    /// Users' memberships and the rooms they list, from memory.
+    pub fn lists(&self) -> &crate::room_lists::RoomLists {
+        &self.inner.lists
     }
 
     pub fn room_deleted_here(&self, room: RoomId, members: Option<&[UserId]>) {

@@ -731,8 +731,9 @@ async fn while_redis_is_away_history_comes_from_the_database() -> TestResult {
     let alice = a.user("alice").await;
     let room = a.create_room(&alice, "general").await;
     let first = a.send(&alice, room.id, "as first written").await;
-    // b keeps the room's newest page.
+    // b keeps the room's newest page, and alice's room list.
     crate::recent::assert_pages_agree(b, &alice, room.id).await;
+    crate::reads::listed(b, &alice, room.id).await;
 
     outage.redis_away().await?;
     let (a, b) = (&outage.a, &outage.b);
@@ -744,6 +745,20 @@ async fn while_redis_is_away_history_comes_from_the_database() -> TestResult {
         page.last().map(|m| m.body.as_str()),
         Some("edited while away")
     );
+    // So does the list: a topic set on a shows on b at once.
+    let topic = serde_json::json!({ "topic": "set while away" });
+    let path = format!("/api/rooms/{}", room.id);
+    let res = a
+        .request(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&alice.token),
+            Some(&topic),
+        )
+        .await;
+    assert_eq!(res.status, reqwest::StatusCode::OK, "{}", res.body);
+    let listed = crate::reads::listed(b, &alice, room.id).await;
+    assert_eq!(listed.topic.as_deref(), Some("set while away"));
 
     outage.redis_back().await?;
     let b = &outage.b;
@@ -1015,5 +1030,26 @@ async fn what_one_node_stores_edits_or_deletes_the_other_searches() -> TestResul
     let res = b.delete_message(&alice, plans.id, said.id).await;
     assert!(res.status.is_success(), "{}", res.body);
     assert!(found(&a, &bob, "mombasa").await.is_empty(), "deleted");
+    Ok(())
+}
+
+#[actix_web::test]
+async fn room_lists_kept_on_one_node_follow_changes_made_on_the_other() -> TestResult {
+    use crate::reads::{Sides, room_lists_follow_every_change};
+    const LISTS: &str = "natter_room_lists_from_memory_total";
+    let cluster = Cluster::new();
+    let (a, b) = (cluster.node().await, cluster.node().await);
+    let before = b.metric(LISTS).await;
+    // Every change is made through a; b reads lists and history pages, and keeps them.
+    room_lists_follow_every_change(Sides {
+        change: &a,
+        read: &b,
+        patient: true,
+    })
+    .await;
+    assert!(
+        b.metric(LISTS).await > before,
+        "b answered lists from memory"
+    );
     Ok(())
 }

@@ -3,10 +3,12 @@
 //! levels.
 
 use crate::helpers::{TestApp, TestUser};
+use crate::ws_client::WAIT;
 use natter_shared::ws::ServerFrame;
 use natter_shared::{ErrorKind, Message, MessageId, Notify, ReadMarker, Role, Room, RoomId};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 /// `user`'s room `id` as their room list shows it.
 pub async fn listed(app: &TestApp, user: &TestUser, id: RoomId) -> Room {
@@ -410,6 +412,96 @@ async fn room_lists_follow_every_change_at_once() {
     // On SQLite the lists are kept in memory: each change below follows a list that kept
     // what it read, and the next list must show the change.
     let app = TestApp::spawn().await;
+    room_lists_follow_every_change(Sides {
+        change: &app,
+        read: &app,
+        patient: false,
+    })
+    .await;
+}
+
+/// Where a test makes its changes and where it reads room lists: one node, where the next
+/// list must show a change at once, or two, where the reading node shows it once the
+/// changing node's notice has come (read again until it does, within [`WAIT`]).
+pub struct Sides<'a> {
+    pub change: &'a TestApp,
+    pub read: &'a TestApp,
+    pub patient: bool,
+}
+
+impl Sides<'_> {
+    /// Waits, when patient, until `ok` holds of what `read` answers; fails when it does not.
+    async fn until<T: std::fmt::Debug>(
+        &self,
+        what: &str,
+        mut answer: impl AsyncFnMut() -> T,
+        ok: impl Fn(&T) -> bool,
+    ) -> T {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let got = answer().await;
+            if ok(&got) {
+                return got;
+            }
+            assert!(
+                self.patient && Instant::now() < deadline,
+                "{what}: still {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `user`'s room list (`None`: their token is refused), once `ok` holds of it.
+    async fn list(
+        &self,
+        user: &TestUser,
+        what: &str,
+        ok: impl Fn(&Option<Vec<Room>>) -> bool,
+    ) -> Option<Vec<Room>> {
+        let what = format!("{}: {what}", user.name());
+        self.until(&what, || list_or_refused(self.read, user), ok)
+            .await
+    }
+
+    /// `user`'s line of room `id` (`None`: not listed), once `ok` holds of it.
+    async fn line(
+        &self,
+        user: &TestUser,
+        id: RoomId,
+        what: &str,
+        ok: impl Fn(Option<&Room>) -> bool,
+    ) -> Option<Room> {
+        let line = |rooms: &Option<Vec<Room>>| {
+            rooms
+                .as_ref()
+                .map(|rooms| rooms.iter().find(|r| r.id == id).cloned())
+        };
+        let rooms = self
+            .list(user, what, |rooms| {
+                line(rooms).is_some_and(|l| ok(l.as_ref()))
+            })
+            .await;
+        line(&rooms).flatten()
+    }
+
+    /// The status of `user`'s newest page of `room`, once it is `status`: twice in a row, so
+    /// that the second may come from what the first kept.
+    async fn history(&self, user: &TestUser, room: RoomId, status: StatusCode) {
+        let path = format!("/api/rooms/{room}/messages");
+        let what = format!("{}'s history of room {room}", user.name());
+        let twice = async || {
+            let first = self.read.get(&path, &user.token).await.status;
+            (first, self.read.get(&path, &user.token).await.status)
+        };
+        self.until(&what, twice, |got| *got == (status, status))
+            .await;
+    }
+}
+
+/// Every change to what room lists show, made through `on.change`, shows in lists read
+/// through `on.read`; so do the memberships that history pages are checked against.
+pub async fn room_lists_follow_every_change(on: Sides<'_>) {
+    let app = on.change;
     let root = app.admin("root").await;
     let (alice, bob, carol) = (
         app.user("alice").await,
@@ -417,47 +509,45 @@ async fn room_lists_follow_every_change_at_once() {
         app.user("carol").await,
     );
     let team = app.create_room(&alice, "team").await;
-    let find = |rooms: Vec<Room>, id: RoomId| rooms.into_iter().find(|r| r.id == id);
-    let team_of = |rooms: Vec<Room>| find(rooms, team.id);
-    let seen = team_of(room_list(&app, &alice).await).expect("her room");
-    assert_eq!((seen.member_count, seen.role), (1, Some(Role::Owner)));
+    let id = team.id;
+    let has = |ok: fn(&Room) -> bool| move |r: Option<&Room>| r.is_some_and(ok);
+    on.line(
+        &alice,
+        id,
+        "her room",
+        has(|r| (r.member_count, r.role) == (1, Some(Role::Owner))),
+    )
+    .await;
 
-    assert!(team_of(room_list(&app, &bob).await).is_none());
-    join(&app, &bob, team.id).await;
-    assert_eq!(
-        team_of(room_list(&app, &bob).await)
-            .expect("joined")
-            .member_count,
-        2
-    );
-    assert_eq!(
-        team_of(room_list(&app, &alice).await)
-            .expect("hers")
-            .member_count,
-        2
-    );
+    on.line(&bob, id, "not his yet", |r| r.is_none()).await;
+    join(app, &bob, id).await;
+    on.line(&bob, id, "joined", has(|r| r.member_count == 2))
+        .await;
+    on.line(&alice, id, "he joined", has(|r| r.member_count == 2))
+        .await;
 
-    let path = format!("/api/rooms/{}", team.id);
+    let path = format!("/api/rooms/{id}");
     let body = json!({ "topic": "plans" });
     let res = app
         .request(Method::PATCH, &path, Some(&alice.token), Some(&body))
         .await;
     assert_eq!(res.status, StatusCode::OK, "topic: {}", res.body);
-    let listed = team_of(room_list(&app, &bob).await).expect("his");
-    assert_eq!(listed.topic.as_deref(), Some("plans"));
+    on.line(
+        &bob,
+        id,
+        "the topic",
+        has(|r| r.topic.as_deref() == Some("plans")),
+    )
+    .await;
 
-    assert!(team_of(room_list(&app, &carol).await).is_none());
-    let members = format!("/api/rooms/{}/members", team.id);
+    on.line(&carol, id, "not hers yet", |r| r.is_none()).await;
+    let members = format!("/api/rooms/{id}/members");
     let res = app
         .post(&members, &alice.token, json!({ "username": "carol" }))
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "add: {}", res.body);
-    assert_eq!(
-        team_of(room_list(&app, &carol).await)
-            .expect("added")
-            .member_count,
-        3
-    );
+    on.line(&carol, id, "added", has(|r| r.member_count == 3))
+        .await;
     let carol_id = carol.auth.user.id;
     let res = app
         .request(
@@ -468,59 +558,84 @@ async fn room_lists_follow_every_change_at_once() {
         )
         .await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "remove: {}", res.body);
-    assert!(team_of(room_list(&app, &carol).await).is_none());
-    assert_eq!(
-        team_of(room_list(&app, &bob).await)
-            .expect("his")
-            .member_count,
-        2
-    );
+    on.line(&carol, id, "removed", |r| r.is_none()).await;
+    on.line(&bob, id, "she was removed", has(|r| r.member_count == 2))
+        .await;
 
-    let res = set_level(&app, &bob, team.id, "none").await;
+    // A private room's history, allowed by a membership that the reading side keeps.
+    let secret = app.create_private_room(&alice, "secret").await;
+    on.history(&carol, secret.id, StatusCode::NOT_FOUND).await;
+    let res = app
+        .post(
+            &format!("/api/rooms/{}/members", secret.id),
+            &alice.token,
+            json!({ "username": "carol" }),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "add: {}", res.body);
+    on.history(&carol, secret.id, StatusCode::OK).await;
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/api/rooms/{}/members/{carol_id}", secret.id),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "remove: {}", res.body);
+    on.history(&carol, secret.id, StatusCode::NOT_FOUND).await;
+
+    let res = set_level(app, &bob, id, "none").await;
     assert_eq!(res.status, StatusCode::OK, "level: {}", res.body);
-    assert_eq!(
-        team_of(room_list(&app, &bob).await).expect("his").notify,
-        Some(Notify::None)
-    );
+    on.line(&bob, id, "muted", has(|r| r.notify == Some(Notify::None)))
+        .await;
 
-    let said = app.send(&alice, team.id, "news").await;
-    assert_eq!(team_of(room_list(&app, &bob).await).expect("his").unread, 1);
-    let res = mark_read(&app, &bob, team.id, said.id).await;
+    let said = app.send(&alice, id, "news").await;
+    on.line(&bob, id, "news", has(|r| r.unread == 1)).await;
+    let res = mark_read(app, &bob, id, said.id).await;
     assert_eq!(res.status, StatusCode::OK, "read: {}", res.body);
-    let read = team_of(room_list(&app, &bob).await).expect("his");
-    assert_eq!((read.unread, read.last_read_id), (0, Some(said.id)));
+    let read = on.line(&bob, id, "read", has(|r| r.unread == 0)).await;
+    assert_eq!(read.and_then(|r| r.last_read_id), Some(said.id));
 
     let res = app.open_group(&alice, &["bob", "carol"]).await;
     assert_eq!(res.status, StatusCode::CREATED, "group: {}", res.body);
     let group: Room = res.json().expect("a group");
-    let theirs = find(room_list(&app, &carol).await, group.id).expect("in the group");
-    assert_eq!(theirs.members, vec!["alice".to_owned(), "bob".to_owned()]);
+    on.line(
+        &carol,
+        group.id,
+        "in the group",
+        has(|r| r.members == ["alice", "bob"]),
+    )
+    .await;
 
     let res = app
         .post(&format!("{path}/leave"), &alice.token, json!({}))
         .await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "leave: {}", res.body);
-    assert!(team_of(room_list(&app, &alice).await).is_none());
-    let heir = team_of(room_list(&app, &bob).await).expect("his");
-    assert_eq!((heir.role, heir.member_count), (Some(Role::Owner), 1));
+    on.line(&alice, id, "she left", |r| r.is_none()).await;
+    on.line(
+        &bob,
+        id,
+        "his now",
+        has(|r| (r.role, r.member_count) == (Some(Role::Owner), 1)),
+    )
+    .await;
 
     let res = app
         .request(Method::DELETE, &path, Some(&root.token), None)
         .await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "delete: {}", res.body);
-    assert!(team_of(room_list(&app, &bob).await).is_none());
+    on.line(&bob, id, "deleted", |r| r.is_none()).await;
 
     let change =
         json!({ "current_password": crate::helpers::PASSWORD, "new_password": "a new password" });
-    assert!(list_or_refused(&app, &bob).await.is_some());
+    on.list(&bob, "signed in", Option::is_some).await;
     let res = app.post("/api/me/password", &bob.token, change).await;
     assert_eq!(res.status, StatusCode::OK, "password: {}", res.body);
-    assert!(
-        list_or_refused(&app, &bob).await.is_none(),
-        "the old token is revoked"
-    );
+    on.list(&bob, "the old token is revoked", Option::is_none)
+        .await;
 
-    assert!(list_or_refused(&app, &carol).await.is_some());
+    on.list(&carol, "signed in", Option::is_some).await;
     let res = app
         .post(
             &format!("/api/admin/users/{carol_id}/deactivate"),
@@ -529,5 +644,5 @@ async fn room_lists_follow_every_change_at_once() {
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "deactivate: {}", res.body);
-    assert!(list_or_refused(&app, &carol).await.is_none(), "deactivated");
+    on.list(&carol, "deactivated", Option::is_none).await;
 }
