@@ -899,24 +899,6 @@ async fn the_load_balancer_spreads_sockets_over_both_nodes_and_they_talk() -> Te
     Ok(())
 }
 
-/// `user`'s room `id` as `app` lists it, once `ok` holds (within [`WAIT`]).
-async fn listed_until(
-    app: &TestApp,
-    user: &crate::helpers::TestUser,
-    id: natter_shared::RoomId,
-    ok: impl Fn(&natter_shared::Room) -> bool,
-) -> natter_shared::Room {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let room = crate::reads::listed(app, user, id).await;
-        if ok(&room) {
-            return room;
-        }
-        assert!(std::time::Instant::now() < deadline, "still {room:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
 #[actix_web::test]
 async fn a_read_on_one_node_clears_the_count_seen_through_the_other() -> TestResult {
     let cluster = Cluster::new();
@@ -928,10 +910,17 @@ async fn a_read_on_one_node_clears_the_count_seen_through_the_other() -> TestRes
     let gone = a.send(&alice, dm.id, "@bob soon gone").await;
     let said = a.send(&alice, dm.id, "did you see this?").await;
     // b counts what reaches it from a, as its sockets see it: a moment later.
-    listed_until(&b, &bob, dm.id, |r| (r.unread, r.mentions) == (2, 1)).await;
+    let on = crate::reads::Sides {
+        change: &a,
+        read: &b,
+        patient: true,
+    };
+    let counts = |want| move |r: Option<&Room>| r.is_some_and(|r| (r.unread, r.mentions) == want);
+    on.line(&bob, dm.id, "both counted", counts((2, 1))).await;
     let res = a.delete_message(&alice, dm.id, gone.id).await;
     assert_eq!(res.status, reqwest::StatusCode::NO_CONTENT, "{}", res.body);
-    listed_until(&b, &bob, dm.id, |r| (r.unread, r.mentions) == (1, 0)).await;
+    on.line(&bob, dm.id, "the deleted uncounted", counts((1, 0)))
+        .await;
 
     // Bob's phone is on b; he reads on his laptop, through a.
     let mut phone = b.ws(&bob).await;

@@ -464,7 +464,7 @@ impl Sides<'_> {
     }
 
     /// `user`'s line of room `id` (`None`: not listed), once `ok` holds of it.
-    async fn line(
+    pub async fn line(
         &self,
         user: &TestUser,
         id: RoomId,
