@@ -34,11 +34,78 @@ use std::sync::Arc;
 /// `error` frame and the socket stays open; beyond it the socket closes with 1009.
 const CODEC_MAX_FRAME: usize = 1024 * 1024;
 
-/// One event in a room, serialized once; every recipient shares the bytes.
+/// One event in a room, serialized once.
+///
+/// A room's live events carry a copy of the frame for each core ([`Event::fanned_out`]), and
+/// the recipients on one thread share one copy: every recipient takes a reference to the
+/// frame, and a reference count that every worker thread bumps, for each recipient of each
+/// event, moves between their cores each time (the largest item of S1's profile,
+/// docs/BENCHMARKS.md). Pages of history, read by a few sessions catching up, keep one copy.
 #[derive(Debug)]
 pub struct Event {
     pub kind: EventKind,
+    frames: Box<[ByteString]>,
+}
+
+impl Event {
+    /// An event with one copy of its frame.
+    pub fn new(kind: EventKind, frame: String) -> Self {
+        Self {
+            kind,
+            frames: Box::new([ByteString::from(frame)]),
+        }
+    }
+
+    /// An event for a room's ring: a copy of the frame for each core, up to eight.
+    pub fn fanned_out(kind: EventKind, frame: String) -> Self {
+        let frame = ByteString::from(frame);
+        let frames = (0..frame_copies())
+            .map(|i| {
+                if i == 0 {
+                    frame.clone()
+                } else {
+                    ByteString::from(String::from(&*frame))
+                }
+            })
+            .collect();
+        Self { kind, frames }
+    }
+
+    /// The frame, from this thread's copy.
+    pub fn frame(&self) -> &ByteString {
+        &self.frames[thread_slot() % self.frames.len()]
+    }
+
+    /// What a session takes of the event from its room's ring: the kind and this thread's
+    /// copy of the frame, and no reference to the event itself.
+    pub fn live(event: &SharedEvent) -> Live {
+        Live {
+            kind: event.kind,
+            frame: event.frame().clone(),
+        }
+    }
+}
+
+/// A live event as a session has it: see [`Event::live`].
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub kind: EventKind,
     pub frame: ByteString,
+}
+
+/// How many copies of each frame are made: one per core, at most eight.
+fn frame_copies() -> usize {
+    static COPIES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *COPIES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
+}
+
+/// This thread's copy of a frame: threads are numbered as they first ask.
+fn thread_slot() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    SLOT.with(|slot| *slot)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,4 +198,31 @@ fn check_origin(req: &HttpRequest, allowed: &[String]) -> Result<(), ApiError> {
         ErrorKind::Forbidden,
         format!("origin '{origin}' may not open a socket here (see NATTER_ALLOWED_ORIGINS)"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fanned_out_event_gives_each_thread_its_own_copy_of_the_same_frame() {
+        let event = Arc::new(Event::fanned_out(EventKind::Presence, "{\"x\":1}".into()));
+        assert_eq!(event.frames.len(), frame_copies());
+        let mut at: Vec<*const u8> = event.frames.iter().map(|f| f.as_ptr()).collect();
+        assert!(event.frames.iter().all(|f| &**f == "{\"x\":1}"));
+        at.sort_unstable();
+        at.dedup();
+        assert_eq!(at.len(), frame_copies(), "copies, not references to one");
+        // A session takes its own thread's copy; every thread has a number of its own.
+        let here = Event::live(&event);
+        assert_eq!(here.kind, EventKind::Presence);
+        let mine = &event.frames[thread_slot() % event.frames.len()];
+        assert_eq!(here.frame.as_ptr(), mine.as_ptr());
+        let there = std::thread::spawn(thread_slot)
+            .join()
+            .unwrap_or(thread_slot());
+        assert_ne!(there, thread_slot());
+        let single = Event::new(EventKind::Presence, "p".into());
+        assert_eq!(single.frames.len(), 1, "a page's event keeps one copy");
+    }
 }

@@ -157,10 +157,7 @@ impl Pages {
 
 /// A message frame for a page.
 pub fn message_event(id: MessageId, frame: String) -> SharedEvent {
-    Arc::new(Event {
-        kind: EventKind::Message(id),
-        frame: frame.into(),
-    })
+    Arc::new(Event::new(EventKind::Message(id), frame))
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! not `capacity` slots; ten thousand of them cost megabytes, not gigabytes.
 //!
 //! Receivers take up to [`BATCH`] events per lock, so a reader that keeps up locks the
-//! channel once per batch rather than once per event.
+//! channel once per batch rather than once per event. What a receiver takes of an event is
+//! its own choice ([`Sender::subscribe_with`]): a room's sessions take their thread's copy of
+//! the frame rather than a reference to the event that every reader would count.
 
 use futures_util::Stream;
 use std::collections::VecDeque;
@@ -77,12 +79,14 @@ pub struct Sender<T> {
     shared: Arc<Shared<T>>,
 }
 
-pub struct Receiver<T> {
+pub struct Receiver<T, U = T> {
     shared: Arc<Shared<T>>,
     /// The sequence number of the next event to read.
     next: u64,
+    /// What this receiver takes of an event.
+    take_one: fn(&T) -> U,
     /// Events taken from the buffer, not yet handed out.
-    taken: VecDeque<T>,
+    taken: VecDeque<U>,
     /// The epoch in which this receiver's waker was registered.
     registered: Option<u64>,
 }
@@ -133,12 +137,19 @@ impl<T: Clone> Sender<T> {
 
     /// A receiver of every event sent from now on.
     pub fn subscribe(&self) -> Receiver<T> {
+        self.subscribe_with(T::clone)
+    }
+
+    /// A receiver of what `take_one` makes of every event sent from now on (called as the
+    /// receiver takes the event, on the receiver's thread).
+    pub fn subscribe_with<U>(&self, take_one: fn(&T) -> U) -> Receiver<T, U> {
         let mut state = self.shared.lock();
         state.receivers += 1;
         let next = state.head + state.slots.len() as u64;
         Receiver {
             shared: self.shared.clone(),
             next,
+            take_one,
             taken: VecDeque::new(),
             registered: None,
         }
@@ -159,57 +170,65 @@ impl<T> Drop for Sender<T> {
     }
 }
 
-impl<T: Clone> Receiver<T> {
-    /// Takes the next events into `taken`, or says how many were missed.
-    fn take(&mut self, state: &mut State<T>) -> Option<Lagged> {
-        if self.next < state.head {
-            let missed = state.head - self.next;
-            self.next = state.head;
-            return Some(Lagged(missed));
-        }
-        let start = usize::try_from(self.next - state.head).unwrap_or(usize::MAX);
-        let end = state.slots.len().min(start.saturating_add(BATCH));
-        for slot in state.slots.range_mut(start..end) {
-            slot.unread -= 1;
-            self.taken.push_back(slot.value.clone());
-        }
-        self.next += (end.saturating_sub(start)) as u64;
-        state.release();
-        None
+/// Takes the next events after `next` into `taken`, or says how many were missed.
+fn take<T, U>(
+    next: &mut u64,
+    taken: &mut VecDeque<U>,
+    take_one: fn(&T) -> U,
+    state: &mut State<T>,
+) -> Option<Lagged> {
+    if *next < state.head {
+        let missed = state.head - *next;
+        *next = state.head;
+        return Some(Lagged(missed));
     }
+    let start = usize::try_from(*next - state.head).unwrap_or(usize::MAX);
+    let end = state.slots.len().min(start.saturating_add(BATCH));
+    for slot in state.slots.range_mut(start..end) {
+        slot.unread -= 1;
+        taken.push_back(take_one(&slot.value));
+    }
+    *next += (end.saturating_sub(start)) as u64;
+    state.release();
+    None
 }
 
 // Nothing in a receiver is pinned in place.
-impl<T> Unpin for Receiver<T> {}
+impl<T, U> Unpin for Receiver<T, U> {}
 
-impl<T: Clone> Stream for Receiver<T> {
-    type Item = Result<T, Lagged>;
+impl<T, U> Stream for Receiver<T, U> {
+    type Item = Result<U, Lagged>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if let Some(value) = this.taken.pop_front() {
+        let Receiver {
+            shared,
+            next,
+            take_one,
+            taken,
+            registered,
+        } = &mut *self;
+        if let Some(value) = taken.pop_front() {
             return Poll::Ready(Some(Ok(value)));
         }
-        let shared = this.shared.clone();
         let mut state = shared.lock();
-        if let Some(lagged) = this.take(&mut state) {
+        if let Some(lagged) = take(next, taken, *take_one, &mut state) {
             return Poll::Ready(Some(Err(lagged)));
         }
-        if let Some(value) = this.taken.pop_front() {
+        if let Some(value) = taken.pop_front() {
             return Poll::Ready(Some(Ok(value)));
         }
         if state.closed {
             return Poll::Ready(None);
         }
-        if this.registered != Some(state.epoch) {
+        if *registered != Some(state.epoch) {
             state.wakers.push(cx.waker().clone());
-            this.registered = Some(state.epoch);
+            *registered = Some(state.epoch);
         }
         Poll::Pending
     }
 }
 
-impl<T> Drop for Receiver<T> {
+impl<T, U> Drop for Receiver<T, U> {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
         state.receivers -= 1;
@@ -230,7 +249,7 @@ mod tests {
     use super::*;
     use futures_util::StreamExt;
 
-    fn now<T: Clone>(rx: &mut Receiver<T>) -> Option<Result<T, Lagged>> {
+    fn now<T, U>(rx: &mut Receiver<T, U>) -> Option<Result<U, Lagged>> {
         let mut cx = Context::from_waker(Waker::noop());
         match rx.poll_next_unpin(&mut cx) {
             Poll::Ready(item) => item,
@@ -263,6 +282,21 @@ mod tests {
             capacity <= 64,
             "the buffer gave its memory back: {capacity}"
         );
+    }
+
+    #[test]
+    fn each_receiver_takes_what_it_chose_of_each_event() {
+        let tx = channel::<u32>(16);
+        let mut same = tx.subscribe();
+        let mut doubled = tx.subscribe_with(|n: &u32| u64::from(*n) * 2);
+        for i in 0..3 {
+            tx.send(i);
+        }
+        for i in 0..3 {
+            assert_eq!(now(&mut same), Some(Ok(i)));
+            assert_eq!(now(&mut doubled), Some(Ok(u64::from(i) * 2)));
+        }
+        assert_eq!(tx.held().0, 0, "read by both: freed");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::hub::{Hub, SessionId};
 use super::ring;
-use super::{Event, EventKind, SharedEvent};
+use super::{Event, EventKind, Live, SharedEvent};
 use actix::{
     Actor, ActorContext, AsyncContext, Context, Handler, Message as ActixMessage, MessageResult,
 };
@@ -38,10 +38,7 @@ impl Room {
             // No receivers is fine: nobody is listening.
             Ok(json) => {
                 let is_message = matches!(kind, EventKind::Message(_));
-                let event = Arc::new(Event {
-                    kind,
-                    frame: json.into(),
-                });
+                let event = Arc::new(Event::fanned_out(kind, json));
                 // Counted as it is sent, under the channel's lock: a reader that has the
                 // message finds it counted.
                 let metrics = is_message.then(|| self.hub.metrics());
@@ -100,7 +97,7 @@ pub struct Subscribe {
 }
 
 pub struct Subscription {
-    pub events: ring::Receiver<SharedEvent>,
+    pub events: ring::Receiver<SharedEvent, Live>,
     pub online: Vec<String>,
 }
 
@@ -119,7 +116,7 @@ impl Handler<Subscribe> for Room {
             }
         }
         MessageResult(Subscription {
-            events: self.tx.subscribe(),
+            events: self.tx.subscribe_with(Event::live),
             online: self.online_names(),
         })
     }

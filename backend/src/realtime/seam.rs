@@ -9,7 +9,7 @@
 //! ring overran the session again, or the held buffer filled), the read goes on from the last
 //! message sent before going live: nothing is skipped and nothing is sent twice.
 
-use super::{EventKind, SharedEvent};
+use super::{EventKind, Live, SharedEvent};
 use bytestring::ByteString;
 use natter_shared::{MessageId, UserId};
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct Seam {
     /// Live events held back while messages are read. `None` while live.
-    held: Option<Vec<SharedEvent>>,
+    held: Option<Vec<Live>>,
     /// Held messages were lost: read again before going live.
     gap: bool,
     /// While reading: when the last page went out (or the read began).
@@ -68,20 +68,20 @@ impl Seam {
 
     /// A live event of the room: the frame to send now, if any (it may be held, be a copy of
     /// a message already sent, or the session's own typing).
-    pub fn live_event(&mut self, event: &SharedEvent) -> Option<ByteString> {
+    pub fn live_event(&mut self, event: Live) -> Option<ByteString> {
         match &mut self.held {
             Some(held) if held.len() >= self.limit => {
                 self.lose_messages();
                 if let Some(held) = self.held.as_mut().filter(|h| h.len() < self.limit) {
-                    held.push(event.clone());
+                    held.push(event);
                 }
                 None
             }
             Some(held) => {
-                held.push(event.clone());
+                held.push(event);
                 None
             }
-            None => self.pass(event),
+            None => self.passes(event.kind).then_some(event.frame),
         }
     }
 
@@ -107,32 +107,42 @@ impl Seam {
         now: Instant,
     ) -> (Vec<ByteString>, Next) {
         self.progress_at = Some(now);
-        let mut out: Vec<ByteString> = events.iter().filter_map(|e| self.pass(e)).collect();
+        let mut out: Vec<ByteString> = Vec::with_capacity(events.len());
+        for event in events {
+            if self.passes(event.kind) {
+                out.push(event.frame().clone());
+            }
+        }
         if full || std::mem::take(&mut self.gap) {
             return (out, Next::Read(self.last_id));
         }
         self.progress_at = None;
         for event in self.held.take().unwrap_or_default() {
-            out.extend(self.pass(&event));
+            if self.passes(event.kind) {
+                out.push(event.frame);
+            }
         }
         (out, Next::Live)
     }
 
-    /// Reading, and no page for longer than `timeout`: the session cannot keep up.
-    pub fn stuck(&self, timeout: Duration, now: Instant) -> bool {
+    /// Reading, and no page for longer than `timeout`: the session cannot keep up. `now` is
+    /// called only while reading, not for every live event (reading the clock was 5% of
+    /// S1's profile, docs/BENCHMARKS.md).
+    pub fn stuck(&self, timeout: Duration, now: impl FnOnce() -> Instant) -> bool {
         self.progress_at
-            .is_some_and(|at| now.saturating_duration_since(at) > timeout)
+            .is_some_and(|at| now().saturating_duration_since(at) > timeout)
     }
 
-    /// The frame of `event` unless it is a copy of a message sent already, or own typing.
-    fn pass(&mut self, event: &SharedEvent) -> Option<ByteString> {
-        match event.kind {
-            EventKind::Message(id) if id <= self.last_id => return None,
+    /// Whether an event of `kind` goes out: not a copy of a message sent already, nor own
+    /// typing.
+    fn passes(&mut self, kind: EventKind) -> bool {
+        match kind {
+            EventKind::Message(id) if id <= self.last_id => return false,
             EventKind::Message(id) => self.last_id = id,
-            EventKind::Typing(user) if user == self.me => return None,
+            EventKind::Typing(user) if user == self.me => return false,
             _ => {}
         }
-        Some(ByteString::clone(&event.frame))
+        true
     }
 
     /// Held messages are lost: the database has them, read again before going live. The
@@ -154,17 +164,14 @@ mod tests {
     const ME: UserId = UserId(1);
 
     fn message(id: i64) -> SharedEvent {
-        Arc::new(Event {
-            kind: EventKind::Message(MessageId(id)),
-            frame: format!("m{id}").into(),
-        })
+        Arc::new(Event::new(
+            EventKind::Message(MessageId(id)),
+            format!("m{id}"),
+        ))
     }
 
     fn other(kind: EventKind, name: &str) -> SharedEvent {
-        Arc::new(Event {
-            kind,
-            frame: name.into(),
-        })
+        Arc::new(Event::new(kind, name.to_owned()))
     }
 
     fn texts(frames: &[ByteString]) -> Vec<&str> {
@@ -174,14 +181,20 @@ mod tests {
     #[test]
     fn live_messages_go_out_once_and_own_typing_not_at_all() {
         let mut seam = Seam::live(ME, 8);
-        assert_eq!(seam.live_event(&message(1)).as_deref(), Some("m1"));
-        assert_eq!(seam.live_event(&message(1)), None, "a copy");
         assert_eq!(
-            seam.live_event(&other(EventKind::Typing(ME), "me typing")),
+            seam.live_event(Event::live(&message(1))).as_deref(),
+            Some("m1")
+        );
+        assert_eq!(seam.live_event(Event::live(&message(1))), None, "a copy");
+        assert_eq!(
+            seam.live_event(Event::live(&other(EventKind::Typing(ME), "me typing"))),
             None
         );
         let theirs = other(EventKind::Typing(UserId(2)), "bob typing");
-        assert_eq!(seam.live_event(&theirs).as_deref(), Some("bob typing"));
+        assert_eq!(
+            seam.live_event(Event::live(&theirs)).as_deref(),
+            Some("bob typing")
+        );
     }
 
     #[test]
@@ -190,7 +203,7 @@ mod tests {
         let mut seam = Seam::replaying(ME, MessageId(10), 8, now);
         // Live while reading: held, nothing sent.
         for event in [message(12), other(EventKind::Presence, "p"), message(13)] {
-            assert_eq!(seam.live_event(&event), None);
+            assert_eq!(seam.live_event(Event::live(&event)), None);
         }
         let (out, next) = seam.page(&[message(11), message(12)], true, now);
         assert_eq!(texts(&out), ["m11", "m12"]);
@@ -203,18 +216,25 @@ mod tests {
         );
         assert_eq!(next, Next::Live);
         assert!(seam.is_live());
-        assert_eq!(seam.live_event(&message(13)), None, "nothing twice");
-        assert_eq!(seam.live_event(&message(14)).as_deref(), Some("m14"));
+        assert_eq!(
+            seam.live_event(Event::live(&message(13))),
+            None,
+            "nothing twice"
+        );
+        assert_eq!(
+            seam.live_event(Event::live(&message(14))).as_deref(),
+            Some("m14")
+        );
     }
 
     #[test]
     fn held_messages_lost_to_a_full_buffer_are_read_again_before_going_live() {
         let now = Instant::now();
         let mut seam = Seam::replaying(ME, MessageId(0), 2, now);
-        seam.live_event(&message(5));
-        seam.live_event(&other(EventKind::Update, "edit"));
+        seam.live_event(Event::live(&message(5)));
+        seam.live_event(Event::live(&other(EventKind::Update, "edit")));
         // The buffer is full: its messages go, the edit stays, and so does the gap.
-        seam.live_event(&message(6));
+        seam.live_event(Event::live(&message(6)));
         let (out, next) = seam.page(&[message(1), message(2)], false, now);
         assert_eq!(texts(&out), ["m1", "m2"]);
         assert_eq!(
@@ -231,7 +251,7 @@ mod tests {
     fn falling_behind_starts_a_read_from_the_last_message_sent_once() {
         let now = Instant::now();
         let mut seam = Seam::live(ME, 8);
-        seam.live_event(&message(7));
+        seam.live_event(Event::live(&message(7)));
         assert_eq!(seam.fell_behind(now), Some(MessageId(7)));
         assert_eq!(seam.fell_behind(now), None, "reading already: it goes on");
         let (_, next) = seam.page(&[message(8)], false, now);
@@ -250,15 +270,15 @@ mod tests {
         let mut seam = Seam::live(ME, 8);
         let timeout = Duration::from_secs(15);
         assert!(
-            !seam.stuck(timeout, start + Duration::from_secs(60)),
+            !seam.stuck(timeout, || start + Duration::from_secs(60)),
             "live is never stuck"
         );
         seam.fell_behind(start);
-        assert!(!seam.stuck(timeout, start + Duration::from_secs(10)));
-        assert!(seam.stuck(timeout, start + Duration::from_secs(16)));
+        assert!(!seam.stuck(timeout, || start + Duration::from_secs(10)));
+        assert!(seam.stuck(timeout, || start + Duration::from_secs(16)));
         seam.page(&[message(1)], true, start + Duration::from_secs(16));
         assert!(
-            !seam.stuck(timeout, start + Duration::from_secs(20)),
+            !seam.stuck(timeout, || start + Duration::from_secs(20)),
             "a page is progress"
         );
     }

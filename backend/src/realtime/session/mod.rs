@@ -10,7 +10,7 @@ mod read;
 mod rooms;
 mod typing;
 
-use super::SharedEvent;
+use super::Live;
 use super::hub::SessionId;
 use super::room::Unsubscribe;
 use super::seam::Seam;
@@ -34,7 +34,8 @@ pub struct WsSession {
     user: Option<AuthUser>,
     /// Last frame from the client, for the heartbeat.
     heard: Instant,
-    rooms: HashMap<RoomId, Joined>,
+    /// Looked up for every live event: hashed with foldhash (seeded per process), not SipHash.
+    rooms: foldhash::HashMap<RoomId, Joined>,
     /// Rooms being joined: the room may count this session before the answer arrives.
     joining: HashMap<RoomId, u64>,
     next_join: u64,
@@ -58,7 +59,7 @@ struct Joined {
 /// A live event of a joined room.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct RoomItem(RoomId, Result<SharedEvent, Lagged>);
+struct RoomItem(RoomId, Result<Live, Lagged>);
 
 /// What the hub tells a session from outside its rooms.
 #[derive(Message)]
@@ -90,7 +91,7 @@ impl WsSession {
             state,
             user,
             heard: Instant::now(),
-            rooms: HashMap::new(),
+            rooms: foldhash::HashMap::default(),
             joining: HashMap::new(),
             next_join: 0,
             may_post: Default::default(),
@@ -351,10 +352,10 @@ impl StreamHandler<RoomItem> for WsSession {
                 return self.fall_behind(room_id, missed, ctx);
             }
         };
-        if joined.seam.stuck(timeout, Instant::now()) {
+        if joined.seam.stuck(timeout, Instant::now) {
             return self.too_slow(ctx, room_id, "its catch-up made no progress");
         }
-        if let Some(frame) = joined.seam.live_event(&event) {
+        if let Some(frame) = joined.seam.live_event(event) {
             ctx.text(frame);
         }
     }

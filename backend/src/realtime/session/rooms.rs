@@ -191,7 +191,7 @@ impl WsSession {
         let (page, full) = match page {
             Some(page) => page,
             None => {
-                if joined.seam.stuck(timeout, now) {
+                if joined.seam.stuck(timeout, || now) {
                     return self.too_slow(ctx, room_id, "its catch-up made no progress");
                 }
                 ctx.run_later(REPLAY_RETRY, move |act, ctx| {
