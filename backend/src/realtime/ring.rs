@@ -20,6 +20,10 @@ use std::task::{Context, Poll, Waker};
 /// Events a receiver takes per lock.
 const BATCH: usize = 64;
 
+/// Room for this many taken events stays with a receiver once they are handed out; more is
+/// given back.
+const KEPT_TAKEN: usize = 16;
+
 /// A receiver fell behind by this many events: they are gone from the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lagged(pub u64);
@@ -184,6 +188,7 @@ fn take<T, U>(
     }
     let start = usize::try_from(*next - state.head).unwrap_or(usize::MAX);
     let end = state.slots.len().min(start.saturating_add(BATCH));
+    taken.reserve_exact(end.saturating_sub(start));
     for slot in state.slots.range_mut(start..end) {
         slot.unread -= 1;
         taken.push_back(take_one(&slot.value));
@@ -208,6 +213,11 @@ impl<T, U> Stream for Receiver<T, U> {
             registered,
         } = &mut *self;
         if let Some(value) = taken.pop_front() {
+            // A large batch handed out: its room goes, rather than stay with every receiver
+            // of a room that once had a burst.
+            if taken.is_empty() && taken.capacity() > KEPT_TAKEN {
+                *taken = VecDeque::new();
+            }
             return Poll::Ready(Some(Ok(value)));
         }
         let mut state = shared.lock();
@@ -276,6 +286,11 @@ mod tests {
             assert_eq!(now(&mut b), Some(Ok(i)));
         }
         assert_eq!(now(&mut a), None);
+        assert!(
+            a.taken.capacity() <= KEPT_TAKEN,
+            "a receiver keeps no room for a whole batch: {}",
+            a.taken.capacity()
+        );
         let (held, capacity) = tx.held();
         assert_eq!(held, 0);
         assert!(
