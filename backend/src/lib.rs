@@ -51,8 +51,6 @@ pub struct AppState {
     pub markers: reads::Markers,
     /// Uploaded files.
     pub files: files::Files,
-    /// Room lists kept in memory (SQLite only).
-    pub room_lists: room_lists::RoomLists,
 }
 
 impl AppState {

@@ -10,7 +10,6 @@
 use crate::db::{self, Database, rooms};
 use crate::error::{ApiError, ApiResult};
 use crate::realtime::Hub;
-use crate::room_lists::RoomLists;
 use natter_shared::{ErrorKind, MessageId, ReadMarker, RoomId, UserId};
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -33,11 +32,11 @@ pub struct Markers {
 }
 
 impl Markers {
-    pub fn spawn(db: Database, hub: Hub, lists: RoomLists) -> anyhow::Result<Self> {
+    pub fn spawn(db: Database, hub: Hub) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("read-markers".into())
-            .spawn(move || run(&db, &hub, &lists, &rx))?;
+            .spawn(move || run(&db, &hub, &rx))?;
         Ok(Self { tx })
     }
 
@@ -103,7 +102,7 @@ pub async fn mark(
 /// The latest marker asked for each membership, and who waits for it.
 type Batch = HashMap<(UserId, RoomId), (MessageId, Vec<oneshot::Sender<ApiResult<MessageId>>>)>;
 
-fn run(db: &Database, hub: &Hub, lists: &RoomLists, rx: &mpsc::Receiver<Mark>) {
+fn run(db: &Database, hub: &Hub, rx: &mpsc::Receiver<Mark>) {
     while let Ok(first) = rx.recv() {
         let mut batch = Batch::new();
         let mut taken = 0;
@@ -121,11 +120,11 @@ fn run(db: &Database, hub: &Hub, lists: &RoomLists, rx: &mpsc::Receiver<Mark>) {
                 None
             };
         }
-        write(db, hub, lists, batch);
+        write(db, hub, batch);
     }
 }
 
-fn write(db: &Database, hub: &Hub, lists: &RoomLists, batch: Batch) {
+fn write(db: &Database, hub: &Hub, batch: Batch) {
     let wanted: Vec<((UserId, RoomId), MessageId)> =
         batch.iter().map(|(key, (id, _))| (*key, *id)).collect();
     let stored = db.run_blocking(|conn| {
@@ -148,7 +147,7 @@ fn write(db: &Database, hub: &Hub, lists: &RoomLists, batch: Batch) {
         Ok(now) => {
             for (key @ (user, room), at, moved) in now {
                 if moved {
-                    lists.marker_moved(user, room, at.0);
+                    hub.lists().marker_moved(user, room, at.0);
                     hub.read_marker(user, room, at);
                 }
                 for done in batch.remove(&key).map(|(_, w)| w).unwrap_or_default() {

@@ -244,8 +244,7 @@ pub async fn open_state(
         )?;
         let auth = Auth::new(&secret, settings.bcrypt_cost)?;
         let limits = crate::limiter::Limits::new(&settings);
-        let room_lists = hub.lists().clone();
-        let markers = crate::reads::Markers::spawn(db.clone(), hub.clone(), room_lists.clone())?;
+        let markers = crate::reads::Markers::spawn(db.clone(), hub.clone())?;
         let upload_dir = settings.upload_dir();
         let files = crate::files::Files::open(&upload_dir).with_context(|| {
             format!(
@@ -265,7 +264,6 @@ pub async fn open_state(
             jobs_wake: Default::default(),
             markers,
             files,
-            room_lists,
         })
     })
     .await

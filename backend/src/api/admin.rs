@@ -121,7 +121,7 @@ async fn set_active(
                 .ok_or_else(|| ApiError::not_found(format!("user {target}")))
         })
         .await?;
-    state.room_lists.forget_person(target);
+    state.hub.lists().forget_person(target);
     if !active {
         state.hub.disconnect_user(target, "account deactivated");
     }

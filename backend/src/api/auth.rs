@@ -214,7 +214,7 @@ pub async fn change_password(
         .db
         .run(move |conn| Ok(users::set_password(conn, id, &hash)?))
         .await?;
-    state.room_lists.forget_person(id);
+    state.hub.lists().forget_person(id);
     state
         .hub
         .disconnect_user(id, "password changed: sign in again");

@@ -82,7 +82,7 @@ pub async fn list(
     let (hub, metrics, lists) = (
         state.hub.clone(),
         state.metrics.clone(),
-        state.room_lists.clone(),
+        state.hub.lists().clone(),
     );
     let json = state
         .db
@@ -146,7 +146,7 @@ fn newest_from_memory(
     before: Option<MessageId>,
     limit: usize,
 ) -> Option<web::Bytes> {
-    let person = state.room_lists.person(signed.id())?;
+    let person = state.hub.lists().person(signed.id())?;
     if person.token_version != signed.version() || !person.rooms.contains_key(&room.0) {
         // A stale token (refused by the database), or a public room the user reads
         // without being a member: the database decides.

@@ -83,7 +83,7 @@ pub async fn settings(
             Ok(view)
         })
         .await?;
-    state.room_lists.forget_person(me);
+    state.hub.lists().forget_person(me);
     view.notify = Some(notify);
     state.hub.announce_room(Some(user.id), &view);
     Ok(web::Json(view))

@@ -117,11 +117,11 @@ pub async fn list(
     check_reads(&state, signed.id())?;
     let (after, limit) = (after.unwrap_or(0), usize::try_from(limit).unwrap_or(0));
     // From memory while nothing shown has changed; else one trip to the database.
-    if let Some(rooms) = page_from_memory(&state.room_lists, &state.hub, signed, after, limit) {
+    if let Some(rooms) = page_from_memory(state.hub.lists(), &state.hub, signed, after, limit) {
         state.metrics.lists_from_memory.inc();
         return Ok(web::Json(rooms));
     }
-    let (hub, lists) = (state.hub.clone(), state.room_lists.clone());
+    let (hub, lists) = (state.hub.clone(), state.hub.lists().clone());
     let rooms = state
         .db
         .run(move |conn| page_from_database(conn, &lists, &hub, signed, after, limit))
@@ -223,7 +223,7 @@ pub async fn create(
             })
         })
         .await?;
-    state.room_lists.forget_person(user.id);
+    state.hub.lists().forget_person(user.id);
     tracing::info!(room_id = %room.id, kind = ?room.kind, "room created");
     state.hub.announce_room(Some(user.id), &room);
     Ok(HttpResponse::Created().json(room))
@@ -371,7 +371,7 @@ pub async fn update(
             })
         })
         .await?;
-    state.room_lists.forget_room(room);
+    state.hub.lists().forget_room(room);
     tracing::info!(%room, by = %user.id, "room changed");
     for (member, role) in members {
         let mut theirs = view.clone();
@@ -435,7 +435,7 @@ pub async fn join_room(state: &AppState, user: &AuthUser, room: RoomId) -> ApiRe
         })
         .await?;
     if joined {
-        state.room_lists.forget_membership(room, me);
+        state.hub.lists().forget_membership(room, me);
         tracing::debug!(%room, user = %user.id, "joined");
         state.hub.broadcast(
             room,
@@ -496,9 +496,9 @@ pub async fn leave(
             })
         })
         .await?;
-    state.room_lists.forget_membership(room, me);
+    state.hub.lists().forget_membership(room, me);
     if let Some(heir) = heir {
-        state.room_lists.forget_person(heir);
+        state.hub.lists().forget_person(heir);
     }
     tracing::debug!(%room, user = %user.id, "left");
     state.hub.member_removed(room, user.id);
@@ -628,7 +628,7 @@ pub async fn add_member(
         .db
         .run(move |conn| write_transaction(conn, |conn| add_in(conn, cap, me, admin, room, &who)))
         .await?;
-    state.room_lists.forget_membership(room, member.user_id);
+    state.hub.lists().forget_membership(room, member.user_id);
     tracing::info!(%room, user = %member.user_id, by = %user.id, "member added");
     state.hub.broadcast(
         room,
@@ -724,7 +724,7 @@ pub async fn remove_member(
         .db
         .run(move |conn| write_transaction(conn, |conn| remove_in(conn, me, admin, room, target)))
         .await?;
-    state.room_lists.forget_membership(room, target);
+    state.hub.lists().forget_membership(room, target);
     tracing::info!(%room, user = %target, by = %user.id, "member removed");
     state.hub.member_removed(room, target);
     state.hub.broadcast(
@@ -880,9 +880,9 @@ pub async fn open_direct(
         .await?;
     let room = RoomId(id);
     if created || !added.is_empty() {
-        state.room_lists.forget_room(room);
+        state.hub.lists().forget_room(room);
         for (person, _) in &people {
-            state.room_lists.forget_person(*person);
+            state.hub.lists().forget_person(*person);
         }
     }
     // Everyone sees the conversation named after the others.
@@ -967,7 +967,7 @@ pub async fn delete(
         return Err(ApiError::not_found(format!("room {room}")));
     };
     // Every member's list changes: rare enough to forget every list.
-    state.room_lists.forget_all();
+    state.hub.lists().forget_all();
     tracing::info!(%room, by = %user.id, "room deleted");
     state.hub.room_deleted(room, told);
     state.files.release(&state.db, files).await;
