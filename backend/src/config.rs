@@ -313,6 +313,14 @@ pub enum SmsProviderKind {
 }
 
 impl Settings {
+    /// The HTTP worker threads, where the sessions run: `workers`, or one per core.
+    pub fn worker_threads(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            n => n,
+        }
+    }
+
     /// The defaults, with the given database. Tests start from here. They are what the
     /// command line gives with no flags and no environment: one definition, no copy to
     /// drift from it.

@@ -86,16 +86,18 @@ impl Application {
             DatabaseUrl::Sqlite(_) => true,
             DatabaseUrl::Postgres(_) => settings.redis_url.is_some(),
         });
-        let hub = Hub::new(settings.room_buffer as usize, metrics.clone(), lists);
+        let hub = Hub::new(
+            settings.room_buffer as usize,
+            settings.worker_threads(),
+            metrics.clone(),
+            lists,
+        );
         let state = web::Data::new(open_state(settings, hub.clone(), metrics).await?);
         join_cluster(&state)?;
         let listener = TcpListener::bind(state.settings.addr)
             .with_context(|| format!("cannot listen on {}", state.settings.addr))?;
         let addr = listener.local_addr()?;
-        let workers = match state.settings.workers {
-            0 => std::thread::available_parallelism().map_or(2, usize::from),
-            n => n,
-        };
+        let workers = state.settings.worker_threads();
         let writer = state.writer.clone();
         let static_dir = web_app::built_app(&state.settings.static_dir);
         let client_timeout = Duration::from_millis(state.settings.client_timeout_ms);

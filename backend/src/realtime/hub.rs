@@ -30,6 +30,8 @@ struct Inner {
     sessions: Mutex<Sessions>,
     next_session: AtomicU64,
     room_buffer: usize,
+    /// Copies of each live frame: one per session thread.
+    frame_copies: usize,
     metrics: Arc<Metrics>,
     /// The way to the other nodes, once connected.
     link: OnceLock<Link>,
@@ -85,8 +87,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Hub {
     /// Starts the hub's thread, where room actors run. Needs a running actix `System`.
+    /// `workers`: the threads sessions run on, one copy of each live frame for each (up to
+    /// eight; see [`super::Event`]).
     pub fn new(
         room_buffer: usize,
+        workers: usize,
         metrics: Arc<Metrics>,
         lists: crate::room_lists::RoomLists,
     ) -> Self {
@@ -98,6 +103,7 @@ impl Hub {
                 sessions: Mutex::new(Sessions::default()),
                 next_session: AtomicU64::new(1),
                 room_buffer,
+                frame_copies: workers.clamp(1, 8),
                 metrics,
                 link: OnceLock::new(),
                 lists,
@@ -245,6 +251,11 @@ impl Hub {
     /// The newest messages of rooms read lately.
     pub fn recent(&self) -> &super::recent::Recent {
         &self.inner.recent
+    }
+
+    /// How many copies of each live frame a room makes: one per thread sessions run on.
+    pub fn frame_copies(&self) -> usize {
+        self.inner.frame_copies
     }
 
     /// Users' memberships and the rooms they list, from memory.

@@ -36,7 +36,8 @@ const CODEC_MAX_FRAME: usize = 1024 * 1024;
 
 /// One event in a room, serialized once.
 ///
-/// A room's live events carry a copy of the frame for each core ([`Event::fanned_out`]), and
+/// A room's live events carry a copy of the frame for each thread sessions run on
+/// ([`Event::fanned_out`]), and
 /// the recipients on one thread share one copy: every recipient takes a reference to the
 /// frame, and a reference count that every worker thread bumps, for each recipient of each
 /// event, moves between their cores each time (the largest item of S1's profile,
@@ -56,10 +57,11 @@ impl Event {
         }
     }
 
-    /// An event for a room's ring: a copy of the frame for each core, up to eight.
-    pub fn fanned_out(kind: EventKind, frame: String) -> Self {
+    /// An event for a room's ring: `copies` copies of the frame, one for each thread
+    /// sessions run on ([`Hub::frame_copies`]).
+    pub fn fanned_out(kind: EventKind, frame: String, copies: usize) -> Self {
         let frame = ByteString::from(frame);
-        let frames = (0..frame_copies())
+        let frames = (0..copies.max(1))
             .map(|i| {
                 if i == 0 {
                     frame.clone()
@@ -91,12 +93,6 @@ impl Event {
 pub struct Live {
     pub kind: EventKind,
     pub frame: ByteString,
-}
-
-/// How many copies of each frame are made: one per core, at most eight.
-fn frame_copies() -> usize {
-    static COPIES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *COPIES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
 }
 
 /// This thread's copy of a frame: threads are numbered as they first ask.
@@ -206,13 +202,17 @@ mod tests {
 
     #[test]
     fn a_fanned_out_event_gives_each_thread_its_own_copy_of_the_same_frame() {
-        let event = Arc::new(Event::fanned_out(EventKind::Presence, "{\"x\":1}".into()));
-        assert_eq!(event.frames.len(), frame_copies());
+        let event = Arc::new(Event::fanned_out(
+            EventKind::Presence,
+            "{\"x\":1}".into(),
+            3,
+        ));
+        assert_eq!(event.frames.len(), 3);
         let mut at: Vec<*const u8> = event.frames.iter().map(|f| f.as_ptr()).collect();
         assert!(event.frames.iter().all(|f| &**f == "{\"x\":1}"));
         at.sort_unstable();
         at.dedup();
-        assert_eq!(at.len(), frame_copies(), "copies, not references to one");
+        assert_eq!(at.len(), 3, "copies, not references to one");
         // A session takes its own thread's copy; every thread has a number of its own.
         let here = Event::live(&event);
         assert_eq!(here.kind, EventKind::Presence);

@@ -38,7 +38,7 @@ impl Room {
             // No receivers is fine: nobody is listening.
             Ok(json) => {
                 let is_message = matches!(kind, EventKind::Message(_));
-                let event = Arc::new(Event::fanned_out(kind, json));
+                let event = Arc::new(Event::fanned_out(kind, json, self.hub.frame_copies()));
                 // Counted as it is sent, under the channel's lock: a reader that has the
                 // message finds it counted.
                 let metrics = is_message.then(|| self.hub.metrics());
