@@ -56,8 +56,7 @@ async fn two_people_chat_live_in_a_room_one_of_them_created() -> Result<()> {
         "alice's message is not bob's own"
     );
 
-    // Markup is text: no element is made from a message body (the only pictures in the list
-    // are the authors' avatars).
+    // Markup is text: no element is made from a message body.
     let payload = "<img src=x onerror=alert(1)>";
     alice.say(payload).await?;
     bob.wait_message(payload).await?;
@@ -119,6 +118,19 @@ async fn two_people_chat_live_in_a_room_one_of_them_created() -> Result<()> {
     ensure!(
         continued >= 2,
         "alice's run of messages is grouped: {continued}"
+    );
+    // The picture heads a group: every message that starts one has it, no other.
+    let pictured = bob
+        .client
+        .execute(
+            "return [...document.querySelectorAll('#message-list li.message')]
+                 .filter(li => li.classList.contains('continued') === !!li.querySelector('.avatar')).length",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        pictured == 0,
+        "{pictured} rows have a picture that should not, or lack one"
     );
 
     // Bob answers alice's first message; she sees the quote, and choosing it brings the
@@ -1170,6 +1182,40 @@ async fn an_image_sent_by_one_is_a_thumbnail_for_the_other_that_opens_full_size(
     }
     press(&bob, &Key::Escape).await?;
     bob.wait_gone("#viewer").await?;
+
+    // Carol has a picture: it heads her message for bob, over a colour of her own (the
+    // page's security policy allows no `style` attribute, so the avatar's are set through
+    // its style object).
+    let carol = server.sign_up("carol", PASSWORD).await?;
+    server.add_member(&token, room, "carol").await?;
+    reqwest::Client::new()
+        .put(server.url("/api/me/avatar"))
+        .bearer_auth(&carol)
+        .header("content-type", "image/png")
+        .body(std::fs::read(&path)?)
+        .send()
+        .await?
+        .error_for_status()?;
+    Server::post(&server.url(""), &carol, room, "that's me").await?;
+    bob.wait_message("that's me").await?;
+    let pictured = "return [
+        performance.getEntriesByType('resource')
+            .filter(r => r.name.endsWith('/api/users/carol/avatar')).map(r => r.responseStatus),
+        [...new Set([...document.querySelectorAll('#message-list .avatar')]
+            .map(a => getComputedStyle(a).backgroundColor))].length]";
+    let deadline = Instant::now() + natter_e2e::PATIENCE;
+    loop {
+        let seen = bob.client.execute(pictured, vec![]).await?;
+        if seen[0].as_array().is_some_and(|s| s.contains(&200.into())) {
+            ensure!(seen[1] == 2, "alice and carol have one colour each: {seen}");
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "carol's picture was not fetched: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Ok(())
 }
 
@@ -1300,6 +1346,23 @@ async fn the_keyboard_reaches_the_composer_skips_the_sidebar_and_edits_the_last_
             .is_empty(),
         "no permanent Edit buttons"
     );
+    // A message's time gives its full date when it takes the focus (or the pointer).
+    let full = alice
+        .client
+        .execute(
+            "const t = document.querySelector('.message.own .meta time');
+             t.focus();
+             return [t.getAttribute('title'), String(new Date(t.getAttribute('datetime')).getFullYear())]",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        full[0]
+            .as_str()
+            .zip(full[1].as_str())
+            .is_some_and(|(title, year)| title.contains(year)),
+        "the focused time's title: {full}"
+    );
     alice
         .client
         .execute(
@@ -1311,6 +1374,9 @@ async fn the_keyboard_reaches_the_composer_skips_the_sidebar_and_edits_the_last_
     // The menu takes the focus; Down moves through it; Escape closes it and gives the focus
     // back to its button.
     wait_focus(&alice, ".message-menu .reply").await?;
+    let expanded =
+        "return document.querySelector('.message.own .menu-button').getAttribute('aria-expanded')";
+    ensure!(alice.client.execute(expanded, vec![]).await? == "true");
     press(&alice, &Key::Down).await?;
     wait_focus(&alice, ".message-menu .react").await?;
     press(&alice, &Key::Up).await?;
@@ -1319,6 +1385,7 @@ async fn the_keyboard_reaches_the_composer_skips_the_sidebar_and_edits_the_last_
     press(&alice, &Key::Escape).await?;
     alice.wait_gone(".message-menu").await?;
     wait_focus(&alice, ".message.own .menu-button").await?;
+    ensure!(alice.client.execute(expanded, vec![]).await? == "false");
     // Enter on an item does what it says: Edit opens the edit box, focused.
     press(&alice, &Key::Enter).await?;
     wait_focus(&alice, ".message-menu .reply").await?;

@@ -871,6 +871,9 @@ impl Chat {
                     .and_then(|d| d.query_selector(&selector).ok().flatten())
                 {
                     el.scroll_into_view();
+                    // Rows take the focus only this way: each is made focusable as it is
+                    // given it, rather than every row drawn carrying a `tabindex`.
+                    let _ = el.set_attribute("tabindex", "-1");
                     if let Ok(el) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el) {
                         let _ = el.focus();
                     }

@@ -7,21 +7,31 @@ fn date(at: DateTime<Utc>) -> js_sys::Date {
     js_sys::Date::new(&JsValue::from_f64(at.timestamp_millis() as f64))
 }
 
-/// `14:05` in local time.
-pub fn clock(at: DateTime<Utc>) -> String {
-    let d = date(at);
-    format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
-}
-
 /// The instant as an ISO 8601 string in UTC, for a `<time datetime>` (the browser's own
 /// formatting: chrono's would add to the web app's size).
 pub fn iso(at: DateTime<Utc>) -> String {
     String::from(date(at).to_iso_string())
 }
 
+/// `14:05` in local time, and the instant as [`iso`] writes it (for a `<time datetime>`).
+pub fn clock_and_iso(at: DateTime<Utc>) -> (String, String) {
+    let d = date(at);
+    (
+        format!("{:02}:{:02}", d.get_hours(), d.get_minutes()),
+        String::from(d.to_iso_string()),
+    )
+}
+
 /// The full local date and time, for a tooltip.
 pub fn full(at: DateTime<Utc>) -> String {
     String::from(date(at).to_string())
+}
+
+/// [`full`] of an instant written by [`iso`] (a `<time datetime>`); `None` when it is not
+/// one.
+pub fn full_of_iso(iso: &str) -> Option<String> {
+    let d = js_sys::Date::new(&JsValue::from_str(iso));
+    (!d.get_time().is_nan()).then(|| String::from(d.to_string()))
 }
 
 /// A day in local time: year, month (0-11), day of the month.
@@ -108,5 +118,16 @@ mod tests {
         let old = day_label(Some(now - chrono::Duration::days(30)));
         assert!(old.split(' ').count() == 4, "{old}");
         assert_eq!(day_key(Some(now)), day_key(None));
+    }
+
+    #[wasm_bindgen_test]
+    fn the_full_date_of_a_datetime_attribute_is_that_of_the_instant() {
+        let at = DateTime::from_timestamp_millis(1_764_590_700_000).unwrap();
+        let (clock, iso) = clock_and_iso(at);
+        assert_eq!(iso, super::iso(at));
+        assert_eq!(clock.len(), 5, "{clock}");
+        assert_eq!(full_of_iso(&iso).as_deref(), Some(full(at).as_str()));
+        assert!(full(at).contains(&clock), "{} has {clock}", full(at));
+        assert_eq!(full_of_iso("not a date"), None);
     }
 }

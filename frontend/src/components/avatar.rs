@@ -23,6 +23,10 @@ fn hue(name: &str) -> u32 {
         % 360
 }
 
+/// The picture is the background of a layer over the initials (see the stylesheet): drawn
+/// when it loads, nothing when the user has none (the server answers 404), so the initials
+/// show through. One element and no listener, since the message list draws one per group
+/// of messages.
 #[component]
 pub fn Avatar(
     name: String,
@@ -30,19 +34,21 @@ pub fn Avatar(
     #[prop(optional)]
     version: u32,
 ) -> impl IntoView {
-    let loaded = RwSignal::new(false);
-    let mut src = format!("/api/users/{}/avatar", js_sys::encode_uri_component(&name));
+    // Usernames are letters, digits, '_', '-' and '.': once encoded, nothing in them can
+    // end the quoted `url()`.
+    let mut src = format!(
+        "url(\"/api/users/{}/avatar",
+        js_sys::encode_uri_component(&name)
+    );
     if version > 0 {
         src.push_str(&format!("?v={version}"));
     }
-    let style = format!("--avatar-hue: {}", hue(&name));
+    src.push_str("\")");
+    // Set through the element's style object: the page's security policy refuses a
+    // `style` attribute.
     view! {
-        <span class="avatar" style=style aria-hidden="true">
-            <span class="initials">{initials(&name)}</span>
-            <img src=src alt="" loading="lazy" class:shown=move || loaded.get()
-                on:load=move |_| loaded.set(true)
-                on:error=move |_| loaded.set(false) />
-        </span>
+        <span class="avatar" style:--avatar-hue=hue(&name).to_string() style:--avatar-src=src
+            aria-hidden="true">{initials(&name)}</span>
     }
 }
 

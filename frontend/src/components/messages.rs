@@ -18,6 +18,7 @@ use crate::chat::use_chat;
 use crate::time;
 use crate::timeline::{Entry, Status};
 use crate::window::Window;
+use leptos::either::Either;
 use leptos::html;
 use leptos::prelude::*;
 use natter_shared::{MessageId, MessageKind, RoomId};
@@ -259,6 +260,7 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
 
     view! {
         <div class="messages" node_ref=list on:scroll=on_scroll tabindex="0"
+            on:mouseover=|ev| full_date_title(&ev) on:focusin=|ev| full_date_title(&ev)
             aria-label="Messages" role="log" aria-live="polite" aria-relevant="additions">
             <div class="history-edge">
                 {move || {
@@ -315,6 +317,24 @@ pub fn MessageList(room_id: RoomId) -> impl IntoView {
                 </button>
             </Show>
         </div>
+    }
+}
+
+/// Gives a message's time the full date as its `title`, as the pointer or the focus reaches
+/// it: written then, once, rather than for every row drawn.
+fn full_date_title(ev: &web_sys::Event) {
+    let Some(time) = ev
+        .target()
+        .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+        .filter(|t| t.tag_name() == "TIME" && !t.has_attribute("title"))
+    else {
+        return;
+    };
+    if let Some(full) = time
+        .get_attribute("datetime")
+        .and_then(|iso| time::full_of_iso(&iso))
+    {
+        let _ = time.set_attribute("title", &full);
     }
 }
 
@@ -472,31 +492,24 @@ fn MessageItem(
     let may_edit = mine && entry.kind == MessageKind::User && stored_id.is_some();
     let may_delete = move || stored_id.is_some() && (mine || chat.is_admin.get());
     let editing = RwSignal::new(false);
-    let draft = RwSignal::new(entry.body.clone());
-    // Editing asked for from the composer (Up): this row's, if it may be edited.
-    Effect::new(move |_| {
-        if may_edit && stored_id.is_some() && chat.editing.get() == stored_id {
-            chat.editing.set(None);
-            editing.set(true);
-        }
-    });
-    // The edit box takes the focus as it opens.
-    let edit_box = NodeRef::<html::Textarea>::new();
-    Effect::new(move |_| {
-        if let Some(el) = edit_box.get() {
-            let _ = el.focus();
-            let end = el.value().len() as u32;
-            let _ = el.set_selection_range(end, end);
-        }
-    });
+    // Editing asked for from the composer (Up): this row's, if it may be edited. (Only a
+    // row of one's own watches for it: a row costs what it sets up, times every row drawn.)
+    if may_edit {
+        Effect::new(move |_| {
+            if chat.editing.get() == stored_id {
+                chat.editing.set(None);
+                editing.set(true);
+            }
+        });
+    }
     let edited = entry.edited_at.map(|at| {
         view! { <span class="state" title=time::full(at)>"(edited)"</span> }
     });
     let time = entry.created_at.map(|at| {
-        // The full date on hover, and on keyboard focus (the stylesheet shows the title).
-        view! {
-            <time datetime=time::iso(at) title=time::full(at) tabindex="0">{time::clock(at)}</time>
-        }
+        // The full date on hover and on keyboard focus: its `title`, written then by the
+        // list (`full_date_title`); the stylesheet shows it on focus.
+        let (clock, iso) = time::clock_and_iso(at);
+        view! { <time datetime=iso tabindex="0">{clock}</time> }
     });
     let status = match entry.status.clone() {
         Status::Pending => Some(view! { <span class="state">"sending…"</span> }.into_any()),
@@ -516,8 +529,8 @@ fn MessageItem(
         }
         Status::Stored => None,
     };
-    let save = move || {
-        let text = draft.get_untracked();
+    let original = entry.body.clone();
+    let save = move |text: String| {
         if let Some(id) = stored_id
             && !text.trim().is_empty()
         {
@@ -571,6 +584,34 @@ fn MessageItem(
     };
     let picking = RwSignal::new(false);
     let chips = stored_id.map(|id| {
+        // The quick picker, while it is open.
+        let picker = move || {
+            picking.get().then(|| {
+                view! {
+                    <span class="picker" role="group" aria-label="React with"
+                        on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                            if ev.key() == "Escape" { picking.set(false); }
+                        }>
+                        {QUICK_REACTIONS.iter().map(|e| {
+                            let emoji = (*e).to_owned();
+                            view! {
+                                <button type="button" class="ghost pick" data-emoji=*e
+                                    on:click=move |_| {
+                                        chat.react(room_id, id, emoji.clone(), true);
+                                        picking.set(false);
+                                    }>{*e}</button>
+                            }
+                        }).collect_view()}
+                    </span>
+                }
+            })
+        };
+        // No reaction yet: the container only while the picker is open.
+        if entry.reactions.is_empty() {
+            return Either::Left(move || {
+                picker().map(|p| view! { <div class="reactions">{p}</div> })
+            });
+        }
         let me = chat.me.get_untracked();
         let shown: Vec<_> = entry
             .reactions
@@ -588,30 +629,33 @@ fn MessageItem(
                 }
             })
             .collect();
-        view! {
-            <div class="reactions">
-                {shown}
-                <Show when=move || picking.get()>
-                    <span class="picker" role="group" aria-label="React with"
-                        on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                            if ev.key() == "Escape" { picking.set(false); }
-                        }>
-                        {QUICK_REACTIONS.iter().map(|e| {
-                            let emoji = (*e).to_owned();
-                            view! {
-                                <button type="button" class="ghost pick" data-emoji=*e
-                                    on:click=move |_| {
-                                        chat.react(room_id, id, emoji.clone(), true);
-                                        picking.set(false);
-                                    }>{*e}</button>
-                            }
-                        }).collect_view()}
-                    </span>
-                </Show>
-            </div>
-        }
+        Either::Right(view! { <div class="reactions">{shown}{picker}</div> })
     });
     let files = (!entry.attachments.is_empty()).then(|| attachments(entry.attachments.clone()));
+    let shown = if emote {
+        // "alice waves": the action as written, in one isolated run.
+        vec![view! { <p><bdi>{body}</bdi></p> }.into_any()]
+    } else {
+        super::rich::body(&body)
+    };
+    // The menu of a message one may act on. Whether that includes deleting can change (an
+    // admin's rights), but only a message offering nothing else needs to watch for it.
+    let react = move || picking.update(|p| *p = !*p);
+    let menu_of = move || {
+        view! {
+            <MessageMenu
+                reply=may_reply.then_some(reply.clone())
+                react=may_reply.then_some(react)
+                edit=may_edit.then_some(move || editing.set(true))
+                delete=may_delete
+                on_delete=delete />
+        }
+    };
+    let menu = if may_reply || may_edit {
+        Either::Left(menu_of())
+    } else {
+        Either::Right(move || may_delete().then(menu_of.clone()))
+    };
     let separator = day.map(|label| {
         view! { <li class="day"><span>{label}</span></li> }
     });
@@ -621,50 +665,58 @@ fn MessageItem(
     view! {
         {separator}
         {new_line}
-        <li class=class.join(" ") data-id=entry.id.map(|id| id.to_string()) tabindex="-1">
+        <li class=class.join(" ") data-id=entry.id.map(|id| id.to_string())>
             <div class="meta">
-                <super::avatar::Avatar name=entry.author.clone() />
+                // The picture heads a group of messages; a message continuing one has none.
+                {(!continued).then(|| view! { <super::avatar::Avatar name=entry.author.clone() /> })}
                 <span class="author">{entry.author.clone()}</span>
                 {time}
                 {edited}
                 {status}
-                <Show when=move || may_reply || may_edit || may_delete()>
-                    <MessageMenu
-                        reply=may_reply.then_some(reply.clone())
-                        react=may_reply.then_some(move || picking.update(|p| *p = !*p))
-                        edit=may_edit.then_some(move || editing.set(true))
-                        delete=may_delete
-                        on_delete=delete />
-                </Show>
+                {menu}
             </div>
             {quote}
-            <Show
-                when=move || editing.get()
-                fallback=move || {
-                    let shown = if emote {
-                        // "alice waves": the action as written, in one isolated run.
-                        vec![view! { <p><bdi>{body.clone()}</bdi></p> }.into_any()]
-                    } else {
-                        super::rich::body(&body)
-                    };
-                    view! { <div class="body" dir="auto">{shown}</div> }
-                }
-            >
-                <form class="edit-form" on:submit=move |ev| { ev.prevent_default(); save(); }>
-                    <label class="visually-hidden" for="edit-input">"New text"</label>
-                    <textarea id="edit-input" node_ref=edit_box prop:value=move || draft.get()
-                        on:input=move |ev| draft.set(event_target_value(&ev))
-                        on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                            if ev.key() == "Enter" && !ev.shift_key() { ev.prevent_default(); save(); }
-                            if ev.key() == "Escape" { editing.set(false); focus_composer(); }
-                        }></textarea>
-                    <button type="submit" class="primary">"Save"</button>
-                    <button type="button" class="ghost" on:click=move |_| editing.set(false)>"Cancel"</button>
-                </form>
-            </Show>
+            // While editing, the form; the stylesheet hides the body that follows it.
+            {move || editing.get().then(|| edit_form(original.clone(), save, move || editing.set(false)))}
+            <div class="body" dir="auto">{shown}</div>
             {files}
             {chips}
         </li>
+    }
+}
+
+/// The form that edits a message, starting from its text `original`: Enter or Save calls
+/// `save` with the new text, Escape or Cancel calls `cancel`. The edit box takes the focus as
+/// it opens.
+fn edit_form(
+    original: String,
+    save: impl Fn(String) + Copy + Send + Sync + 'static,
+    cancel: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let draft = RwSignal::new(original);
+    let edit_box = NodeRef::<html::Textarea>::new();
+    Effect::new(move |_| {
+        if let Some(el) = edit_box.get() {
+            let _ = el.focus();
+            let end = el.value().len() as u32;
+            let _ = el.set_selection_range(end, end);
+        }
+    });
+    view! {
+        <form class="edit-form" on:submit=move |ev| { ev.prevent_default(); save(draft.get_untracked()); }>
+            <label class="visually-hidden" for="edit-input">"New text"</label>
+            <textarea id="edit-input" node_ref=edit_box prop:value=move || draft.get()
+                on:input=move |ev| draft.set(event_target_value(&ev))
+                on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                    if ev.key() == "Enter" && !ev.shift_key() {
+                        ev.prevent_default();
+                        save(draft.get_untracked());
+                    }
+                    if ev.key() == "Escape" { cancel(); focus_composer(); }
+                }></textarea>
+            <button type="submit" class="primary">"Save"</button>
+            <button type="button" class="ghost" on:click=move |_| cancel()>"Cancel"</button>
+        </form>
     }
 }
 
@@ -680,19 +732,20 @@ fn MessageMenu(
     delete: impl Fn() -> bool + Copy + Send + Sync + 'static,
     on_delete: impl Fn() + Clone + Send + Sync + 'static,
 ) -> impl IntoView {
+    // Every row has a menu, so what it sets up before it opens is kept to its button: the
+    // focus moves into the menu from the menu's own effect, and `aria-expanded` is written
+    // as it opens and closes rather than watched.
     let open = RwSignal::new(false);
     let button = NodeRef::<html::Button>::new();
     let menu = NodeRef::<html::Div>::new();
-    Effect::new(move |_| {
-        if let Some(menu) = menu.get()
-            && let Some(first) = menu.query_selector("[role='menuitem']").ok().flatten()
-            && let Ok(first) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(first)
-        {
-            let _ = first.focus();
+    let set_open = move |now: bool| {
+        open.set(now);
+        if let Some(button) = button.get_untracked() {
+            let _ = button.set_attribute("aria-expanded", if now { "true" } else { "false" });
         }
-    });
+    };
     let close = move |refocus: bool| {
-        open.set(false);
+        set_open(false);
         if refocus && let Some(button) = button.get_untracked() {
             let _ = button.focus();
         }
@@ -761,17 +814,28 @@ fn MessageMenu(
     view! {
         <span class="actions">
             <button type="button" class="ghost menu-button" node_ref=button aria-label="Message actions"
-                aria-haspopup="menu" aria-expanded=move || open.get().to_string()
-                on:click=move |_| open.update(|o| *o = !*o)>"⋯"</button>
-            <Show when=move || open.get()>
-                <div class="message-menu" role="menu" aria-label="Message actions" node_ref=menu
-                    on:keydown=keys on:focusout=left>
-                    {reply.clone().map(|f| item("reply", "Reply", Box::new(f)))}
-                    {react.clone().map(|f| item("react", "React", Box::new(f)))}
-                    {edit.clone().map(|f| item("edit", "Edit", Box::new(f)))}
-                    {delete().then(|| item("delete", "Delete", Box::new(on_delete.clone())))}
-                </div>
-            </Show>
+                aria-haspopup="menu" aria-expanded="false"
+                on:click=move |_| set_open(!open.get_untracked())>"⋯"</button>
+            {move || open.get().then(|| {
+                // The menu takes the focus as it opens.
+                Effect::new(move |_| {
+                    if let Some(menu) = menu.get()
+                        && let Some(first) = menu.query_selector("[role='menuitem']").ok().flatten()
+                        && let Ok(first) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(first)
+                    {
+                        let _ = first.focus();
+                    }
+                });
+                view! {
+                    <div class="message-menu" role="menu" aria-label="Message actions" node_ref=menu
+                        on:keydown=keys on:focusout=left>
+                        {reply.clone().map(|f| item("reply", "Reply", Box::new(f)))}
+                        {react.clone().map(|f| item("react", "React", Box::new(f)))}
+                        {edit.clone().map(|f| item("edit", "Edit", Box::new(f)))}
+                        {delete().then(|| item("delete", "Delete", Box::new(on_delete.clone())))}
+                    </div>
+                }
+            })}
         </span>
     }
 }
