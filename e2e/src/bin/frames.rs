@@ -4,11 +4,13 @@
 //!   an empty cache): when the loading screen is painted (first contentful paint), when the
 //!   app is usable (it marks `natter-mounted` once the sign-in page is drawn), and the bytes
 //!   that crossed the wire;
-//! - **scrolling up through a room of 1,000 messages** (`FRAMES_MESSAGES` to change), from
-//!   the newest to the first, reading older pages from the server on the way: the longest
-//!   frame (the longest gap between two animation frames) and the longest task;
+//! - **scrolling up through a room of 1,000 messages** (`FRAMES_MESSAGES` to change; one
+//!   author's, or two in turn with `FRAMES_AUTHORS=2`), from the newest to the first,
+//!   reading older pages from the server on the way: the longest frame (the longest gap
+//!   between two animation frames) and the longest task;
 //! - **20 messages a second arriving** for ten seconds in the open room (posted by another
-//!   user over REST), the reader at the bottom: the same two figures.
+//!   user over REST), the reader at the bottom: the same two figures. `FRAMES_SLOWDOWN=2`
+//!   runs both with the page's CPU throttled to half speed.
 //!
 //! Run with `scripts/bench frames` (or `cargo run --release -p natter-e2e --bin frames`
 //! after `trunk build --release`; needs chromedriver: scripts/setup installs it).
@@ -240,12 +242,19 @@ async fn main() -> Result<()> {
     let writer = server.sign_up("writer", PASSWORD).await?;
     let room = server.create_room(&token, "long").await?;
     server.add_member(&token, room, "writer").await?;
+    // FRAMES_AUTHORS=2: every other message is the reader's own, so that every row heads a
+    // group (its author's name and picture) instead of continuing one person's run.
+    let authors = if std::env::var("FRAMES_AUTHORS").is_ok_and(|n| n == "2") {
+        vec![writer.clone(), token.clone()]
+    } else {
+        vec![writer.clone()]
+    };
     let base = server.url("");
     eprintln!("seeding {messages} messages…");
     for i in 0..messages {
         Server::post(
             &base,
-            &writer,
+            &authors[i % authors.len()],
             room,
             &format!("message {i}: **words** about `things`"),
         )
@@ -255,6 +264,20 @@ async fn main() -> Result<()> {
     page.enter(&server.url("/rooms/long"), "reader", PASSWORD, false)
         .await?;
     page.wait_for("#message-list li.message").await?;
+    // FRAMES_SLOWDOWN=N: the page's CPU N times slower (Chromium's own throttling), for the
+    // scrolling and the live messages; to compare builds with some margin on a fast machine.
+    if let Some(rate) = std::env::var("FRAMES_SLOWDOWN")
+        .ok()
+        .and_then(|n| n.parse::<f64>().ok())
+    {
+        driver
+            .cdp(
+                &page,
+                "Emulation.setCPUThrottlingRate",
+                serde_json::json!({ "rate": rate }),
+            )
+            .await?;
+    }
     // FRAMES_PROFILE=1: a CPU profile of the scrolling, its busiest functions printed.
     let profile = std::env::var_os("FRAMES_PROFILE").is_some();
     if profile {

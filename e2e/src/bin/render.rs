@@ -4,7 +4,8 @@
 //! and then,
 //! timed in the page, switching to that room from another one until its rows are laid out
 //! and the next frame is due. The list draws the newest 100 loaded messages (its window),
-//! so that is what a switch waits for. `RENDER_MESSAGES=5000` loads 5,000 instead.
+//! so that is what a switch waits for. `RENDER_MESSAGES=5000` loads 5,000 instead;
+//! `RENDER_AUTHORS=2` makes every other message another user's (one author by default).
 //!
 //! Run with `scripts/bench render` (or `cargo run --release -p natter-e2e --bin render`
 //! after `trunk build --release`; needs chromedriver: scripts/setup installs it).
@@ -66,10 +67,18 @@ async fn main() -> Result<()> {
     let token = server.sign_up("reader", PASSWORD).await?;
     let room = server.create_room(&token, "history").await?;
     server.create_room(&token, "elsewhere").await?;
+    // RENDER_AUTHORS=2: every other message is someone else's, so that every row heads a
+    // group of its own (its author's name and picture), rather than continuing the one
+    // before it as a run of one person's messages does.
+    let mut authors = vec![token.clone()];
+    if std::env::var("RENDER_AUTHORS").is_ok_and(|n| n == "2") {
+        authors.push(server.sign_up("other", PASSWORD).await?);
+        server.add_member(&token, room, "other").await?;
+    }
     let base = server.url("");
     eprintln!("seeding {messages} Markdown messages…");
     for i in 0..messages {
-        Server::post(&base, &token, room, &body(i)).await?;
+        Server::post(&base, &authors[i % authors.len()], room, &body(i)).await?;
     }
 
     let page = driver.browser(1280, 800).await?;
