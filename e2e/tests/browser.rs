@@ -1610,6 +1610,19 @@ async fn on_a_phone_every_control_is_big_enough_for_a_finger() -> Result<()> {
         rows.iter().all(|r| r.1 < top + 44),
         "the room's head is one line: {head}"
     );
+    // And the room's whole name shows in it (Leave waits in the members panel instead).
+    let title = phone
+        .client
+        .execute(
+            "const t = document.getElementById('room-title'); return t.scrollWidth <= t.clientWidth",
+            vec![],
+        )
+        .await?;
+    ensure!(title == true, "the title is cut off");
+    phone.click("#show-members").await?;
+    phone
+        .wait_text("#leave-room-narrow", "Leave this room")
+        .await?;
     phone.click("#online-count").await?;
     phone.wait_text("#online-list", "alice").await?;
     phone.close().await

@@ -52,6 +52,7 @@ pub fn Pane(room_id: RoomId) -> impl IntoView {
             chat.leave(room_id, move || navigate("/", Default::default()));
         }
     };
+    let leave_narrow = leave.clone();
     // Memos: a message in this room changes its view, but not who is online or typing.
     let view = chat.view(room_id);
     let showing_online = RwSignal::new(false);
@@ -98,7 +99,8 @@ pub fn Pane(room_id: RoomId) -> impl IntoView {
                     {move || format!("Members ({})", room().map_or(0, |r| r.member_count))}
                 </button>
                 <Show when=move || room().is_some_and(|r| r.kind != RoomKind::Direct)>
-                    <button type="button" class="ghost" id="leave-room" on:click=leave.clone()>"Leave"</button>
+                    // On a phone, in the members panel instead: the head keeps room for the title.
+                    <button type="button" class="ghost wide-only" id="leave-room" on:click=leave.clone()>"Leave"</button>
                 </Show>
                 <Show when=move || {
                     chat.is_admin.get() && room().is_some_and(|r| r.kind.is_named())
@@ -169,6 +171,15 @@ pub fn Pane(room_id: RoomId) -> impl IntoView {
             </div>
             <Show when=move || showing_members.get()>
                 <MembersPanel room_id=room_id />
+            </Show>
+            <Show when=move || {
+                showing_members.get() && room().is_some_and(|r| r.kind != RoomKind::Direct)
+            }>
+                <div class="narrow-only leave-line">
+                    <button type="button" class="ghost" id="leave-room-narrow" on:click=leave_narrow.clone()>
+                        "Leave this room"
+                    </button>
+                </div>
             </Show>
             <Show when=move || chat.link.get() != Link::Online>
                 <p class="offline-bar" role="status">
